@@ -1,0 +1,31 @@
+"""The engine's errors: each one is a sentence a user can act on."""
+
+from __future__ import annotations
+
+
+class EngineError(Exception):
+    """Base of every error the engine reports to a user (never a traceback)."""
+
+
+class RequestError(EngineError, ValueError):
+    """A generation request that cannot run as given."""
+
+
+class ModelNotFoundError(EngineError):
+    """The named model is not on this machine."""
+
+
+class ModelLoadError(EngineError):
+    """The model is there but could not be loaded (corrupt, incomplete, wrong kind)."""
+
+
+class UnsafeModelError(EngineError):
+    """A pickle checkpoint the user has not allowed."""
+
+
+class OutOfMemoryError(EngineError):
+    """The device ran out of memory during a job."""
+
+
+class JobCancelled(Exception):  # noqa: N818 - a normal outcome, not an error
+    """Raised inside a job when the user cancelled it; the job ends as cancelled."""
