@@ -27,5 +27,5 @@ class OutOfMemoryError(EngineError):
     """The device ran out of memory during a job."""
 
 
-class JobCancelled(Exception):  # noqa: N818 - a normal outcome, not an error
+class JobCancelled(Exception):
     """Raised inside a job when the user cancelled it; the job ends as cancelled."""

@@ -105,7 +105,7 @@ class GenerationResult:
 def snap_side(value: int, what: str) -> int:
     if not isinstance(value, int) or isinstance(value, bool):
         raise RequestError(f"The {what} must be a whole number of pixels, not {value!r}.")
-    snapped = round(value / SIZE_MULTIPLE) * SIZE_MULTIPLE
+    snapped = int(value / SIZE_MULTIPLE + 0.5) * SIZE_MULTIPLE  # halves round up
     if not MIN_SIDE <= snapped <= MAX_SIDE:
         raise RequestError(
             f"The {what} must be between {MIN_SIDE} and {MAX_SIDE} pixels; {value} is out of range."
@@ -171,7 +171,8 @@ def validate(request: GenerationRequest) -> tuple[GenerationRequest, list[str]]:
     _check_range(r.canny_high, 0, 255, "canny high threshold")
     if r.canny_low > r.canny_high:
         raise RequestError(
-            f"The canny low threshold ({r.canny_low}) must not exceed the high one ({r.canny_high})."
+            f"The canny low threshold ({r.canny_low}) must not exceed "
+            f"the high one ({r.canny_high})."
         )
     for lora in r.loras:
         path = Path(lora.path)
@@ -236,9 +237,9 @@ def validate(request: GenerationRequest) -> tuple[GenerationRequest, list[str]]:
 
 def check_denoising_steps(request: GenerationRequest) -> None:
     """img2img runs only strength × steps of its steps; zero of them is an error."""
-    if request.mode in (Mode.IMG2IMG, Mode.INPAINT) and request.steps is not None:
-        if int(request.steps * request.strength) < 1:
-            raise RequestError(
-                f"With {request.steps} steps and strength {request.strength:g} no denoising step "
-                "would run; raise the steps or the strength."
-            )
+    partial = request.mode in (Mode.IMG2IMG, Mode.INPAINT) and request.steps is not None
+    if partial and int(request.steps * request.strength) < 1:
+        raise RequestError(
+            f"With {request.steps} steps and strength {request.strength:g} no denoising step "
+            "would run; raise the steps or the strength."
+        )

@@ -184,16 +184,27 @@ def build_controlnet(sdxl: bool = False, seed: int = 0):
     }
     if sdxl:
         kwargs.update(_sdxl_unet_kwargs())
-    return ControlNetModel(**kwargs)
+    net = ControlNetModel(**kwargs)
+    # A fresh ControlNet's output convolutions are zero (they are trained up
+    # from nothing), so it would have no effect at all; random ones make the
+    # control image visibly steer the result.
+    with torch.no_grad():
+        for param in net.parameters():
+            if not param.any():
+                param.normal_(0.0, 0.05)
+    return net
 
 
 def save_tiny_model(folder: Path, sdxl: bool = False, inpaint_unet: bool = False, seed: int = 0):
     """Writes a tiny pipeline in the diffusers folder layout and returns the folder."""
+    import tempfile
+
     from diffusers import StableDiffusionPipeline, StableDiffusionXLPipeline
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    components = build_components(folder.parent / f".{folder.name}-build", sdxl, inpaint_unet, seed)
+    with tempfile.TemporaryDirectory() as work:
+        components = build_components(Path(work), sdxl, inpaint_unet, seed)
     if sdxl:
         pipe = StableDiffusionXLPipeline(**components)
     else:

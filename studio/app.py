@@ -1,0 +1,141 @@
+"""Entry point: argument parsing and dispatch.
+
+Only the standard library is imported here, so `studio --help` answers at
+once; torch, diffusers and Qt are imported by the command that needs them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from . import __version__
+from .engine.request import SCHEDULERS, InpaintContext, Mode
+
+DESCRIPTION = """\
+Diffusion Studio: paint on a canvas and generate images with diffusion models
+on your own machine. Catalog models: sd15, sd15-inpainting, sd21, sdxl,
+sd-turbo, sdxl-turbo, lcm-dreamshaper (from the local hub cache), or
+tiny-random (a random-weight test model built locally; it draws noise)."""
+
+
+def _lora(text: str) -> tuple[str, float]:
+    path, sep, weight = text.rpartition(":")
+    if sep and path and not path.endswith(("/", "\\")) and _is_number(weight):
+        return path, float(weight)
+    return text, 1.0
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="studio", description=DESCRIPTION, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    gen = commands.add_parser(
+        "generate",
+        help="generate images on the command line (headless)",
+        description="Generate images headless, with the same engine as the window.",
+    )
+    gen.add_argument("--prompt", "-p", required=True, help="what to draw")
+    gen.add_argument("--negative", default="", help="what to avoid (negative prompt)")
+    gen.add_argument(
+        "--model",
+        "-m",
+        default="tiny-random",
+        help="catalog name, diffusers folder, .safetensors file or cached hub id "
+        "(default: tiny-random)",
+    )
+    gen.add_argument(
+        "--mode",
+        choices=[m.value for m in Mode],
+        default=Mode.TXT2IMG.value,
+        help="generation mode (default: txt2img)",
+    )
+    gen.add_argument("--out", "-o", default="out.png", help="output PNG (default: out.png)")
+    gen.add_argument("--init", help="init image for img2img and inpaint")
+    gen.add_argument("--mask", help="mask image for inpaint (white = change)")
+    gen.add_argument("--control", help="source image for ControlNet canny edges")
+    gen.add_argument("--control-is-edges", action="store_true", help="--control is an edge map")
+    gen.add_argument("--controlnet", help="ControlNet model (default: the model's canny one)")
+    gen.add_argument("--seed", type=int, default=-1, help="seed; -1 for random (default)")
+    gen.add_argument("--steps", type=int, help="denoising steps (default: the model's)")
+    gen.add_argument("--guidance", type=float, help="guidance scale / CFG (default: the model's)")
+    gen.add_argument("--strength", type=float, default=0.75, help="img2img/inpaint strength")
+    gen.add_argument("--width", type=int, help="width in pixels, a multiple of 8")
+    gen.add_argument("--height", type=int, help="height in pixels, a multiple of 8")
+    gen.add_argument("--scheduler", choices=SCHEDULERS, help="sampler (default: the model's)")
+    gen.add_argument("--batch", type=int, default=1, help="images to make (default: 1)")
+    gen.add_argument("--mask-blur", type=int, default=4, help="mask feather in pixels")
+    gen.add_argument(
+        "--inpaint-area",
+        choices=[c.value for c in InpaintContext],
+        default="whole",
+        help="inpaint the whole picture or only the masked region",
+    )
+    gen.add_argument("--padding", type=int, default=32, help="padding around the masked region")
+    gen.add_argument("--canny-low", type=int, default=100, help="canny low threshold")
+    gen.add_argument("--canny-high", type=int, default=200, help="canny high threshold")
+    gen.add_argument("--control-scale", type=float, default=1.0, help="ControlNet strength")
+    gen.add_argument(
+        "--lora",
+        action="append",
+        default=[],
+        type=_lora,
+        metavar="FILE[:WEIGHT]",
+        help="apply a LoRA .safetensors file (repeatable)",
+    )
+    gen.add_argument("--device", default="auto", choices=["auto", "cuda", "mps", "cpu"])
+    gen.add_argument(
+        "--dtype",
+        default="auto",
+        choices=["auto", "float16", "bfloat16", "float32"],
+        help="precision (auto: float16 on GPUs, float32 on the CPU)",
+    )
+    gen.add_argument("--attention-slicing", action="store_true", help="lower memory use")
+    gen.add_argument("--vae-tiling", action="store_true", help="decode large images in tiles")
+    gen.add_argument("--cpu-offload", action="store_true", help="CUDA: keep idle parts in RAM")
+    gen.add_argument(
+        "--allow-pickle",
+        action="store_true",
+        help="allow .ckpt/.pt checkpoints (they can run code: only from trusted sources)",
+    )
+    gen.add_argument("--quiet", "-q", action="store_true", help="no progress output")
+
+    tiny = commands.add_parser(
+        "make-tiny-model",
+        help="write a tiny random-weight model folder (for trying the pipeline offline)",
+    )
+    tiny.add_argument("folder", help="where to write it")
+    tiny.add_argument("--sdxl", action="store_true", help="SDXL architecture")
+    tiny.add_argument("--controlnet", action="store_true", help="a ControlNet instead")
+
+    commands.add_parser("models", help="list the catalog and what is on this machine")
+
+    params = commands.add_parser("params", help="print the generation parameters stored in a PNG")
+    params.add_argument("image", help="a PNG written by this app, A1111, Forge, ...")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        print(
+            "\nThe painting window is not built yet; use `studio generate` for now.",
+            file=sys.stderr,
+        )
+        return 2
+    from . import cli
+
+    return cli.run(args)

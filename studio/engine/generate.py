@@ -1,0 +1,235 @@
+"""One generation, start to finish: generate(request, store, on_step, should_cancel)."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from PIL import Image
+
+from . import masking
+from .canny import canny_edges
+from .errors import EngineError, JobCancelled, OutOfMemoryError
+from .metadata import format_infotext
+from .models import Kind, ResolvedModel, resolve_model
+from .pipelines import PipelineStore
+from .preview import latents_to_rgb
+from .request import (
+    GenerationRequest,
+    GenerationResult,
+    InpaintContext,
+    Mode,
+    check_denoising_steps,
+)
+from .schedulers import make_scheduler, scheduler_id_of
+
+
+@dataclass(frozen=True)
+class StepInfo:
+    step: int  # 1-based: the step just finished
+    total: int
+    preview: Image.Image | None  # latents of the first image, one pixel per latent
+    region: tuple[int, int, int, int] | None = None  # where it lands; None: whole image
+
+
+OnStep = Callable[[StepInfo], None]
+ShouldCancel = Callable[[], bool]
+
+
+def resolve_defaults(request: GenerationRequest, model: ResolvedModel) -> GenerationRequest:
+    """Fills what the user left to the model: steps, guidance, scheduler, size."""
+    d = model.defaults
+    return request.replace(
+        steps=d.steps if request.steps is None else request.steps,
+        guidance_scale=d.guidance_scale
+        if request.guidance_scale is None
+        else request.guidance_scale,
+        scheduler=d.scheduler if request.scheduler is None else request.scheduler,
+        width=d.width if request.width is None else request.width,
+        height=d.height if request.height is None else request.height,
+    )
+
+
+def _resolve(spec: str, store: PipelineStore) -> ResolvedModel:
+    o = store.options
+    return resolve_model(
+        spec, allow_pickle=o.allow_pickle, model_dirs=o.model_dirs, models_root=o.models_root
+    )
+
+
+def _controlnet_for(request: GenerationRequest, model: ResolvedModel, store: PipelineStore):
+    spec = request.controlnet or model.controlnet
+    if spec is None:
+        raise EngineError(
+            f"No canny ControlNet is known for {model.label!r}; choose a ControlNet folder."
+        )
+    controlnet = _resolve(spec, store)
+    if controlnet.kind is not Kind.CONTROLNET:
+        raise EngineError(f"{controlnet.label!r} is not a ControlNet model.")
+    return controlnet
+
+
+def generate(
+    request: GenerationRequest,
+    store: PipelineStore,
+    on_step: OnStep | None = None,
+    should_cancel: ShouldCancel | None = None,
+) -> GenerationResult:
+    """Runs one request; returns the images and the exact parameters used.
+
+    Raises RequestError/EngineError subclasses with a user-facing sentence, or
+    JobCancelled when `should_cancel` turned true (checked at every step)."""
+    started = time.perf_counter()
+    cancelled = should_cancel or (lambda: False)
+    request, notices = request.validated()
+    model = _resolve(request.model, store)
+    request = resolve_defaults(request, model)
+    check_denoising_steps(request)
+    controlnet = (
+        _controlnet_for(request, model, store) if request.mode is Mode.CONTROLNET_CANNY else None
+    )
+    if request.seed is None:
+        request = request.replace(seed=secrets.randbits(32))
+    if cancelled():
+        raise JobCancelled
+    pipe = store.pipeline_for(model, request.mode, controlnet)
+    pipe.scheduler = make_scheduler(request.scheduler, store.original_scheduler)
+    if request.scheduler is None:
+        request = request.replace(scheduler=scheduler_id_of(pipe.scheduler))
+    store.loras.apply(pipe, request.loras)
+
+    seeds = tuple(request.seed + i for i in range(request.batch_count))
+    try:
+        images = _run(pipe, request, model, seeds, on_step, cancelled, store)
+    except JobCancelled:
+        raise
+    except Exception as exc:
+        raise _translate(exc, request) from exc
+
+    extra = {"ControlNet model": controlnet.label} if controlnet is not None else None
+    infotexts = tuple(
+        format_infotext(request.replace(seed=s), s, model.label, extra) for s in seeds
+    )
+    return GenerationResult(
+        images=tuple(images),
+        seeds=seeds,
+        request=request,
+        model_label=model.label,
+        infotexts=infotexts,
+        elapsed_s=time.perf_counter() - started,
+        notices=tuple(notices),
+    )
+
+
+def _run(
+    pipe: Any,
+    request: GenerationRequest,
+    model: ResolvedModel,
+    seeds: tuple[int, ...],
+    on_step: OnStep | None,
+    cancelled: ShouldCancel,
+    store: PipelineStore,
+) -> list[Image.Image]:
+    import torch
+
+    width, height = request.width, request.height
+    assert width is not None and height is not None
+    region: tuple[int, int, int, int] | None = None
+
+    def step_end(p: Any, index: int, _timestep: Any, tensors: dict) -> dict:
+        if cancelled():
+            raise JobCancelled
+        if on_step is not None:
+            preview = latents_to_rgb(tensors["latents"], model.architecture)
+            on_step(StepInfo(index + 1, p.num_timesteps, preview, region))
+        return tensors
+
+    kwargs: dict[str, Any] = {
+        "prompt": request.prompt,
+        "negative_prompt": request.negative_prompt or None,
+        "num_inference_steps": request.steps,
+        "guidance_scale": request.guidance_scale,
+        "num_images_per_prompt": request.batch_count,
+        # One CPU generator per image: image i is reproducible from its own
+        # seed alone, on any device.
+        "generator": [torch.Generator("cpu").manual_seed(s) for s in seeds],
+        "callback_on_step_end": step_end,
+        "callback_on_step_end_tensor_inputs": ["latents"],
+        "output_type": "pil",
+    }
+    mode = request.mode
+    if mode is Mode.TXT2IMG:
+        return pipe(width=width, height=height, **kwargs).images
+    if mode is Mode.CONTROLNET_CANNY:
+        control = request.control_image
+        edges = (
+            control
+            if request.control_is_edges
+            else canny_edges(control, request.canny_low, request.canny_high)
+        )
+        return pipe(
+            image=_fit(edges, width, height),
+            controlnet_conditioning_scale=request.controlnet_scale,
+            width=width,
+            height=height,
+            **kwargs,
+        ).images
+    init = _fit(request.init_image, width, height)
+    if mode is Mode.IMG2IMG:
+        return pipe(image=init, strength=request.strength, **kwargs).images
+
+    soft = masking.feather(_fit(request.mask_image, width, height), request.mask_blur)
+    if request.inpaint_context is InpaintContext.WHOLE:
+        out = pipe(
+            image=init,
+            mask_image=soft,
+            strength=request.strength,
+            width=width,
+            height=height,
+            **kwargs,
+        ).images
+        return [masking.composite(init, image, soft) for image in out]
+
+    box = masking.mask_bbox(soft, request.inpaint_padding)
+    assert box is not None  # validation refused empty masks
+    region = box
+    rw, rh = masking.region_size(box, model.defaults.width)
+    crop_size = (box[2] - box[0], box[3] - box[1])
+    out = pipe(
+        image=init.crop(box).resize((rw, rh), Image.Resampling.LANCZOS),
+        mask_image=soft.crop(box).resize((rw, rh), Image.Resampling.BILINEAR),
+        strength=request.strength,
+        width=rw,
+        height=rh,
+        **kwargs,
+    ).images
+    results = []
+    for image in out:
+        pasted = init.copy()
+        pasted.paste(image.resize(crop_size, Image.Resampling.LANCZOS), box[:2])
+        results.append(masking.composite(init, pasted, soft))
+    return results
+
+
+def _fit(image: Image.Image, width: int, height: int) -> Image.Image:
+    if image.size == (width, height):
+        return image
+    resample = Image.Resampling.BILINEAR if image.mode == "L" else Image.Resampling.LANCZOS
+    return image.resize((width, height), resample)
+
+
+def _translate(exc: Exception, request: GenerationRequest) -> EngineError:
+    if isinstance(exc, EngineError):
+        return exc
+    text = str(exc)
+    if type(exc).__name__ == "OutOfMemoryError" or "out of memory" in text.lower():
+        return OutOfMemoryError(
+            f"The device ran out of memory generating {request.batch_count} × "
+            f"{request.width}×{request.height}. Lower the size or the batch count, or turn on "
+            "CPU offload or attention slicing in the settings."
+        )
+    first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+    return EngineError(f"Generation failed: {first}")

@@ -1,0 +1,388 @@
+"""The model catalog and resolving what a user names into files on this machine.
+
+A model is named by a catalog name (`sd15`), a diffusers folder, a single
+`.safetensors` checkpoint, or a hub id already in the local hub cache. Nothing
+here downloads: a model that is not present is a clear error saying how to get
+it. Nothing here imports torch.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass, replace
+from enum import StrEnum
+from pathlib import Path
+
+from .errors import ModelLoadError, ModelNotFoundError, UnsafeModelError
+
+PICKLE_SUFFIXES = (".ckpt", ".pt", ".pth", ".bin")
+
+
+class Architecture(StrEnum):
+    SD = "sd"  # SD 1.x / 2.x: one CLIP text encoder
+    SDXL = "sdxl"  # two text encoders and size conditioning
+
+
+class Kind(StrEnum):
+    PIPELINE = "pipeline"
+    CONTROLNET = "controlnet"
+
+
+class Source(StrEnum):
+    FOLDER = "folder"
+    SINGLE_FILE = "single-file"
+    HUB_CACHE = "hub-cache"
+
+
+@dataclass(frozen=True)
+class ModelDefaults:
+    steps: int = 25
+    guidance_scale: float = 7.0
+    scheduler: str | None = None  # None: the model's own scheduler
+    width: int = 512
+    height: int = 512
+
+
+@dataclass(frozen=True)
+class CatalogEntry:
+    name: str
+    title: str
+    hub_id: str
+    architecture: Architecture
+    kind: Kind = Kind.PIPELINE
+    defaults: ModelDefaults = ModelDefaults()
+    controlnet: str | None = None  # catalog name of the matching canny ControlNet
+
+
+CATALOG: dict[str, CatalogEntry] = {
+    e.name: e
+    for e in (
+        CatalogEntry(
+            "sd15",
+            "Stable Diffusion 1.5",
+            "stable-diffusion-v1-5/stable-diffusion-v1-5",
+            Architecture.SD,
+            defaults=ModelDefaults(25, 7.0, "dpm++2m-karras", 512, 512),
+            controlnet="controlnet-canny-sd15",
+        ),
+        CatalogEntry(
+            "sd15-inpainting",
+            "Stable Diffusion 1.5 Inpainting",
+            "stable-diffusion-v1-5/stable-diffusion-inpainting",
+            Architecture.SD,
+            defaults=ModelDefaults(25, 7.0, "dpm++2m-karras", 512, 512),
+        ),
+        CatalogEntry(
+            "sd21",
+            "Stable Diffusion 2.1",
+            "stabilityai/stable-diffusion-2-1",
+            Architecture.SD,
+            defaults=ModelDefaults(25, 7.0, "dpm++2m-karras", 768, 768),
+        ),
+        CatalogEntry(
+            "sdxl",
+            "Stable Diffusion XL 1.0",
+            "stabilityai/stable-diffusion-xl-base-1.0",
+            Architecture.SDXL,
+            defaults=ModelDefaults(30, 6.0, "dpm++2m-karras", 1024, 1024),
+            controlnet="controlnet-canny-sdxl",
+        ),
+        CatalogEntry(
+            "sd-turbo",
+            "SD-Turbo (1–4 steps)",
+            "stabilityai/sd-turbo",
+            Architecture.SD,
+            defaults=ModelDefaults(1, 0.0, None, 512, 512),
+        ),
+        CatalogEntry(
+            "sdxl-turbo",
+            "SDXL-Turbo (1–4 steps)",
+            "stabilityai/sdxl-turbo",
+            Architecture.SDXL,
+            defaults=ModelDefaults(1, 0.0, None, 512, 512),
+        ),
+        CatalogEntry(
+            "lcm-dreamshaper",
+            "LCM Dreamshaper v7 (4 steps)",
+            "SimianLuo/LCM_Dreamshaper_v7",
+            Architecture.SD,
+            defaults=ModelDefaults(4, 8.0, "lcm", 512, 512),
+        ),
+        CatalogEntry(
+            "controlnet-canny-sd15",
+            "ControlNet canny for SD 1.5",
+            "lllyasviel/control_v11p_sd15_canny",
+            Architecture.SD,
+            kind=Kind.CONTROLNET,
+        ),
+        CatalogEntry(
+            "controlnet-canny-sdxl",
+            "ControlNet canny for SDXL",
+            "diffusers/controlnet-canny-sdxl-1.0",
+            Architecture.SDXL,
+            kind=Kind.CONTROLNET,
+        ),
+        CatalogEntry(
+            "tiny-random",
+            "Tiny random-weight test model (makes noise; built locally)",
+            "",
+            Architecture.SD,
+            defaults=ModelDefaults(4, 5.0, None, 64, 64),
+            controlnet="tiny-random-controlnet",
+        ),
+        CatalogEntry(
+            "tiny-random-controlnet",
+            "Tiny random-weight ControlNet (built locally)",
+            "",
+            Architecture.SD,
+            kind=Kind.CONTROLNET,
+        ),
+    )
+}
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    spec: str  # what the user named
+    label: str  # the short name written into metadata
+    path: Path
+    source: Source
+    kind: Kind
+    architecture: Architecture
+    defaults: ModelDefaults
+    inpaint_unet: bool = False  # a 9-channel UNet made for inpainting only
+    controlnet: str | None = None  # spec of the matching canny ControlNet
+    config: str | None = None  # diffusers config folder for a single file
+
+    @property
+    def identity(self) -> tuple:
+        """Changes when the files change, so a cache never serves stale weights."""
+        stamp = self.path.stat().st_mtime_ns if self.path.exists() else 0
+        return (str(self.path.resolve()), stamp, self.config)
+
+
+def _read_json(path: Path, spec: str) -> dict:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ModelLoadError(
+            f"Model {spec!r} is damaged: {path.name} could not be read ({exc}). "
+            "Download it again or choose another folder."
+        ) from exc
+
+
+def _sample_defaults(folder: Path, spec: str, base: ModelDefaults) -> tuple[ModelDefaults, bool]:
+    """Native size and inpaint flag read from the folder's UNet and VAE configs."""
+    unet_cfg = folder / "unet" / "config.json"
+    vae_cfg = folder / "vae" / "config.json"
+    if not unet_cfg.is_file():
+        raise ModelLoadError(
+            f"Model {spec!r} is incomplete: {folder} has no unet/config.json. "
+            "Download it again or choose another folder."
+        )
+    unet = _read_json(unet_cfg, spec)
+    scale = 8
+    if vae_cfg.is_file():
+        scale = 2 ** (len(_read_json(vae_cfg, spec).get("block_out_channels", [0] * 4)) - 1)
+    sample = unet.get("sample_size", 64)
+    side = sample * scale if isinstance(sample, int) else base.width
+    return replace(base, width=side, height=side), unet.get("in_channels") == 9
+
+
+def _inspect_pipeline_folder(
+    folder: Path, spec: str, label: str, source: Source, entry: CatalogEntry | None
+) -> ResolvedModel:
+    index_path = folder / "model_index.json"
+    config_path = folder / "config.json"
+    if not index_path.is_file():
+        if config_path.is_file() and "ControlNet" in _read_json(config_path, spec).get(
+            "_class_name", ""
+        ):
+            cfg = _read_json(config_path, spec)
+            arch = Architecture.SDXL if cfg.get("addition_embed_type") else Architecture.SD
+            return ResolvedModel(
+                spec, label, folder, source, Kind.CONTROLNET, arch, ModelDefaults()
+            )
+        raise ModelLoadError(
+            f"{folder} is not a diffusers model: it has no model_index.json. "
+            "Choose the folder that holds model_index.json, or a single .safetensors file."
+        )
+    index = _read_json(index_path, spec)
+    class_name = index.get("_class_name", "")
+    arch = Architecture.SDXL if "XL" in class_name else Architecture.SD
+    if entry is not None:
+        base, controlnet = entry.defaults, entry.controlnet
+    else:
+        base = ModelDefaults(30, 6.0) if arch is Architecture.SDXL else ModelDefaults()
+        controlnet = None
+    defaults, inpaint = _sample_defaults(folder, spec, base)
+    if entry is not None and entry.defaults.width != defaults.width:
+        # Turbo models are trained at a size other than their UNet's sample size.
+        defaults = entry.defaults
+    if controlnet is None:
+        controlnet = (
+            "controlnet-canny-sdxl" if arch is Architecture.SDXL else "controlnet-canny-sd15"
+        )
+    return ResolvedModel(
+        spec, label, folder, source, Kind.PIPELINE, arch, defaults, inpaint, controlnet
+    )
+
+
+def _hub_snapshot(hub_id: str) -> Path | None:
+    """The snapshot folder of a hub repo in the local cache, or None. Never downloads."""
+    from huggingface_hub import try_to_load_from_cache
+
+    for marker in ("model_index.json", "config.json"):
+        found = try_to_load_from_cache(hub_id, marker)
+        if isinstance(found, str):
+            return Path(found).parent
+    return None
+
+
+def _single_file_architecture(path: Path, spec: str) -> Architecture:
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="numpy") as f:
+            keys = list(f.keys())
+    except Exception as exc:  # safetensors raises its own error types
+        raise ModelLoadError(
+            f"Model {spec!r} is not a readable .safetensors file ({exc}). "
+            "It may be damaged or incomplete: download it again."
+        ) from exc
+    if any(k.startswith("conditioner.embedders.1.") for k in keys):
+        return Architecture.SDXL
+    if any(k.startswith("model.diffusion_model.") for k in keys):
+        return Architecture.SD
+    raise ModelLoadError(
+        f"{path.name} is not a Stable Diffusion checkpoint this app can load "
+        "(no UNet weights in the original layout were found)."
+    )
+
+
+def _resolve_single_file(path: Path, spec: str, allow_pickle: bool) -> ResolvedModel:
+    suffix = path.suffix.lower()
+    if suffix in PICKLE_SUFFIXES:
+        if not allow_pickle:
+            raise UnsafeModelError(
+                f"{path.name} is a pickle checkpoint ({suffix}), which can run code when "
+                "loaded. Convert it to .safetensors, or allow pickle checkpoints in the "
+                "settings if you trust where it came from."
+            )
+        arch = Architecture.SD
+    elif suffix == ".safetensors":
+        arch = _single_file_architecture(path, spec)
+    else:
+        raise ModelLoadError(
+            f"{path.name} is not a model file: choose a .safetensors checkpoint or a "
+            "diffusers folder."
+        )
+    # The single-file loader needs the diffusers configuration of the base
+    # architecture; offline it can only come from a base model in the cache.
+    base = CATALOG["sdxl" if arch is Architecture.SDXL else "sd15"]
+    defaults = base.defaults
+    config = _sibling_config(path)
+    if config is None:
+        snapshot = _hub_snapshot(base.hub_id)
+        config = str(snapshot) if snapshot is not None else None
+    return ResolvedModel(
+        spec,
+        path.stem,
+        path,
+        Source.SINGLE_FILE,
+        Kind.PIPELINE,
+        arch,
+        defaults,
+        controlnet=base.controlnet,
+        config=config,
+    )
+
+
+def _sibling_config(path: Path) -> str | None:
+    """A diffusers config folder shipped next to a checkpoint (`name.safetensors`
+    beside `name/model_index.json`) takes precedence over the base model's."""
+    folder = path.with_suffix("")
+    return str(folder) if (folder / "model_index.json").is_file() else None
+
+
+_tiny_lock = threading.Lock()
+
+
+def _ensure_tiny(entry: CatalogEntry, models_root: Path) -> Path:
+    from . import tiny
+
+    folder = models_root / entry.name
+    with _tiny_lock:
+        if not (folder / ".complete").exists():
+            tmp = models_root / f".{entry.name}.building"
+            if entry.kind is Kind.CONTROLNET:
+                tiny.save_tiny_controlnet(tmp)
+            else:
+                tiny.save_tiny_model(tmp)
+            (tmp / ".complete").touch()
+            if folder.exists():
+                import shutil
+
+                shutil.rmtree(folder)
+            tmp.replace(folder)
+    return folder
+
+
+def resolve_model(
+    spec: str,
+    *,
+    allow_pickle: bool = False,
+    model_dirs: tuple[Path, ...] = (),
+    models_root: Path | None = None,
+) -> ResolvedModel:
+    """Turns what a user named into a model on disk, or raises a clear error."""
+    spec = spec.strip()
+    entry = CATALOG.get(spec)
+    if entry is not None and not entry.hub_id:
+        from ..paths import models_dir
+
+        folder = _ensure_tiny(entry, models_root or models_dir())
+        return _inspect_pipeline_folder(folder, spec, entry.name, Source.FOLDER, entry)
+    if entry is not None:
+        snapshot = _hub_snapshot(entry.hub_id)
+        if snapshot is None:
+            raise ModelNotFoundError(
+                f"Model {spec!r} ({entry.title}) is not on this machine. Download it with "
+                f"`hf download {entry.hub_id}` (needs internet), or choose a local folder or "
+                ".safetensors file."
+            )
+        return _inspect_pipeline_folder(snapshot, spec, entry.name, Source.HUB_CACHE, entry)
+
+    path = Path(spec).expanduser()
+    if not path.exists():
+        for folder in model_dirs:
+            candidate = Path(folder) / spec
+            if candidate.exists():
+                path = candidate
+                break
+    if path.is_dir():
+        return _inspect_pipeline_folder(path, spec, path.name, Source.FOLDER, None)
+    if path.is_file():
+        return _resolve_single_file(path, spec, allow_pickle)
+
+    if spec.count("/") == 1 and not spec.startswith((".", "/", "~")):
+        snapshot = _hub_snapshot(spec)
+        if snapshot is not None:
+            return _inspect_pipeline_folder(snapshot, spec, spec, Source.HUB_CACHE, None)
+        raise ModelNotFoundError(
+            f"Model {spec!r} is not in the local hub cache. Download it with "
+            f"`hf download {spec}` (needs internet), or choose a local folder or file."
+        )
+    names = ", ".join(n for n, e in CATALOG.items() if e.kind is Kind.PIPELINE)
+    raise ModelNotFoundError(
+        f"Model {spec!r} was not found: it is not a catalog name ({names}), "
+        "an existing folder or file, or a hub id in the local cache."
+    )
+
+
+def catalog_status(entry: CatalogEntry) -> str:
+    """'ready', 'builds locally' or 'not downloaded' — for model pickers."""
+    if not entry.hub_id:
+        return "builds locally"
+    return "ready" if _hub_snapshot(entry.hub_id) is not None else "not downloaded"

@@ -1,0 +1,232 @@
+"""Loads diffusers pipelines once and serves every mode from one set of weights.
+
+The txt2img, img2img, inpaint and ControlNet pipelines of a model are derived
+with `from_pipe`, which shares the UNet, VAE and text encoders: switching mode
+never reloads or copies weights. One model is held at a time; loading another
+frees the previous one.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import EngineError, ModelLoadError
+from .lora import LoraState
+from .models import Architecture, Kind, ResolvedModel, Source
+from .options import EngineOptions
+from .request import Mode
+
+log = logging.getLogger(__name__)
+
+_PIPELINE_CLASSES = {
+    Architecture.SD: {
+        Mode.TXT2IMG: "StableDiffusionPipeline",
+        Mode.IMG2IMG: "StableDiffusionImg2ImgPipeline",
+        Mode.INPAINT: "StableDiffusionInpaintPipeline",
+        Mode.CONTROLNET_CANNY: "StableDiffusionControlNetPipeline",
+    },
+    Architecture.SDXL: {
+        Mode.TXT2IMG: "StableDiffusionXLPipeline",
+        Mode.IMG2IMG: "StableDiffusionXLImg2ImgPipeline",
+        Mode.INPAINT: "StableDiffusionXLInpaintPipeline",
+        Mode.CONTROLNET_CANNY: "StableDiffusionXLControlNetPipeline",
+    },
+}
+
+
+def quiet_libraries() -> None:
+    """diffusers and transformers log warnings meant for library authors
+    (deprecations, a torchvision fallback); users see our sentences instead."""
+    import diffusers
+    import transformers
+
+    diffusers.utils.logging.set_verbosity_error()
+    transformers.utils.logging.set_verbosity_error()
+
+
+def pick_device(requested: str) -> str:
+    import torch
+
+    if requested != "auto":
+        return requested
+    if torch.cuda.is_available():
+        return "cuda"
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+def pick_dtype(requested: str, device: str):
+    import torch
+
+    if requested == "auto":
+        # fp16 on a CPU is hundreds of times slower than fp32: never pick it there.
+        return torch.float16 if device in ("cuda", "mps") else torch.float32
+    dtype = getattr(torch, requested)
+    if device == "cpu" and dtype is torch.float16:
+        raise EngineError("float16 is not usable on the CPU; choose float32 or bfloat16.")
+    return dtype
+
+
+@dataclass
+class _Loaded:
+    model: ResolvedModel
+    identity: tuple
+    base: Any
+    original_scheduler: Any
+    derived: dict[tuple, Any] = field(default_factory=dict)
+
+
+class PipelineStore:
+    """The one owner of loaded weights. Not thread-safe: one worker uses it."""
+
+    def __init__(self, options: EngineOptions | None = None) -> None:
+        quiet_libraries()
+        self.options = options or EngineOptions()
+        self.device = pick_device(self.options.device)
+        self.dtype = pick_dtype(self.options.dtype, self.device)
+        self.loads = 0  # how many times weights were read from disk (tests, benchmarks)
+        self._loaded: _Loaded | None = None
+        self._controlnets: dict[tuple, Any] = {}
+        self.loras = LoraState()
+
+    # -- loading -----------------------------------------------------------------
+
+    def _pipeline_class(self, architecture: Architecture, mode: Mode):
+        import diffusers
+
+        return getattr(diffusers, _PIPELINE_CLASSES[architecture][mode])
+
+    def _load_base(self, model: ResolvedModel) -> Any:
+        first_mode = Mode.INPAINT if model.inpaint_unet else Mode.TXT2IMG
+        cls = self._pipeline_class(model.architecture, first_mode)
+        kwargs: dict[str, Any] = {"dtype": self.dtype}
+        if model.architecture is Architecture.SD:
+            kwargs.update(safety_checker=None, requires_safety_checker=False)
+        try:
+            if model.source is Source.SINGLE_FILE:
+                if model.config is None:
+                    raise ModelLoadError(
+                        f"{model.path.name} is a single-file checkpoint; loading it offline needs "
+                        "the base model's configuration. Download the matching base model "
+                        "(sd15 or sdxl) once, or put its diffusers folder next to the file "
+                        f"as '{model.path.with_suffix('').name}/'."
+                    )
+                pipe = cls.from_single_file(
+                    str(model.path), config=model.config, local_files_only=True, **kwargs
+                )
+            else:
+                pipe = cls.from_pretrained(str(model.path), local_files_only=True, **kwargs)
+        except EngineError:
+            raise
+        except Exception as exc:  # diffusers, safetensors and OS errors alike
+            raise ModelLoadError(
+                f"Model {model.label!r} could not be loaded: {_first_line(exc)}. Its files may "
+                "be damaged or incomplete: download it again or choose another folder."
+            ) from exc
+        self.loads += 1
+        self._place(pipe)
+        return pipe
+
+    def _place(self, pipe: Any) -> None:
+        opts = self.options
+        if opts.cpu_offload and self.device == "cuda":
+            pipe.enable_model_cpu_offload()
+        else:
+            pipe.to(self.device)
+        if opts.attention_slicing:
+            pipe.enable_attention_slicing()
+        if opts.vae_tiling:
+            pipe.vae.enable_tiling()
+        pipe.set_progress_bar_config(disable=True)
+
+    def base_for(self, model: ResolvedModel) -> Any:
+        identity = model.identity
+        if self._loaded is not None and self._loaded.identity == identity:
+            return self._loaded.base
+        self.release()
+        base = self._load_base(model)
+        self._loaded = _Loaded(model, identity, base, base.scheduler)
+        return base
+
+    def controlnet_for(self, controlnet: ResolvedModel, model: ResolvedModel) -> Any:
+        if controlnet.kind is not Kind.CONTROLNET:
+            raise ModelLoadError(f"{controlnet.label!r} is not a ControlNet model.")
+        if controlnet.architecture is not model.architecture:
+            raise ModelLoadError(
+                f"ControlNet {controlnet.label!r} is made for "
+                f"{controlnet.architecture.value.upper()} models but {model.label!r} is "
+                f"{model.architecture.value.upper()}; choose a matching ControlNet."
+            )
+        identity = controlnet.identity
+        if identity not in self._controlnets:
+            from diffusers import ControlNetModel
+
+            try:
+                net = ControlNetModel.from_pretrained(
+                    str(controlnet.path), dtype=self.dtype, local_files_only=True
+                )
+            except Exception as exc:
+                raise ModelLoadError(
+                    f"ControlNet {controlnet.label!r} could not be loaded: {_first_line(exc)}. "
+                    "Download it again or choose another folder."
+                ) from exc
+            self.loads += 1
+            self._controlnets = {identity: net.to(self.device)}  # keep one: they are large
+        return self._controlnets[identity]
+
+    def pipeline_for(
+        self, model: ResolvedModel, mode: Mode, controlnet: ResolvedModel | None = None
+    ) -> Any:
+        """The pipeline for a mode, sharing the loaded model's weights."""
+        base = self.base_for(model)
+        assert self._loaded is not None
+        if model.inpaint_unet and mode is not Mode.INPAINT:
+            raise EngineError(
+                f"{model.label!r} is an inpainting model: use it in inpaint mode, or pick a "
+                "regular model for other modes."
+            )
+        extra: dict[str, Any] = {}
+        key: tuple = (mode,)
+        if mode is Mode.CONTROLNET_CANNY:
+            if controlnet is None:
+                raise EngineError("ControlNet mode needs a ControlNet model.")
+            extra["controlnet"] = self.controlnet_for(controlnet, model)
+            key = (mode, controlnet.identity)
+        cls = self._pipeline_class(model.architecture, mode)
+        if isinstance(base, cls) and not extra:
+            return base
+        pipe = self._loaded.derived.get(key)
+        if pipe is None:
+            pipe = cls.from_pipe(base, **extra)
+            pipe.set_progress_bar_config(disable=True)
+            if self.options.cpu_offload and self.device == "cuda":
+                pipe.enable_model_cpu_offload()
+            self._loaded.derived = {k: v for k, v in self._loaded.derived.items() if k[0] != mode}
+            self._loaded.derived[key] = pipe
+        return pipe
+
+    @property
+    def original_scheduler(self) -> Any:
+        assert self._loaded is not None
+        return self._loaded.original_scheduler
+
+    def release(self) -> None:
+        """Frees the loaded model (and its adapters) before another is loaded."""
+        if self._loaded is None:
+            return
+        self._loaded = None
+        self.loras.reset()
+        gc.collect()
+        if self.device == "cuda":
+            import torch
+
+            torch.cuda.empty_cache()
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__

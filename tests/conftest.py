@@ -1,0 +1,83 @@
+"""Shared fixtures: tiny random-weight models built once per test session.
+
+The environment is fixed before anything imports huggingface_hub or Qt, so a
+developer's own hub cache and display never change what the tests see."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+_SANDBOX = Path(tempfile.mkdtemp(prefix="studio-tests-"))
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["HF_HUB_CACHE"] = str(_SANDBOX / "hub")
+os.environ["STUDIO_DATA_DIR"] = str(_SANDBOX / "data")
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import pytest  # noqa: E402
+from PIL import Image, ImageDraw  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def tiny_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("tiny")
+
+
+@pytest.fixture(scope="session")
+def sd_model(tiny_dir) -> Path:
+    from studio.engine.tiny import save_tiny_model
+
+    return save_tiny_model(tiny_dir / "tiny-sd")
+
+
+@pytest.fixture(scope="session")
+def sdxl_model(tiny_dir) -> Path:
+    from studio.engine.tiny import save_tiny_model
+
+    return save_tiny_model(tiny_dir / "tiny-sdxl", sdxl=True)
+
+
+@pytest.fixture(scope="session")
+def sd_inpaint_model(tiny_dir) -> Path:
+    from studio.engine.tiny import save_tiny_model
+
+    return save_tiny_model(tiny_dir / "tiny-sd-inpainting", inpaint_unet=True)
+
+
+@pytest.fixture(scope="session")
+def sd_controlnet(tiny_dir) -> Path:
+    from studio.engine.tiny import save_tiny_controlnet
+
+    return save_tiny_controlnet(tiny_dir / "tiny-controlnet")
+
+
+@pytest.fixture(scope="session")
+def sdxl_controlnet(tiny_dir) -> Path:
+    from studio.engine.tiny import save_tiny_controlnet
+
+    return save_tiny_controlnet(tiny_dir / "tiny-controlnet-sdxl", sdxl=True)
+
+
+@pytest.fixture
+def store():
+    from studio.engine.pipelines import PipelineStore
+
+    return PipelineStore()
+
+
+@pytest.fixture(scope="session")
+def photo() -> Image.Image:
+    """A 64×64 picture with structure: a red disc on blue, a yellow bar."""
+    image = Image.new("RGB", (64, 64), (30, 60, 200))
+    draw = ImageDraw.Draw(image)
+    draw.ellipse((8, 8, 40, 40), fill=(220, 30, 30))
+    draw.rectangle((44, 10, 56, 54), fill=(240, 220, 40))
+    return image
+
+
+@pytest.fixture(scope="session")
+def square_mask() -> Image.Image:
+    mask = Image.new("L", (64, 64), 0)
+    ImageDraw.Draw(mask).rectangle((20, 20, 43, 43), fill=255)
+    return mask
