@@ -156,7 +156,8 @@ def test_controlnet_canny_changes_with_the_edges(store, family, photo):
     assert with_edges.images[0].size == (64, 64)
     assert not np.array_equal(_pixels(with_edges.images[0]), _pixels(blank.images[0]))
     params = parse_infotext(with_edges.infotexts[0]).params
-    assert params["ControlNet model"] == controlnet.name
+    assert f"Model: {controlnet.name}," in params["ControlNet 0"]
+    assert "Threshold A: 100, Threshold B: 200" in params["ControlNet 0"]
 
 
 def test_switching_modes_reuses_the_loaded_weights(store, family, photo, square_mask):

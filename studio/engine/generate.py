@@ -88,9 +88,10 @@ def generate(
     model = _resolve(request.model, store)
     request = resolve_defaults(request, model)
     check_denoising_steps(request)
-    controlnet = (
-        _controlnet_for(request, model, store) if request.mode is Mode.CONTROLNET_CANNY else None
-    )
+    controlnet = None
+    if request.mode is Mode.CONTROLNET_CANNY:
+        controlnet = _controlnet_for(request, model, store)
+        request = request.replace(controlnet=controlnet.spec)
     if request.seed is None:
         request = request.replace(seed=secrets.randbits(32))
     if cancelled():
@@ -109,10 +110,7 @@ def generate(
     except Exception as exc:
         raise _translate(exc, request) from exc
 
-    extra = {"ControlNet model": controlnet.label} if controlnet is not None else None
-    infotexts = tuple(
-        format_infotext(request.replace(seed=s), s, model.label, extra) for s in seeds
-    )
+    infotexts = tuple(format_infotext(request.replace(seed=s), s, model.label) for s in seeds)
     return GenerationResult(
         images=tuple(images),
         seeds=seeds,

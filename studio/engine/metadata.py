@@ -1,0 +1,353 @@
+"""Generation parameters in PNG files, in the A1111 "parameters" format.
+
+A1111, Forge, Fooocus, Civitai and many viewers read and write that text, so our
+images carry their recipe to those tools and theirs come back to us:
+
+    prompt (any number of lines)
+    Negative prompt: negative (any number of lines)
+    Steps: 20, Sampler: Euler a, CFG scale: 7, Seed: 1, Size: 512x512, ...
+
+Values holding a comma, colon, quote or newline are JSON-quoted, as A1111 does.
+No torch and no Qt here: the history strip reads files without loading a model.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath, PureWindowsPath
+
+from PIL import Image, PngImagePlugin
+
+import studio
+
+from . import request as rq
+from .request import GenerationRequest, InpaintContext, Mode
+
+VERSION: str = getattr(studio, "__version__", "0.1.0")
+
+# Our scheduler id -> (A1111 sampler, A1111 schedule type). A1111 >= 1.9 runs
+# "DPM++ 2M" with Karras sigmas unless told otherwise, so the plain one names
+# its schedule ("Uniform") for A1111 to reproduce it; older readers ignore it.
+SAMPLER_NAMES: dict[str, tuple[str, str | None]] = {
+    "euler": ("Euler", None),
+    "euler-a": ("Euler a", None),
+    "dpm++2m": ("DPM++ 2M", "Uniform"),
+    "dpm++2m-karras": ("DPM++ 2M", "Karras"),
+    "ddim": ("DDIM", None),
+    "lcm": ("LCM", None),
+}
+# Lower-case names, plus the k-diffusion and ComfyUI/Fooocus spellings.
+_SAMPLER_IDS = {n.lower(): sid for sid, (n, sched) in SAMPLER_NAMES.items() if sched != "Karras"}
+_SAMPLER_IDS |= {
+    "k_euler": "euler",
+    "k_euler_a": "euler-a",
+    "euler_ancestral": "euler-a",
+    "k_dpmpp_2m": "dpm++2m",
+    "dpmpp_2m": "dpm++2m",
+}
+_SCHEDULE_SUFFIXES = ("karras", "exponential", "uniform")  # pre-1.9 "DPM++ 2M Karras"
+_INPAINT_AREAS = {InpaintContext.WHOLE: "Whole picture", InpaintContext.MASKED: "Only masked"}
+# A1111's own pattern for one `key: value` pair of the parameters line.
+_PAIR = re.compile(r'\s*(\w[\w \-/]+):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$)')
+_KEY = re.compile(r"\w[\w \-/]*\w")
+_LORA_TAG = re.compile(r"<lora:([^:>]+)[^>]*>")
+_CONTROLNET_KEYS = ("ControlNet 0", "ControlNet")
+# Numbers a request takes from the text: key, request field, type, lowest, highest.
+_NUMBERS = (
+    ("Steps", "steps", int, 1, rq.MAX_STEPS),
+    ("CFG scale", "guidance_scale", float, 0, rq.MAX_GUIDANCE),
+    ("Seed", "seed", int, 0, rq.MAX_SEED),
+    ("Denoising strength", "strength", float, 0, 1),
+    ("Mask blur", "mask_blur", int, 0, 256),
+    ("Masked area padding", "inpaint_padding", int, 0, 1024),
+    ("Batch size", "batch_count", int, 1, rq.MAX_BATCH),
+)
+_UNIT_NUMBERS = (
+    ("Weight", "controlnet_scale", float, 0, 2),
+    ("Threshold A", "canny_low", int, 0, 255),
+    ("Threshold B", "canny_high", int, 0, 255),
+)
+_APPLIED = {key for key, *_ in _NUMBERS} | {*_CONTROLNET_KEYS, "Lora", "Mode", "Model"}
+_APPLIED |= {"Sampler", "Schedule type", "Size", "Inpaint area"}
+
+
+@dataclass
+class ParsedInfotext:
+    prompt: str
+    negative_prompt: str = ""
+    params: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def extras(self) -> dict[str, str]:
+        """What this app does not apply: hires fix, hashes, an unknown sampler..."""
+        out = {k: v for k, v in self.params.items() if k not in _APPLIED}
+        sampler = self.params.get("Sampler")
+        if sampler and scheduler_from_sampler(sampler)[0] is None:
+            out["Sampler"] = sampler
+        return out
+
+
+def scheduler_from_sampler(
+    sampler: str, schedule_type: str | None = None
+) -> tuple[str | None, str | None]:
+    """Our scheduler id for an A1111 sampler name (None when we have nothing like
+    it), and a notice when it could not be matched exactly."""
+    name, schedule = sampler.strip().lower(), (schedule_type or "").strip().lower()
+    if not schedule:
+        for label in _SCHEDULE_SUFFIXES:
+            if name.endswith(" " + label):
+                name, schedule = name[: -len(label) - 1], label
+                break
+    base = _SAMPLER_IDS.get(name)
+    if base is None:
+        return None, f"The sampler {sampler!r} is not available here, so it was not restored."
+    if schedule == "automatic":  # A1111 means the sampler's default: Karras for DPM++ 2M
+        schedule = "karras" if base == "dpm++2m" else ""
+    if schedule in ("", "uniform", "normal"):
+        return base, None
+    if f"{base}-{schedule}" in rq.SCHEDULERS:
+        return f"{base}-{schedule}", None
+    return base, f"{sampler} is used without its {schedule.title()} schedule (not available)."
+
+
+def _quote(value: str) -> str:
+    if value != value.strip() or any(c in value for c in ',:"\n\r'):
+        return json.dumps(value, ensure_ascii=False)
+    return value
+
+
+def _unquote(value: str) -> str:
+    if len(value) >= 2 and value[0] == value[-1] == '"':
+        with contextlib.suppress(ValueError):
+            return str(json.loads(value))
+    return value
+
+
+def _fmt(value: object) -> str:
+    # repr() is the shortest text that reads back as the same float; 7.0 reads "7" like A1111.
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() else repr(value)
+    return str(value)
+
+
+def _join(items: Mapping[str, object]) -> str:
+    return ", ".join(f"{k}: {_quote(_fmt(v))}" for k, v in items.items() if v not in (None, ""))
+
+
+def _short_name(model: str | None) -> str | None:
+    # A name, as A1111 writes, not a local path that would tell where (and whose) the files are.
+    if model and (PurePosixPath(model).is_absolute() or PureWindowsPath(model).is_absolute()):
+        return PureWindowsPath(model).name  # splits at both / and \\
+    return model
+
+
+def _pairs(text: str) -> dict[str, str]:
+    return {k.strip(): _unquote(v.strip()) for k, v in _PAIR.findall(text)}
+
+
+def format_infotext(
+    request: GenerationRequest,
+    seed: int,
+    model_label: str,
+    extra: Mapping[str, str | int | float] | None = None,
+) -> str:
+    """The A1111-style text for one image of a fully resolved request."""
+    r, mode = request, Mode(request.mode)
+    sampler, schedule = SAMPLER_NAMES.get(r.scheduler or "", (r.scheduler, None))
+    params: dict[str, object] = {"Steps": r.steps, "Sampler": sampler, "Schedule type": schedule}
+    params |= {"CFG scale": r.guidance_scale, "Seed": seed}
+    params["Size"] = f"{r.width}x{r.height}" if r.width and r.height else None
+    params["Model"] = model_label
+    if mode in (Mode.IMG2IMG, Mode.INPAINT):
+        params["Denoising strength"] = r.strength
+    if mode is Mode.INPAINT:
+        params["Mask blur"] = r.mask_blur
+        params["Inpaint area"] = _INPAINT_AREAS[InpaintContext(r.inpaint_context)]
+        params["Masked area padding"] = r.inpaint_padding
+    params["Mode"] = mode.value
+    if mode is Mode.CONTROLNET_CANNY:
+        # The key and field names of the sd-webui-controlnet extension, which reads them too.
+        unit = {"Module": "canny", "Model": _short_name(r.controlnet), "Weight": r.controlnet_scale}
+        unit |= {"Threshold A": r.canny_low, "Threshold B": r.canny_high}
+        params["ControlNet 0"] = _join(unit)
+    if r.loras:
+        params["Lora"] = ", ".join(f"{lora.name}:{_fmt(lora.weight)}" for lora in r.loras)
+    if r.batch_count > 1:
+        params["Batch size"] = r.batch_count
+    for key, value in (extra or {}).items():
+        if not _KEY.fullmatch(key):
+            raise ValueError(f"{key!r} cannot be an infotext key (letters, digits, space, -, /).")
+        params[key] = value
+    params["Version"] = f"studio {VERSION}"
+    negative = f"\nNegative prompt: {r.negative_prompt}" if r.negative_prompt else ""
+    return f"{r.prompt}{negative}\n{_join(params)}".strip()
+
+
+def parse_infotext(text: str) -> ParsedInfotext:
+    """Prompt, negative prompt and parameters of an A1111, Forge or Fooocus text."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n").strip()
+    if text.startswith("{"):  # Fooocus' own scheme: one JSON object
+        with contextlib.suppress(ValueError):
+            if isinstance(data := json.loads(text), dict):
+                return _parse_fooocus(data)
+    *lines, last = text.split("\n")
+    if len(_PAIR.findall(last)) < 3:  # A1111's test for a parameters line
+        lines, last = [*lines, last], ""
+    prompt: list[str] = []
+    negative: list[str] | None = None
+    for line in lines:
+        if negative is None and line.lstrip().startswith("Negative prompt:"):
+            negative = [line.lstrip().removeprefix("Negative prompt:")]
+        elif negative is not None:
+            negative.append(line)
+        else:
+            prompt.append(line)
+    negative_text = "\n".join(negative or []).strip()
+    return ParsedInfotext("\n".join(prompt).strip(), negative_text, _pairs(last))
+
+
+def _parse_fooocus(data: dict[str, object]) -> ParsedInfotext:
+    names = {"steps": "Steps", "seed": "Seed", "guidance_scale": "CFG scale"}
+    names |= {"sampler": "Sampler", "scheduler": "Schedule type", "base_model": "Model"}
+    params: dict[str, str] = {}
+    for key, value in data.items():
+        if key in ("prompt", "negative_prompt") or value is None:
+            continue
+        text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+        if key == "resolution":  # "(1152, 896)"
+            key, text = "Size", "x".join(re.findall(r"\d+", text)[:2])
+        params[names.get(key, key)] = text
+    return ParsedInfotext(str(data.get("prompt", "")), str(data.get("negative_prompt", "")), params)
+
+
+def _numbers(
+    params: Mapping[str, str], table: tuple, changes: dict[str, object], notices: list[str]
+) -> None:
+    for key, attr, kind, low, high in table:
+        if (raw := params.get(key)) is None:
+            continue
+        try:
+            # Seeds go up to 2**64: whole numbers are read as int, never through a float.
+            value = int(raw) if re.fullmatch(r"\s*-?\d+\s*", raw) else float(raw)
+            if kind is int and not float(value).is_integer():
+                raise ValueError(raw)
+        except (ValueError, OverflowError):
+            notices.append(f"{key} {raw!r} is not a valid number, so it was not restored.")
+            continue
+        if not low <= value <= high:  # NaN fails this too
+            notices.append(f"{key} {raw} is not within {_fmt(low)} to {_fmt(high)}; not restored.")
+            continue
+        changes[attr] = kind(value)
+
+
+def request_from_infotext(
+    text: str, base: GenerationRequest | None = None
+) -> tuple[GenerationRequest, list[str]]:
+    """A request rebuilt from an image's parameters on top of `base`, whose images
+    and whatever the text does not name are kept; plus a notice for each thing
+    that could not be restored. Never raises on bad values."""
+    parsed = parse_infotext(text)
+    p, notices = parsed.params, []
+    changes: dict[str, object] = dict(prompt=parsed.prompt, negative_prompt=parsed.negative_prompt)
+    _numbers(p, _NUMBERS, changes, notices)
+    if p.get("Sampler", "").strip():
+        scheduler, notice = scheduler_from_sampler(p["Sampler"], p.get("Schedule type"))
+        if scheduler is not None:
+            changes["scheduler"] = scheduler
+        notices += [notice] if notice else []
+    if "Size" in p:
+        size = re.fullmatch(r"\s*(\d+)\s*x\s*(\d+)\s*", p["Size"])
+        if size and all(rq.MIN_SIDE <= int(side) <= rq.MAX_SIDE for side in size.groups()):
+            changes["width"], changes["height"] = map(int, size.groups())
+        else:
+            notices.append(f"Size {p['Size']!r} is not a usable size, so it was not restored.")
+    if p.get("Model", "").strip():
+        changes["model"] = p["Model"].strip()
+    areas = {label.lower(): context for context, label in _INPAINT_AREAS.items()}
+    modes = {mode.value: mode for mode in Mode}
+    for key, attr, choices in (("Inpaint area", "inpaint_context", areas), ("Mode", "mode", modes)):
+        if key in p and p[key].strip().lower() in choices:
+            changes[attr] = choices[p[key].strip().lower()]
+        elif key in p:
+            notices.append(f"{key} {p[key]!r} is unknown, so it was not restored.")
+    unit = _pairs(next((p[key] for key in _CONTROLNET_KEYS if key in p), ""))
+    if unit and "canny" not in unit.get("Module", "").lower():
+        notices.append(f"ControlNet {unit.get('Module', '?')!r} is not available; only canny is.")
+    elif unit:
+        if unit.get("Model", "").strip():
+            changes["controlnet"] = unit["Model"].strip()
+        _numbers(unit, _UNIT_NUMBERS, changes, notices)
+    if any(key.startswith("Hires") for key in p):
+        notices.append("The hires fix (an upscaling second pass) is not available; it was skipped.")
+    if loras := _lora_names(parsed):
+        notices.append(f"This image used LoRA {', '.join(loras)}: load the files to apply them.")
+    return (base or GenerationRequest(prompt="")).replace(**changes), notices
+
+
+def _lora_names(parsed: ParsedInfotext) -> list[str]:
+    # Names and weights are all the text holds: LoRA files come from the user.
+    ours = parsed.params.get("Lora", "").split(",")  # "name:weight, ..."
+    hashed = [item.rpartition(":")[0] for item in parsed.params.get("Lora hashes", "").split(",")]
+    names: dict[str, str] = {}
+    for item in (s.strip() for s in [*ours, *_LORA_TAG.findall(parsed.prompt), *hashed]):
+        if item:
+            names.setdefault(item.rpartition(":")[0].strip() or item, item)
+    return list(names.values())
+
+
+def save_png(image: Image.Image, path: str | Path, infotext: str) -> Path:
+    """Writes `image` with its parameters; a failure leaves any older file intact."""
+    target = Path(path)
+    info = PngImagePlugin.PngInfo()
+    # Pillow writes tEXt (latin-1: what A1111 writes and every reader knows) when it
+    # can, and iTXt (UTF-8) when the text holds other characters, e.g. Japanese or
+    # emoji: iTXt is PNG's only correct place for them, and A1111 reads both.
+    info.add_text("parameters", infotext, zip=False)
+    info.add_text("Software", f"Diffusion Studio {VERSION}", zip=False)
+    # Our own name in the same folder: os.replace is then a same-disk rename, and
+    # open(..., "x") honours the umask where mkstemp would make the file 0600.
+    temp = target.with_name(f".{target.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
+    try:
+        with open(temp, "xb") as file:
+            image.save(file, format="PNG", pnginfo=info)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temp, target)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+    return target
+
+
+def read_png_parameters(source: str | Path | Image.Image) -> str | None:
+    """The `parameters` text of an image (tEXt, zTXt or iTXt), or None when there is
+    none: ComfyUI and InvokeAI keep theirs under other keys. Raises OSError when the
+    file cannot be opened as an image."""
+    if isinstance(source, Image.Image):
+        return _parameters_of(source)
+    with Image.open(source) as image:
+        return _parameters_of(image)
+
+
+def _parameters_of(image: Image.Image) -> str | None:
+    value = image.info.get("parameters")
+    if value is None and image.format == "PNG":
+        try:  # text after the pixel data is only seen once the image is decoded
+            value = image.text.get("parameters")
+        except (OSError, SyntaxError, ValueError):
+            return None
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "replace")
+    if not isinstance(value, str):
+        return None
+    if not isinstance(value, PngImagePlugin.iTXt) and not value.isascii():
+        # Some tools put UTF-8 in tEXt, which Pillow decodes as latin-1: undo that.
+        with contextlib.suppress(UnicodeError):
+            value = value.encode("latin-1").decode("utf-8")
+    return str(value)
