@@ -240,21 +240,29 @@ def _hub_snapshot(hub_id: str) -> Path | None:
     return None
 
 
-def _single_file_architecture(path: Path, spec: str) -> Architecture:
+_UNET_INPUT = "model.diffusion_model.input_blocks.0.0.weight"
+
+
+def _inspect_single_file(path: Path, spec: str) -> tuple[Architecture, bool]:
+    """Architecture and inpaint flag, from the checkpoint's header alone."""
     from safetensors import safe_open
 
     try:
+        # Opening checks the header covers the file: a truncated download fails here,
+        # with a clearer message than diffusers' loader gives.
         with safe_open(str(path), framework="numpy") as f:
-            keys = list(f.keys())
+            keys = set(f.keys())
+            in_channels = f.get_slice(_UNET_INPUT).get_shape()[1] if _UNET_INPUT in keys else 4
     except Exception as exc:  # safetensors raises its own error types
         raise ModelLoadError(
             f"Model {spec!r} is not a readable .safetensors file ({exc}). "
             "It may be damaged or incomplete: download it again."
         ) from exc
+    inpaint = in_channels == 9
     if any(k.startswith("conditioner.embedders.1.") for k in keys):
-        return Architecture.SDXL
+        return Architecture.SDXL, inpaint
     if any(k.startswith("model.diffusion_model.") for k in keys):
-        return Architecture.SD
+        return Architecture.SD, inpaint
     raise ModelLoadError(
         f"{path.name} is not a Stable Diffusion checkpoint this app can load "
         "(no UNet weights in the original layout were found)."
@@ -270,9 +278,9 @@ def _resolve_single_file(path: Path, spec: str, allow_pickle: bool) -> ResolvedM
                 "loaded. Convert it to .safetensors, or allow pickle checkpoints in the "
                 "settings if you trust where it came from."
             )
-        arch = Architecture.SD
+        arch, inpaint = Architecture.SD, False
     elif suffix == ".safetensors":
-        arch = _single_file_architecture(path, spec)
+        arch, inpaint = _inspect_single_file(path, spec)
     else:
         raise ModelLoadError(
             f"{path.name} is not a model file: choose a .safetensors checkpoint or a "
@@ -294,6 +302,7 @@ def _resolve_single_file(path: Path, spec: str, allow_pickle: bool) -> ResolvedM
         Kind.PIPELINE,
         arch,
         defaults,
+        inpaint_unet=inpaint,
         controlnet=base.controlnet,
         config=config,
     )

@@ -115,6 +115,9 @@ class PipelineStore:
                         "(sd15 or sdxl) once, or put its diffusers folder next to the file "
                         f"as '{model.path.with_suffix('').name}/'."
                     )
+                if model.inpaint_unet:
+                    # lets one base-model config serve an inpainting checkpoint too
+                    kwargs["num_in_channels"] = 9
                 pipe = cls.from_single_file(
                     str(model.path), config=model.config, local_files_only=True, **kwargs
                 )

@@ -62,14 +62,19 @@ def _load_tokenizer(folder: Path):
     return CLIPTokenizer.from_pretrained(str(folder), model_max_length=TOKENIZER_MAX_LENGTH)
 
 
-def _text_encoder_config(vocab_size: int, with_projection: bool):
+# SDXL's two encoders must differ in width: diffusers' single-file loader tells
+# them apart by width, as in the real model (768 and 1280).
+TEXT_WIDTH, TEXT_WIDTH_2 = 32, 48
+
+
+def _text_encoder_config(vocab_size: int, with_projection: bool, width: int = TEXT_WIDTH):
     from transformers import CLIPTextConfig
 
     return CLIPTextConfig(
         bos_token_id=vocab_size - 2,
         eos_token_id=vocab_size - 1,
         pad_token_id=vocab_size - 1,
-        hidden_size=32,
+        hidden_size=width,
         intermediate_size=37,
         layer_norm_eps=1e-05,
         num_attention_heads=4,
@@ -116,7 +121,8 @@ def _sdxl_unet_kwargs() -> dict:
         "transformer_layers_per_block": (1, 2),
         # 6 size-conditioning numbers × 8 + the pooled text embedding (32)
         "projection_class_embeddings_input_dim": 80,
-        "cross_attention_dim": 64,
+        # both encoders' hidden states, concatenated
+        "cross_attention_dim": TEXT_WIDTH + TEXT_WIDTH_2,
     }
 
 
@@ -155,7 +161,7 @@ def build_components(work_dir: Path, sdxl: bool = False, inpaint_unet: bool = Fa
         components["text_encoder"] = CLIPTextModel(_text_encoder_config(vocab_size, False))
         torch.manual_seed(seed + 3)
         components["text_encoder_2"] = CLIPTextModelWithProjection(
-            _text_encoder_config(vocab_size, True)
+            _text_encoder_config(vocab_size, True, TEXT_WIDTH_2)
         )
         components["tokenizer_2"] = tokenizer
         components["image_encoder"] = None
