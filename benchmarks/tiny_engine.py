@@ -30,10 +30,11 @@ def main() -> None:
 
     from studio.engine.generate import generate
     from studio.engine.models import resolve_model
-    from studio.engine.pipelines import PipelineStore
+    from studio.engine.pipelines import PipelineStore, quiet_libraries
     from studio.engine.request import GenerationRequest, Mode
     from studio.engine.tiny import save_tiny_controlnet, save_tiny_model
 
+    quiet_libraries()
     size = args.size
     photo = Image.new("RGB", (size, size), (30, 60, 200))
     ImageDraw.Draw(photo).ellipse((size // 8, size // 8, size // 2, size // 2), fill=(220, 30, 30))
@@ -59,14 +60,23 @@ def main() -> None:
             cells = []
             for mode, images in modes.items():
                 request = GenerationRequest(
-                    "a red circle", model=str(folder), mode=mode, steps=args.steps, seed=1,
-                    width=size, height=size, controlnet=str(controlnet), **images,
+                    "a red circle",
+                    model=str(folder),
+                    mode=mode,
+                    steps=args.steps,
+                    seed=1,
+                    width=size,
+                    height=size,
+                    controlnet=str(controlnet),
+                    **images,
                 )
                 generate(request, store)  # warm: derive the pipeline, load the ControlNet
                 per_step = []
                 for _ in range(args.repeat):
                     stamps: list[float] = []
-                    generate(request, store, on_step=lambda _i, s=stamps: s.append(time.perf_counter()))
+                    generate(
+                        request, store, on_step=lambda _i, s=stamps: s.append(time.perf_counter())
+                    )
                     per_step.append((stamps[-1] - stamps[0]) / (len(stamps) - 1))
                 cells.append(f"{statistics.median(per_step) * 1000:19.1f} ms")
             print(f"{name:6} {load:7.2f} " + " ".join(cells))

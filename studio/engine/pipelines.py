@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,11 +41,16 @@ _PIPELINE_CLASSES = {
 def quiet_libraries() -> None:
     """diffusers and transformers log warnings meant for library authors
     (deprecations, a torchvision fallback); users see our sentences instead."""
+    # Some warnings fire while transformers is first imported: too early for
+    # set_verbosity, but the environment variable is read then.
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     import diffusers
     import transformers
 
     diffusers.utils.logging.set_verbosity_error()
+    diffusers.utils.logging.disable_progress_bar()
     transformers.utils.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
 
 
 def pick_device(requested: str) -> str:
