@@ -126,3 +126,22 @@ def test_stop_cancels_waiting_jobs_and_ends_the_loop(sd_model):
     assert rec.of(JobCancelledEvent, job)
     with pytest.raises(Exception, match="shutting down"):
         queue.submit(GenerationRequest("x"))
+
+
+def test_an_engine_that_cannot_start_fails_each_job_with_the_reason(sd_model):
+    import torch
+
+    from studio.engine.options import EngineOptions
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA, so the engine starts")
+    rec = Recorder()
+    queue = JobQueue(rec, EngineOptions(device="cuda"))
+    thread = threading.Thread(target=queue.serve, daemon=True)
+    thread.start()
+    job = queue.submit(GenerationRequest("x", model=str(sd_model), steps=1))
+    rec.wait_for(_ended(job))
+    queue.stop()
+    thread.join(timeout=30)
+    (failure,) = rec.of(JobFailed, job)
+    assert "choose Automatic or CPU in the settings" in failure.message

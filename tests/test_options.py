@@ -41,3 +41,10 @@ def test_memory_options_and_bfloat16_still_generate(sd_model):
     pipe = store.base_for(resolve_model(str(sd_model)))
     assert pipe.unet.dtype is torch.bfloat16
     assert pipe.vae.use_tiling
+
+
+def test_a_device_that_is_not_there_is_a_sentence():
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA, so choosing it is not an error")
+    with pytest.raises(EngineError, match="NVIDIA GPU \\(CUDA\\) was chosen but none is usable"):
+        PipelineStore(EngineOptions(device="cuda"))

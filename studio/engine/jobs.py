@@ -136,6 +136,13 @@ class JobQueue:
             self._lock.notify_all()
 
     def serve(self) -> None:
+        # Import torch and diffusers now, on this thread, so the first job
+        # does not wait for them (and the UI thread never does).
+        try:
+            _ = self.store
+        except Exception:
+            # Reported to the user by the first job, which tries again.
+            log.exception("the engine could not start")
         while True:
             with self._lock:
                 while not self._pending and not self._stopping:

@@ -56,6 +56,16 @@ def quiet_libraries() -> None:
 def pick_device(requested: str) -> str:
     import torch
 
+    if requested == "cuda" and not torch.cuda.is_available():
+        raise EngineError(
+            "The NVIDIA GPU (CUDA) was chosen but none is usable here (or this torch build has "
+            "no CUDA); choose Automatic or CPU in the settings."
+        )
+    mps = getattr(torch.backends, "mps", None)
+    if requested == "mps" and not (mps is not None and mps.is_available()):
+        raise EngineError(
+            "The Apple GPU (MPS) was chosen but it is not available here; choose Automatic or CPU."
+        )
     if requested != "auto":
         return requested
     if torch.cuda.is_available():
