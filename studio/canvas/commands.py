@@ -1,0 +1,83 @@
+"""Undo commands. Each one is a single user action: a stroke, a mask fill, an
+opened image. Pixel edits store only the rectangles they changed; only a
+change of document size stores whole layers (as cheap shallow QImage copies)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from PySide6.QtGui import QImage, QUndoCommand
+
+from .layers import LayerName
+from .strokes import TilePatch
+
+if TYPE_CHECKING:
+    from .document import CanvasDocument
+
+
+@dataclass(frozen=True)
+class LayerPatch:
+    layer: LayerName
+    patch: TilePatch
+
+
+@dataclass(frozen=True)
+class DocumentState:
+    """The whole document at one moment; QImage copies share pixels until written."""
+
+    width: int
+    height: int
+    layers: dict[LayerName, QImage]
+
+
+class PatchCommand(QUndoCommand):
+    """Replaces rectangles of pixels in one or more layers."""
+
+    def __init__(
+        self,
+        document: CanvasDocument,
+        text: str,
+        patches: list[LayerPatch],
+        *,
+        already_applied: bool = False,
+    ) -> None:
+        super().__init__(text)
+        self._document = document
+        self._patches = patches
+        # A stroke is painted live, so pushing it must not paint it again.
+        self._skip_redo = already_applied
+
+    def redo(self) -> None:
+        if self._skip_redo:
+            self._skip_redo = False
+            self._document._announce({p.layer for p in self._patches})
+            return
+        for item in self._patches:
+            patch = item.patch
+            self._document._write_pixels(item.layer, patch.left, patch.top, patch.after)
+        self._document._announce({p.layer for p in self._patches})
+
+    def undo(self) -> None:
+        for item in reversed(self._patches):
+            patch = item.patch
+            self._document._write_pixels(item.layer, patch.left, patch.top, patch.before)
+        self._document._announce({p.layer for p in self._patches})
+
+
+class StateCommand(QUndoCommand):
+    """Swaps the whole document (size and every layer) between two states."""
+
+    def __init__(
+        self, document: CanvasDocument, text: str, before: DocumentState, after: DocumentState
+    ) -> None:
+        super().__init__(text)
+        self._document = document
+        self._before = before
+        self._after = after
+
+    def redo(self) -> None:
+        self._document._restore(self._after)
+
+    def undo(self) -> None:
+        self._document._restore(self._before)

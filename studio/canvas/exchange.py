@@ -1,0 +1,90 @@
+"""Image files and the clipboard: what comes into the canvas and goes out."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+
+from PIL import Image, ImageOps, UnidentifiedImageError
+from PySide6.QtGui import QGuiApplication, QImage
+
+from .errors import ImageFileError
+from .imageconv import to_qimage
+
+READABLE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
+WRITABLE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"}
+
+
+def read_image(path: Path) -> Image.Image:
+    """An opened image file, turned upright by its EXIF orientation, as RGBA."""
+    try:
+        with Image.open(path) as opened:
+            image = ImageOps.exif_transpose(opened)
+            return image.convert("RGBA")
+    except FileNotFoundError:
+        raise ImageFileError(f"{path} does not exist.") from None
+    except IsADirectoryError:
+        raise ImageFileError(f"{path} is a folder, not an image.") from None
+    except UnidentifiedImageError:
+        raise ImageFileError(
+            f"{path.name} is not an image the canvas can open (PNG, JPEG or WebP)."
+        ) from None
+    except (OSError, ValueError, Image.DecompressionBombError) as error:
+        raise ImageFileError(f"{path.name} could not be read: {error}.") from None
+
+
+def write_image(image: Image.Image, path: Path) -> None:
+    """Saves an image atomically; the format follows the file's suffix."""
+    image_format = WRITABLE_FORMATS.get(path.suffix.lower())
+    if image_format is None:
+        known = ", ".join(sorted(WRITABLE_FORMATS))
+        raise ImageFileError(f"Cannot save {path.name}: use one of {known}.")
+    if image_format == "JPEG":
+        image = image.convert("L" if image.mode == "L" else "RGB")  # JPEG has no alpha
+    try:
+        with atomic_file(path) as handle:
+            image.save(handle, format=image_format)
+    except OSError as error:
+        raise ImageFileError(f"Could not save {path}: {error.strerror or error}.") from None
+
+
+@contextlib.contextmanager
+def atomic_file(path: Path):
+    """A binary file handle whose contents replace `path` only when the block
+    succeeds: a crash never leaves a half-written file behind."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor, temporary = tempfile.mkstemp(
+        prefix=f".{path.name}.", suffix=".tmp", dir=path.parent
+    )
+    try:
+        with os.fdopen(descriptor, "wb") as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+
+
+def copy_image(image: Image.Image) -> None:
+    QGuiApplication.clipboard().setImage(to_qimage(image))
+
+
+def clipboard_image() -> QImage | None:
+    """The clipboard's image: copied pixels, or a copied image file."""
+    clipboard = QGuiApplication.clipboard()
+    data = clipboard.mimeData()
+    if data is not None and data.hasImage():
+        image = clipboard.image()
+        if not image.isNull():
+            return image
+    if data is not None and data.hasUrls():
+        for url in data.urls():
+            path = Path(url.toLocalFile())
+            if url.isLocalFile() and path.suffix.lower() in READABLE_SUFFIXES:
+                return to_qimage(read_image(path))
+    return None
