@@ -22,6 +22,7 @@ from .signals import emit
 from .sizing import (
     DEFAULT_SIZE,
     FITS,
+    MAX_SIZE,
     Box,
     Fit,
     canvas_size_for,
@@ -128,7 +129,16 @@ class CanvasDocument(QObject):
         width, height = self._width, self._height
         if fit == "canvas":
             width, height = canvas_size_for(picture.width(), picture.height())
-            picture = fit_image(picture, width, height, "crop")
+            scale = min(1.0, MAX_SIZE / max(picture.width(), picture.height()))
+            if scale < 1:
+                picture = picture.scaled(
+                    round(picture.width() * scale),
+                    round(picture.height() * scale),
+                    Qt.AspectRatioMode.IgnoreAspectRatio,
+                    Qt.TransformationMode.SmoothTransformation,
+                )
+            # Trims the few pixels beyond a multiple of 8, without resampling.
+            picture = fit_image(picture, width, height, "canvas")
         else:
             picture = fit_image(picture, width, height, fit)
         if (width, height) == (self._width, self._height):
@@ -375,7 +385,9 @@ def fit_image(image: QImage, width: int, height: int, fit: Fit) -> QImage:
     if fit == "canvas":
         result = blank_layer(width, height)
         painter = QPainter(result)
-        painter.drawImage((width - image.width()) // 2, (height - image.height()) // 2, image)
+        # Centred; an odd leftover pixel goes to the right / bottom.
+        left, top = -((image.width() - width) // 2), -((image.height() - height) // 2)
+        painter.drawImage(left, top, image)
         painter.end()
         return result
     if fit == "crop":

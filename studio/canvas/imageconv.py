@@ -58,10 +58,20 @@ def read_pixels(image: QImage) -> np.ndarray:
     return _view(image, image.constBits())
 
 
+class _ImagePixels:
+    """Hands numpy an image's pixel buffer while keeping the QImage alive:
+    PySide's bits() memoryview does not, so a view of a temporary image
+    would otherwise read freed memory."""
+
+    def __init__(self, image: QImage, flat: np.ndarray) -> None:
+        self.image = image
+        self.__array_interface__ = flat.__array_interface__
+
+
 def _view(image: QImage, buffer) -> np.ndarray:
     if image.format() != LAYER_FORMAT:
         raise ValueError(f"expected a layer-format image, got {image.format()}")
-    flat = np.frombuffer(buffer, dtype=np.uint8)
+    flat = np.asarray(_ImagePixels(image, np.frombuffer(buffer, dtype=np.uint8)))
     return flat.reshape(image.height(), image.bytesPerLine() // 4, 4)[:, : image.width()]
 
 

@@ -70,7 +70,13 @@ def save_project(document: CanvasDocument, path: Path) -> None:
 def load_project(path: Path) -> ProjectContents:
     if not path.exists():
         raise ProjectError(f"{path} does not exist.")
+    if path.is_dir():
+        raise ProjectError(f"{path} is a folder, not a canvas project.")
     if not zipfile.is_zipfile(path):
+        with path.open("rb") as handle:
+            starts_like_a_zip = handle.read(4) == b"PK\x03\x04"
+        if starts_like_a_zip:  # its end, where the zip's index lives, is missing
+            raise ProjectError(f"{path.name} is damaged: the file is incomplete.")
         raise ProjectError(f"{path.name} is not a Diffusion Studio canvas project.")
     try:
         with zipfile.ZipFile(path) as archive:

@@ -70,8 +70,18 @@ class Stroke:
         pixels = self._pixels_of()
         patches = []
         for row, column in zip(*np.nonzero(self._saved), strict=True):
-            top, left = int(row) * TILE, int(column) * TILE
-            region = (slice(top, top + TILE), slice(left, left + TILE))
+            tile_top, tile_left = int(row) * TILE, int(column) * TILE
+            tile = (slice(tile_top, tile_top + TILE), slice(tile_left, tile_left + TILE))
+            # Only the part of the tile the stroke covered: a thin line keeps a thin strip.
+            covered = self._coverage[tile] > 0
+            rows, columns = np.flatnonzero(covered.any(axis=1)), np.flatnonzero(covered.any(axis=0))
+            if rows.size == 0:
+                continue
+            top, left = tile_top + int(rows[0]), tile_left + int(columns[0])
+            region = (
+                slice(top, tile_top + int(rows[-1]) + 1),
+                slice(left, tile_left + int(columns[-1]) + 1),
+            )
             before, after = self._before[region], pixels[region]
             if not np.array_equal(before, after):
                 patches.append(TilePatch(left, top, before.copy(), after.copy()))
