@@ -4,6 +4,7 @@ Pure numpy: positions are document pixels, a pixel's centre is at +0.5."""
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -47,19 +48,47 @@ class Dab:
 
 
 def make_dab(x: float, y: float, radius: float, hardness: float) -> Dab:
-    """The stamp of a round brush centred at (x, y), anti-aliased at its edge."""
+    """The stamp of a round brush centred at (x, y), anti-aliased at its edge.
+
+    Positions and radii are rounded to 1/8 pixel (invisible), so the stamps
+    of small brushes, which a stroke places by the hundred, can be reused."""
+    x, y, radius = _eighth(x), _eighth(y), max(0.5, _eighth(radius))
     left, top = math.floor(x - radius), math.floor(y - radius)
-    right, bottom = math.ceil(x + radius), math.ceil(y + radius)
-    xs = np.arange(left, right, dtype=np.float32) + (0.5 - x)
-    ys = np.arange(top, bottom, dtype=np.float32) + (0.5 - y)
+    hardness = min(max(hardness, 0.0), 1.0)
+    if radius <= CACHED_RADIUS:
+        alpha = _cached_stamp(x - left, y - top, radius, hardness)
+    else:
+        alpha = _stamp(x - left, y - top, radius, hardness)
+    return Dab(left, top, alpha)
+
+
+CACHED_RADIUS = 48
+
+
+def _eighth(value: float) -> float:
+    return round(value * 8) / 8
+
+
+def _stamp(centre_x: float, centre_y: float, radius: float, hardness: float) -> np.ndarray:
+    width = math.ceil(centre_x + radius)
+    height = math.ceil(centre_y + radius)
+    xs = np.arange(width, dtype=np.float32) + np.float32(0.5 - centre_x)
+    ys = np.arange(height, dtype=np.float32) + np.float32(0.5 - centre_y)
     distance = np.sqrt(ys[:, None] ** 2 + xs[None, :] ** 2)
     # One pixel of coverage falloff at the rim keeps hard edges smooth.
     alpha = np.clip(radius + 0.5 - distance, 0.0, 1.0)
-    inner = radius * min(max(hardness, 0.0), 1.0)
+    inner = radius * hardness
     if inner < radius - 1:
         t = np.clip((distance - inner) / (radius - inner), 0.0, 1.0)
         alpha *= 1.0 - t * t * (3.0 - 2.0 * t)  # smoothstep falloff
-    return Dab(left, top, alpha.astype(np.float32, copy=False))
+    return alpha.astype(np.float32, copy=False)
+
+
+@functools.lru_cache(maxsize=512)
+def _cached_stamp(centre_x: float, centre_y: float, radius: float, hardness: float) -> np.ndarray:
+    stamp = _stamp(centre_x, centre_y, radius, hardness)
+    stamp.flags.writeable = False  # shared between dabs
+    return stamp
 
 
 class DabPath:

@@ -18,7 +18,6 @@ from .brush import BrushSpec
 from .commands import DocumentState, LayerPatch, PatchCommand, StateCommand
 from .imageconv import ALPHA, blank_layer, pixels, read_pixels, to_qimage
 from .layers import LAYER_ORDER, MASK_COLOR, LayerName, layer_name, mask_layer, mask_strength
-from .signals import emit
 from .sizing import (
     DEFAULT_SIZE,
     FITS,
@@ -95,8 +94,8 @@ class CanvasDocument(QObject):
         name = layer_name(name)
         if self._visible[name] != visible:
             self._visible[name] = visible
-            emit(self.visibility_changed, name.value, visible)
-            emit(self.area_changed, self.rect())
+            self.visibility_changed.emit(name.value, visible)
+            self.area_changed.emit(self.rect())
 
     def layer_has_content(self, name: str | LayerName) -> bool:
         return bool(read_pixels(self.layer(name))[:, :, ALPHA].any())
@@ -326,7 +325,7 @@ class CanvasDocument(QObject):
     def _write_pixels(self, name: LayerName, left: int, top: int, values: np.ndarray) -> None:
         height, width = values.shape[:2]
         pixels(self._layers[name])[top : top + height, left : left + width] = values
-        emit(self.area_changed, QRect(left, top, width, height))
+        self.area_changed.emit(QRect(left, top, width, height))
 
     def _restore(self, state: DocumentState) -> None:
         resized = (state.width, state.height) != (self._width, self._height)
@@ -334,8 +333,8 @@ class CanvasDocument(QObject):
         # Shallow copies: the state keeps its pixels when the layers are painted.
         self._layers = {name: QImage(image) for name, image in state.layers.items()}
         if resized:
-            emit(self.size_changed, self.size())
-        emit(self.area_changed, self.rect())
+            self.size_changed.emit(self.size())
+        self.area_changed.emit(self.rect())
         self._announce(set(LAYER_ORDER))
 
     def _announce(self, names: Iterable[LayerName]) -> None:
@@ -347,8 +346,8 @@ class CanvasDocument(QObject):
         names = set(names)
         for name in LAYER_ORDER:
             if name in names:
-                emit(signals[name])
-        emit(self.changed)
+                signals[name].emit()
+        self.changed.emit()
 
 
 class CanvasStroke:
@@ -358,7 +357,7 @@ class CanvasStroke:
         self._document = document
         self.layer = name
         self.text = f"{'Erase' if spec.erase else 'Paint'} {name.value}"
-        self._stroke = Stroke(lambda: pixels(document._layers[name]), spec)
+        self._stroke = Stroke(lambda: document._layers[name], spec)
         self._finished = False
 
     def add_point(self, x: float, y: float, pressure: float = 1.0) -> None:
@@ -366,7 +365,7 @@ class CanvasStroke:
             return
         box = self._stroke.add_point(x, y, pressure)
         if box is not None:
-            emit(self._document.area_changed, _qrect(box))
+            self._document.area_changed.emit(_qrect(box))
 
     def finish(self) -> None:
         if self._finished:
@@ -374,7 +373,7 @@ class CanvasStroke:
         self._finished = True
         box = self._stroke.end()
         if box is not None:
-            emit(self._document.area_changed, _qrect(box))
+            self._document.area_changed.emit(_qrect(box))
         patches = [LayerPatch(self.layer, patch) for patch in self._stroke.patches()]
         self._document._stroke_finished(self, patches)
 

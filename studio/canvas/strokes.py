@@ -3,10 +3,11 @@
 Dabs are combined into a stroke coverage map with max(), not piled on top of
 each other, so a stroke at 40 % opacity is 40 % everywhere however often it
 crosses itself (like paint, not like a marker). The layer is recomposed from
-its pre-stroke pixels only where new dabs landed, and those pixels are saved
-tile by tile the first time the stroke reaches them: the undo command stores
-just the touched tiles, and a long stroke on a 2048² layer costs what a short
-one costs per mouse event.
+its pre-stroke pixels only where new dabs landed (numpy for the coverage,
+QPainter's SIMD blending for the pixels), and those pixels are saved tile by
+tile the first time the stroke reaches them: the undo command stores just
+what the stroke covered, and a long stroke on a 2048² layer costs what a
+short one costs per mouse event.
 """
 
 from __future__ import annotations
@@ -15,8 +16,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+from PySide6.QtGui import QColor, QImage, QPainter
 
 from .brush import BrushSpec, Dab, DabPath, make_dab
+from .imageconv import LAYER_FORMAT, pixels
 
 TILE = 128
 Box = tuple[int, int, int, int]
@@ -33,15 +36,15 @@ class TilePatch:
 
 
 class Stroke:
-    """Paints a stroke into the pixel array `pixels_of()` returns.
+    """Paints a stroke into the layer image `layer_of()` returns.
 
-    `pixels_of` is called for every edit, so the caller may hand out a fresh
-    view of the layer each time (see imageconv.pixels)."""
+    `layer_of` is asked again for every edit, so the document may replace
+    the layer's QImage object meanwhile (its size must stay)."""
 
-    def __init__(self, pixels_of: Callable[[], np.ndarray], spec: BrushSpec) -> None:
-        self._pixels_of = pixels_of
+    def __init__(self, layer_of: Callable[[], QImage], spec: BrushSpec) -> None:
+        self._layer_of = layer_of
         self.spec = spec
-        height, width = pixels_of().shape[:2]
+        height, width = layer_of().height(), layer_of().width()
         self._size = (width, height)
         # np.zeros / np.empty only reserve memory: untouched pages cost nothing.
         self._coverage = np.zeros((height, width), np.float32)
@@ -49,8 +52,7 @@ class Stroke:
         self._saved = np.zeros((-(-height // TILE), -(-width // TILE)), bool)
         self._path = DabPath(spec)
         self._last_point: tuple[float, float, float] | None = None
-        b, g, r = spec.color[2], spec.color[1], spec.color[0]
-        self._paint = np.array([b, g, r, 255], np.float32)
+        self._color = QColor(*spec.color)
 
     def add_point(self, x: float, y: float, pressure: float = 1.0) -> Box | None:
         """Paints up to (x, y); returns the changed box, or None if nothing changed."""
@@ -67,7 +69,7 @@ class Stroke:
 
     def patches(self) -> list[TilePatch]:
         """The tiles the stroke changed, before and after; call once, at the end."""
-        pixels = self._pixels_of()
+        layer_pixels = pixels(self._layer_of())
         patches = []
         for row, column in zip(*np.nonzero(self._saved), strict=True):
             tile_top, tile_left = int(row) * TILE, int(column) * TILE
@@ -82,7 +84,7 @@ class Stroke:
                 slice(top, tile_top + int(rows[-1]) + 1),
                 slice(left, tile_left + int(columns[-1]) + 1),
             )
-            before, after = self._before[region], pixels[region]
+            before, after = self._before[region], layer_pixels[region]
             if not np.array_equal(before, after):
                 patches.append(TilePatch(left, top, before.copy(), after.copy()))
         self._coverage = self._before = np.empty((0, 0))
@@ -132,25 +134,42 @@ class Stroke:
         unsaved = ~self._saved[rows, columns]
         if not unsaved.any():
             return
-        pixels = self._pixels_of()
+        layer_pixels = pixels(self._layer_of())
         for row, column in zip(*np.nonzero(unsaved), strict=True):
             tile_top = (rows.start + int(row)) * TILE
             tile_left = (columns.start + int(column)) * TILE
             region = (slice(tile_top, tile_top + TILE), slice(tile_left, tile_left + TILE))
-            self._before[region] = pixels[region]
+            self._before[region] = layer_pixels[region]
         self._saved[rows, columns] = True
 
     def _compose(self, box: Box) -> None:
         self._save_tiles(box)
         left, top, right, bottom = box
+        width, height = right - left, bottom - top
         region = (slice(top, bottom), slice(left, right))
-        cover = self._coverage[region] * np.float32(self.spec.opacity)
-        keep = (1.0 - cover)[:, :, None]
-        result = self._before[region] * keep
+        # The stroke's alpha here as an 8-bit image (rows padded to 4 bytes, as
+        # QImage wants), tinted with the colour by QPainter, not numpy.
+        stride = -(-width // 4) * 4
+        alpha = np.zeros((height, stride), np.uint8)
+        alpha[:, :width] = self._coverage[region] * np.float32(255 * self.spec.opacity) + 0.5
+        paint = QImage(alpha.data, width, height, stride, QImage.Format.Format_Alpha8)
+        paint = paint.convertToFormat(LAYER_FORMAT)  # black, with the stroke's alpha
+        layer = self._layer_of()
+        pixels(layer)[region] = self._before[region]
+        painter = QPainter()
         if not self.spec.erase:
-            result += cover[:, :, None] * self._paint
-        result += 0.5
-        self._pixels_of()[region] = result.astype(np.uint8)
+            painter.begin(paint)
+            painter.setCompositionMode(QPainter.CompositionMode.CompositionMode_SourceIn)
+            painter.fillRect(paint.rect(), self._color)
+            painter.end()
+        painter.begin(layer)
+        painter.setCompositionMode(
+            QPainter.CompositionMode.CompositionMode_DestinationOut
+            if self.spec.erase
+            else QPainter.CompositionMode.CompositionMode_SourceOver
+        )
+        painter.drawImage(left, top, paint)
+        painter.end()
 
 
 def _union(a: Box | None, b: Box) -> Box:

@@ -10,7 +10,6 @@ from PySide6.QtGui import QColor
 
 from .brush import BrushSpec
 from .layers import LayerName
-from .signals import emit
 
 MIN_BRUSH_SIZE = 1
 MAX_BRUSH_SIZE = 500
@@ -59,8 +58,8 @@ class ToolSettings(QObject):
         tool = Tool(tool)
         if tool != self._tool:
             self._tool = tool
-            emit(self.tool_changed, tool.value)
-            emit(self.changed)
+            self.tool_changed.emit(tool.value)
+            self.changed.emit()
 
     @property
     def target(self) -> LayerName:
@@ -74,8 +73,8 @@ class ToolSettings(QObject):
             raise ValueError(f"tools paint on the sketch or the mask, not the {target.value}")
         if target != self._target:
             self._target = target
-            emit(self.target_changed, target.value)
-            emit(self.changed)
+            self.target_changed.emit(target.value)
+            self.changed.emit()
 
     def select(self, tool: Tool | str, target: LayerName | str | None = None) -> None:
         """Switches tool (and layer, if given) in one go: B, M, E and I do this."""
@@ -93,8 +92,8 @@ class ToolSettings(QObject):
         size = int(min(MAX_BRUSH_SIZE, max(MIN_BRUSH_SIZE, round(size))))
         if size != self._size:
             self._size = size
-            emit(self.size_changed, size)
-            emit(self.changed)
+            self.size_changed.emit(size)
+            self.changed.emit()
 
     def grow_size(self) -> None:
         self.size = max(self._size + 1, self._size * SIZE_STEP)
@@ -111,8 +110,8 @@ class ToolSettings(QObject):
         hardness = min(1.0, max(0.0, float(hardness)))
         if hardness != self._hardness:
             self._hardness = hardness
-            emit(self.hardness_changed, hardness)
-            emit(self.changed)
+            self.hardness_changed.emit(hardness)
+            self.changed.emit()
 
     @property
     def opacity(self) -> float:
@@ -123,8 +122,8 @@ class ToolSettings(QObject):
         opacity = min(1.0, max(0.0, float(opacity)))
         if opacity != self._opacity:
             self._opacity = opacity
-            emit(self.opacity_changed, opacity)
-            emit(self.changed)
+            self.opacity_changed.emit(opacity)
+            self.changed.emit()
 
     @property
     def color(self) -> QColor:
@@ -139,8 +138,8 @@ class ToolSettings(QObject):
         color.setAlpha(255)
         if color != self._color:
             self._color = color
-            emit(self.color_changed, QColor(color))
-            emit(self.changed)
+            self.color_changed.emit(QColor(color))
+            self.changed.emit()
 
     def brush_spec(self) -> BrushSpec:
         """The brush the current tool strokes with."""

@@ -26,7 +26,6 @@ from .document import CanvasDocument, CanvasStroke
 from .errors import CanvasError
 from .exchange import READABLE_SUFFIXES, read_image
 from .scene import BrushOutline, DocumentItem, PreviewItem
-from .signals import emit
 from .sizing import Box, Fit
 from .tools import Tool, ToolSettings
 
@@ -113,7 +112,7 @@ class CanvasView(QGraphicsView):
         self._update_scene_rect()
         self._scroll_to_put(fixed, anchor)
         self._update_outline()
-        emit(self.zoom_changed, zoom)
+        self.zoom_changed.emit(zoom)
 
     def zoom_in(self) -> None:
         self._fitting = False
@@ -142,7 +141,7 @@ class CanvasView(QGraphicsView):
             QPointF(viewport.width() / 2, viewport.height() / 2),
         )
         self._update_outline()
-        emit(self.zoom_changed, self.zoom())
+        self.zoom_changed.emit(self.zoom())
 
     def map_to_document(self, position: QPointF) -> QPointF:
         """A viewport position in document pixel coordinates (not clipped)."""
@@ -199,9 +198,9 @@ class CanvasView(QGraphicsView):
     def paste_from_clipboard(self) -> None:
         try:
             if not self.document.paste_from_clipboard(self.import_fit):
-                emit(self.error_occurred, "The clipboard holds no image to paste.")
+                self.error_occurred.emit("The clipboard holds no image to paste.")
         except CanvasError as error:
-            emit(self.error_occurred, str(error))
+            self.error_occurred.emit(str(error))
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
         if _dropped_image_source(event) is not None:
@@ -222,7 +221,7 @@ class CanvasView(QGraphicsView):
             image = read_image(source) if isinstance(source, Path) else source
             self.document.set_image(image, self.import_fit)
         except CanvasError as error:
-            emit(self.error_occurred, str(error))
+            self.error_occurred.emit(str(error))
 
     # -- input ------------------------------------------------------------
 
@@ -368,7 +367,7 @@ class CanvasView(QGraphicsView):
         if self.document.rect().contains(x, y):
             color = self.document.color_at(x, y)
             self.settings.color = color
-            emit(self.color_picked, color)
+            self.color_picked.emit(color)
 
     def _move_outline(self, point: QPointF) -> None:
         self._pointer_inside = True
