@@ -118,6 +118,30 @@ def test_undoing_an_image_that_resized_the_document_restores_mask_and_sketch_exa
     assert document.size() == QSize(160, 80)
 
 
+@pytest.mark.parametrize(
+    ("fit", "corner", "centre"),
+    [
+        ("resize", (255, 0, 0), (255, 255, 255)),
+        ("crop", (255, 0, 0), (255, 255, 255)),
+        ("canvas", (255, 255, 255), (255, 255, 255)),
+    ],
+)
+def test_resize_fits_every_layer_the_same_way_and_undoes(document, fit, corner, centre):
+    document.set_image(quadrants(64, 64), fit="resize")
+    document.set_mask(Image.new("L", (64, 64), 255))
+    before = layer_pixels(document, "image")
+    document.resize(128, 64, fit)
+    assert document.size() == QSize(128, 64)
+    image = document.composed_image()
+    assert image.getpixel((1, 1)) == corner  # "canvas" adds transparent paper at the sides
+    assert image.getpixel((64 + 16, 48)) == centre
+    mask = np.asarray(document.mask_image())
+    assert mask[32, 64] == 255
+    assert (mask[:, 0] == 0).all() if fit == "canvas" else (mask[:, 0] == 255).all()
+    document.undo()
+    assert np.array_equal(layer_pixels(document, "image"), before)
+
+
 def test_place_result_fills_a_region_and_leaves_everything_else(document):
     document.set_image(Image.new("RGB", (64, 64), (50, 50, 50)), fit="resize")
     paint(document, "mask", [(20, 20), (40, 40)])

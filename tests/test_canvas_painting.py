@@ -215,3 +215,14 @@ def test_a_stroke_emits_layer_signals_once_when_it_ends(view, qtbot):
     drag(view, MIDDLE)
     assert counts["sketch"] == 1 and counts["changed"] == 1
     assert counts["areas"] > 5  # the view repaints as the stroke goes
+
+
+def test_shift_click_draws_a_straight_line_from_the_last_stroke(view):
+    drag(view, [(20.5, 20.5)])  # a single dab
+    drag(view, [(100.5, 100.5)], modifiers=Qt.KeyboardModifier.ShiftModifier)
+    painted = alpha(view.document, "sketch")
+    assert all(painted[v, v] == 255 for v in range(20, 101))
+    assert painted[20, 100] == 0 and painted[100, 20] == 0
+    assert view.document.undo_stack.count() == 2  # the line is one undo step
+    view.document.undo()
+    assert painted[60, 60] == 255 and alpha(view.document, "sketch")[60, 60] == 0

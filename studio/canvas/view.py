@@ -88,6 +88,7 @@ class CanvasView(QGraphicsView):
         self._space_held = False
         self._picking = False
         self._pointer_inside = False  # the brush outline follows the pointer only
+        self._last_point: QPointF | None = None  # where the last stroke ended, for Shift+click
 
         self.document.area_changed.connect(self._document_item.update)
         self.document.size_changed.connect(self._document_resized)
@@ -235,11 +236,17 @@ class CanvasView(QGraphicsView):
         elif button == Qt.MouseButton.LeftButton:
             point = self._pixel_centre(event.position())
             alt = bool(event.modifiers() & Qt.KeyboardModifier.AltModifier)
+            shift = bool(event.modifiers() & Qt.KeyboardModifier.ShiftModifier)
             if self.settings.tool == Tool.PICKER or alt:
                 self._picking = True
                 self._pick(point)
+            elif shift and self._last_point is not None:
+                # Shift+click: a straight line on from where the last stroke ended.
+                self._begin_stroke(self._last_point, 1.0)
+                self._stroke.add_point(point.x(), point.y(), 1.0)
             else:
                 self._begin_stroke(point, 1.0)
+            self._last_point = point
         event.accept()
 
     def mouseMoveEvent(self, event: QMouseEvent) -> None:
@@ -251,6 +258,7 @@ class CanvasView(QGraphicsView):
         elif self._stroke is not None:
             point = self._pixel_centre(event.position())
             self._stroke.add_point(point.x(), point.y(), 1.0)
+            self._last_point = point
         self._move_outline(self._pixel_centre(event.position()))
         event.accept()
 
@@ -285,8 +293,10 @@ class CanvasView(QGraphicsView):
         kind = event.type()
         if kind == QEvent.Type.TabletPress and event.button() == Qt.MouseButton.LeftButton:
             self._begin_stroke(point, event.pressure())
+            self._last_point = point
         elif kind == QEvent.Type.TabletMove and self._stroke is not None:
             self._stroke.add_point(point.x(), point.y(), event.pressure())
+            self._last_point = point
         elif kind == QEvent.Type.TabletRelease and event.button() == Qt.MouseButton.LeftButton:
             self._end_stroke()
         self._move_outline(point)
@@ -352,8 +362,6 @@ class CanvasView(QGraphicsView):
         return self.map_to_document(QPointF(position) + QPointF(0.5, 0.5))
 
     def _begin_stroke(self, point: QPointF, pressure: float) -> None:
-        if self.settings.tool == Tool.PICKER:
-            return
         self._stroke = self.document.begin_stroke(self.settings.target, self.settings.brush_spec())
         self._stroke.add_point(point.x(), point.y(), pressure)
 
@@ -393,6 +401,7 @@ class CanvasView(QGraphicsView):
         self.viewport().setCursor(shape)
 
     def _document_resized(self) -> None:
+        self._last_point = None
         self._document_item.document_resized()
         self._preview_item.document_resized()
         self.fit_to_window()
