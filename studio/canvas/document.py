@@ -10,24 +10,22 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
-from PySide6.QtCore import QObject, QPoint, QRect, QSize, Qt, Signal
+from PySide6.QtCore import QObject, QPoint, QRect, QSize, Signal
 from PySide6.QtGui import QColor, QImage, QPainter, QUndoStack
 
 from . import exchange, outputs, project
 from .brush import BrushSpec
 from .commands import DocumentState, LayerPatch, PatchCommand, StateCommand
+from .fitting import canvas_image, fit_image
 from .imageconv import ALPHA, blank_layer, pixels, read_pixels, to_qimage
 from .layers import LAYER_ORDER, MASK_COLOR, LayerName, layer_name, mask_layer, mask_strength
 from .sizing import (
     DEFAULT_SIZE,
     FITS,
-    MAX_SIZE,
     Box,
     Fit,
-    canvas_size_for,
     check_size,
     clip_box,
-    cover_box,
 )
 from .strokes import Stroke, TilePatch
 
@@ -127,17 +125,8 @@ class CanvasDocument(QObject):
         picture = to_qimage(image)
         width, height = self._width, self._height
         if fit == "canvas":
-            width, height = canvas_size_for(picture.width(), picture.height())
-            scale = min(1.0, MAX_SIZE / max(picture.width(), picture.height()))
-            if scale < 1:
-                picture = picture.scaled(
-                    round(picture.width() * scale),
-                    round(picture.height() * scale),
-                    Qt.AspectRatioMode.IgnoreAspectRatio,
-                    Qt.TransformationMode.SmoothTransformation,
-                )
-            # Trims the few pixels beyond a multiple of 8, without resampling.
-            picture = fit_image(picture, width, height, "canvas")
+            picture = canvas_image(picture)
+            width, height = picture.width(), picture.height()
         else:
             picture = fit_image(picture, width, height, fit)
         if (width, height) == (self._width, self._height):
@@ -376,31 +365,6 @@ class CanvasStroke:
             self._document.area_changed.emit(_qrect(box))
         patches = [LayerPatch(self.layer, patch) for patch in self._stroke.patches()]
         self._document._stroke_finished(self, patches)
-
-
-def fit_image(image: QImage, width: int, height: int, fit: Fit) -> QImage:
-    """`image` made width×height: stretched ("resize"), scaled to cover and
-    centre-cropped ("crop"), or placed unscaled in the centre ("canvas")."""
-    if fit == "canvas":
-        result = blank_layer(width, height)
-        painter = QPainter(result)
-        # Centred; an odd leftover pixel goes to the right / bottom.
-        left, top = -((image.width() - width) // 2), -((image.height() - height) // 2)
-        painter.drawImage(left, top, image)
-        painter.end()
-        return result
-    if fit == "crop":
-        left, top, right, bottom = cover_box(image.width(), image.height(), width, height)
-        image = image.copy(QRect(left, top, right - left, bottom - top))
-    if image.size() == QSize(width, height):
-        return to_qimage(image)
-    scaled = image.scaled(
-        width,
-        height,
-        Qt.AspectRatioMode.IgnoreAspectRatio,
-        Qt.TransformationMode.SmoothTransformation,
-    )
-    return to_qimage(scaled)
 
 
 def _qrect(box: Box) -> QRect:

@@ -8,6 +8,7 @@ import tempfile
 from pathlib import Path
 
 from PIL import Image, ImageOps, UnidentifiedImageError
+from PySide6.QtCore import QMimeData
 from PySide6.QtGui import QGuiApplication, QImage
 
 from .errors import ImageFileError
@@ -74,17 +75,24 @@ def copy_image(image: Image.Image) -> None:
     QGuiApplication.clipboard().setImage(to_qimage(image))
 
 
-def clipboard_image() -> QImage | None:
+def clipboard_image() -> Image.Image | QImage | None:
     """The clipboard's image: copied pixels, or a copied image file."""
-    clipboard = QGuiApplication.clipboard()
-    data = clipboard.mimeData()
-    if data is not None and data.hasImage():
-        image = clipboard.image()
-        if not image.isNull():
-            return image
-    if data is not None and data.hasUrls():
+    source = image_source(QGuiApplication.clipboard().mimeData())
+    return read_image(source) if isinstance(source, Path) else source
+
+
+def image_source(data: QMimeData | None) -> Path | QImage | None:
+    """What dragged or copied data offers as an image: a local image file
+    (opened later, so a drag over the canvas reads nothing), or pixels."""
+    if data is None:
+        return None
+    if data.hasUrls():
         for url in data.urls():
             path = Path(url.toLocalFile())
             if url.isLocalFile() and path.suffix.lower() in READABLE_SUFFIXES:
-                return to_qimage(read_image(path))
+                return path
+    if data.hasImage():
+        image = QImage(data.imageData())
+        if not image.isNull():
+            return image
     return None

@@ -24,7 +24,7 @@ from PySide6.QtWidgets import QFrame, QGraphicsScene, QGraphicsView, QWidget
 from .actions import CanvasActions
 from .document import CanvasDocument, CanvasStroke
 from .errors import CanvasError
-from .exchange import READABLE_SUFFIXES, read_image
+from .exchange import image_source, read_image
 from .scene import BrushOutline, DocumentItem, PreviewItem
 from .sizing import Box, Fit
 from .tools import Tool, ToolSettings
@@ -204,7 +204,7 @@ class CanvasView(QGraphicsView):
             self.error_occurred.emit(str(error))
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
-        if _dropped_image_source(event) is not None:
+        if image_source(event.mimeData()) is not None:
             event.acceptProposedAction()
         else:
             event.ignore()
@@ -213,7 +213,7 @@ class CanvasView(QGraphicsView):
         event.acceptProposedAction()
 
     def dropEvent(self, event: QDropEvent) -> None:
-        source = _dropped_image_source(event)
+        source = image_source(event.mimeData())
         if source is None:
             event.ignore()
             return
@@ -405,17 +405,3 @@ class CanvasView(QGraphicsView):
         self._document_item.document_resized()
         self._preview_item.document_resized()
         self.fit_to_window()
-
-
-def _dropped_image_source(event: QDropEvent | QDragEnterEvent) -> Path | QImage | None:
-    data = event.mimeData()
-    if data.hasUrls():
-        for url in data.urls():
-            path = Path(url.toLocalFile())
-            if url.isLocalFile() and path.suffix.lower() in READABLE_SUFFIXES:
-                return path
-    if data.hasImage():
-        image = QImage(data.imageData())
-        if not image.isNull():
-            return image
-    return None
