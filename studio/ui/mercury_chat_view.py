@@ -1,0 +1,125 @@
+"""The conversation as rich text: who said what, how each answer ended.
+
+A QTextBrowser, so text can be selected (for "Use as prompt") and copied.
+Rendering is coalesced to at most one repaint per frame: a fast stream sends
+hundreds of chunks a second and a re-layout per chunk would be wasted work.
+"""
+
+from __future__ import annotations
+
+import html
+
+from PySide6.QtCore import QTimer, QUrl, Signal
+from PySide6.QtGui import QColor, QPalette
+from PySide6.QtWidgets import QTextBrowser, QWidget
+
+from ..mercury.conversation import STATE_NOTES, ChatMessage, Conversation, ReplyState
+
+RENDER_INTERVAL_MS = 16
+USE_LINK = "use:"
+
+EMPTY_HINT = (
+    "Ask Mercury for ideas, e.g. “give me 5 prompts for a cozy cabin”. "
+    "<b>Use as prompt</b> puts an answer, or the text you select, into the image "
+    "prompt; <b>Enhance</b> turns your current prompt into a detailed one with a "
+    "negative prompt."
+)
+
+
+class MercuryChatView(QTextBrowser):
+    use_message = Signal(int)  # index in the conversation
+
+    def __init__(self, conversation: Conversation, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.conversation = conversation
+        self.denoising_note = ""  # e.g. "denoising · step 3 of 8" on the streaming answer
+        self.setOpenLinks(False)
+        self.setOpenExternalLinks(False)
+        self.anchorClicked.connect(self._on_anchor)
+        self.setPlaceholderText("")
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(RENDER_INTERVAL_MS)
+        self._timer.timeout.connect(self.render_now)
+        self.render_now()
+
+    def schedule_render(self) -> None:
+        if not self._timer.isActive():
+            self._timer.start()
+
+    def render_now(self) -> None:
+        self._timer.stop()
+        bar = self.verticalScrollBar()
+        at_bottom = bar.value() >= bar.maximum() - 4
+        previous = bar.value()
+        self.setHtml(self._html())
+        bar.setValue(bar.maximum() if at_bottom else previous)
+
+    def selected_text(self) -> str:
+        # Qt marks paragraph breaks in a selection with U+2029.
+        return self.textCursor().selectedText().replace("\u2029", "\n").strip()
+
+    def _on_anchor(self, url: QUrl) -> None:
+        target = url.toString()
+        if target.startswith(USE_LINK) and target[len(USE_LINK) :].isdigit():
+            self.use_message.emit(int(target[len(USE_LINK) :]))
+
+    def _html(self) -> str:
+        colors = _Colors(self.palette())
+        if not self.conversation.messages:
+            return f'<p style="color:{colors.hint}; margin:12px 6px;">{EMPTY_HINT}</p>'
+        parts = [self._message_html(i, m, colors) for i, m in enumerate(self.conversation.messages)]
+        return "".join(parts)
+
+    def _message_html(self, index: int, message: ChatMessage, colors: _Colors) -> str:
+        text = html.escape(message.text)
+        if message.role == "user":
+            return (
+                f'<table width="100%" cellpadding="7" style="margin:6px 0 2px 0;">'
+                f'<tr><td bgcolor="{colors.bubble}">'
+                f'<span style="color:{colors.hint}; font-size:small;">You</span><br/>'
+                f'<span style="white-space:pre-wrap;">{text}</span></td></tr></table>'
+            )
+        model = html.escape(message.model)
+        header = f'<b>Mercury</b><span style="color:{colors.hint};"> · {model}</span>'
+        streaming = message.state is ReplyState.STREAMING
+        if streaming and self.denoising_note:
+            header += f'<span style="color:{colors.accent};"> · {self.denoising_note}</span>'
+        if message.text and not streaming:
+            link = f'<a href="{USE_LINK}{index}" style="color:{colors.accent};">Use as prompt</a>'
+            header += f" &nbsp; {link}"
+        body = text
+        if streaming:
+            body += f'<span style="color:{colors.accent};">▍</span>'
+        note = STATE_NOTES.get(message.state)
+        note_html = ""
+        if note:
+            color = colors.hint if message.state is ReplyState.STOPPED else colors.warning
+            note_html = f'<br/><i style="color:{color}; font-size:small;">— {note}</i>'
+        return (
+            f'<table width="100%" cellpadding="7" style="margin:2px 0 6px 0;"><tr><td>'
+            f'<span style="font-size:small;">{header}</span><br/>'
+            f'<span style="white-space:pre-wrap;">{body}</span>{note_html}</td></tr></table>'
+        )
+
+
+class _Colors:
+    """Colours from the palette, so the light and dark themes both read well."""
+
+    def __init__(self, palette: QPalette) -> None:
+        role = QPalette.ColorRole
+        base = palette.color(role.Base)
+        self.hint = _opaque(palette.color(role.PlaceholderText), base)
+        self.bubble = _opaque(palette.color(role.AlternateBase), base)
+        self.accent = _opaque(palette.color(role.Highlight), base)
+        self.warning = "#ffb454" if base.lightness() < 128 else "#b45f00"
+
+
+def _opaque(color: QColor, background: QColor) -> str:
+    """`color` over `background` as #rrggbb (rich text drops the alpha channel)."""
+    alpha = color.alphaF()
+    mixed = [
+        round(alpha * c + (1 - alpha) * b)
+        for c, b in zip(color.getRgb()[:3], background.getRgb()[:3], strict=True)
+    ]
+    return QColor(*mixed).name()

@@ -1,0 +1,533 @@
+"""The Mercury panel driven like a user would, against the loopback server.
+
+Each test body is a coroutine run on a qasync QEventLoop (the loop the app
+runs), bounded by asyncio.wait_for; `until()` polls with a deadline. Set
+MERCURY_SCREENSHOTS=<folder> to keep pictures of the panel mid-stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import os
+import socket
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import keyring
+import pytest
+import qasync
+from openai_server import (
+    CutReply,
+    EarlyEndReply,
+    ErrorReply,
+    FramesReply,
+    OpenAIServer,
+    StallReply,
+    TextReply,
+    diffusion_frames,
+)
+from PySide6.QtCore import QSettings, Qt, QTimer, QUrl
+from PySide6.QtGui import QGuiApplication, QTextCursor
+from PySide6.QtWidgets import QInputDialog, QLineEdit
+from test_mercury_keys import MemoryKeyring
+
+from studio.mercury.conversation import ReplyState
+from studio.mercury.keys import store_api_key
+from studio.mercury.settings import MercurySettings
+from studio.ui.mercury_panel import MercuryPanel
+from studio.ui.mercury_settings_store import load_mercury_settings, save_mercury_settings
+
+ANSWER = (
+    "Here are three ideas:\n"
+    "1. a log cabin under deep snow, amber windows, pine forest, blue hour\n"
+    "2. a cabin interior with a crackling fireplace, knitted blankets, warm light\n"
+    "3. a lakeside cabin at dawn, mist on the water, soft pastel sky"
+)
+
+
+def run_qt(qapp, body: Callable, timeout_s: float = 15.0) -> None:
+    try:
+        with asyncio.Runner(loop_factory=lambda: qasync.QEventLoop(qapp)) as runner:
+            runner.run(asyncio.wait_for(body(), timeout_s))
+    finally:
+        # A closed loop's QObjects must die here, on the Qt thread: left to the
+        # cyclic GC they may be collected on a worker thread (the keyring
+        # lookups run on one), whose QObject destructor cannot stop their Qt
+        # timers, and a timer then fires at a deleted object.
+        gc.collect()
+
+
+async def until(condition: Callable[[], object], what: str, timeout_s: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.01)
+
+
+def screenshot(panel: MercuryPanel, name: str) -> None:
+    folder = os.environ.get("MERCURY_SCREENSHOTS")
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        assert panel.grab().save(str(Path(folder) / f"{name}.png"))
+
+
+@pytest.fixture
+def server():
+    with OpenAIServer(models=["mercury-2", "mercury-coder"]) as srv:
+        yield srv
+
+
+@pytest.fixture
+def secrets(monkeypatch):
+    monkeypatch.delenv("INCEPTION_API_KEY", raising=False)
+    monkeypatch.delenv("INCEPTION_BASE_URL", raising=False)
+    previous = keyring.get_keyring()
+    backend = MemoryKeyring()
+    keyring.set_keyring(backend)
+    yield backend
+    keyring.set_keyring(previous)
+
+
+@pytest.fixture
+def make_panel(qtbot, server, secrets):
+    store_api_key(server.base_url, "sk-test")
+    panels = []
+
+    def make(**settings) -> MercuryPanel:
+        settings.setdefault("base_url", server.base_url)
+        panel = MercuryPanel(MercurySettings(**settings))
+        qtbot.addWidget(panel)
+        panel.resize(380, 620)
+        panel.show()
+        panels.append(panel)
+        return panel
+
+    return make
+
+
+def shown_text(panel: MercuryPanel) -> str:
+    return panel.view.chat_view.toPlainText()
+
+
+async def ask(qtbot, panel: MercuryPanel, text: str) -> None:
+    await until(lambda: panel.view.model_combo.count() > 1, "the model list")
+    panel.view.input.setPlainText(text)
+    qtbot.keyClick(panel.view.input, Qt.Key.Key_Return)
+    assert panel.busy
+
+
+async def answered(panel: MercuryPanel) -> None:
+    await until(lambda: not panel.busy, "the answer to finish")
+
+
+def test_enter_sends_and_the_answer_streams_in(qapp, qtbot, server, make_panel):
+    server.reply(TextReply(ANSWER, chunk_chars=4, delay_s=0.02))
+    panel = make_panel()
+
+    async def body():
+        await ask(qtbot, panel, "three cabin prompts")
+        assert panel.view.input.toPlainText() == ""
+        assert panel.view.send_button.text() == "Stop"
+        await until(lambda: "log cabin" in shown_text(panel), "the first words")
+        mid = shown_text(panel)
+        assert panel.busy and "three cabin prompts" in mid and "soft pastel sky" not in mid
+        assert "▍" in mid  # the streaming caret
+        screenshot(panel, "mercury-mid-stream")
+        await answered(panel)
+        assert "soft pastel sky" in shown_text(panel) and "▍" not in shown_text(panel)
+        assert panel.view.send_button.text() == "Send"
+        await panel.aclose()
+
+    run_qt(qapp, body)
+    request = server.chat_requests()[-1]
+    assert request.headers["authorization"] == "Bearer sk-test"
+    messages = request.body["messages"]
+    assert messages[0]["role"] == "system"
+    assert messages[1:] == [{"role": "user", "content": "three cabin prompts"}]
+    assert panel.conversation.messages[-1].text == ANSWER
+
+
+def test_shift_enter_breaks_the_line_instead_of_sending(qapp, qtbot, make_panel):
+    panel = make_panel()
+    panel.view.input.setPlainText("one")
+    panel.view.input.moveCursor(QTextCursor.MoveOperation.End)
+    qtbot.keyClick(panel.view.input, Qt.Key.Key_Return, Qt.KeyboardModifier.ShiftModifier)
+    assert panel.view.input.toPlainText() == "one\n" and not panel.busy
+
+
+def test_stop_cancels_the_stream_and_keeps_what_arrived(qapp, qtbot, server, make_panel):
+    server.reply(TextReply(ANSWER, chunk_chars=2, delay_s=0.03))
+    panel = make_panel()
+
+    async def body():
+        await ask(qtbot, panel, "cabins")
+        await until(lambda: "Here are" in shown_text(panel), "the first words")
+        qtbot.mouseClick(panel.view.send_button, Qt.MouseButton.LeftButton)
+        await answered(panel)
+        await panel.aclose()
+
+    run_qt(qapp, body)
+    reply = panel.conversation.messages[-1]
+    assert reply.state is ReplyState.STOPPED
+    assert reply.text and len(reply.text) < len(ANSWER)
+    assert "— stopped" in shown_text(panel)
+    assert server.wait_for_abandoned_stream()  # the HTTP stream was really closed
+
+
+def test_diffusing_mode_shows_each_frame_in_place(qapp, qtbot, server, make_panel):
+    frames = diffusion_frames(ANSWER.replace("\n", " "), steps=12)
+    server.reply(FramesReply(frames, delay_s=0.06))
+    panel = make_panel()
+    panel.view.diffusing_toggle.setChecked(True)
+    assert panel.settings().diffusing
+
+    async def body():
+        await ask(qtbot, panel, "cabins, diffusing")
+        await until(lambda: "denoising · step 4 of 12" in shown_text(panel), "a middle frame")
+        mid = shown_text(panel)
+        assert "░" in mid and mid.count("Here") <= 1  # replaced, not appended
+        screenshot(panel, "mercury-diffusing")
+        await answered(panel)
+        await panel.aclose()
+
+    run_qt(qapp, body)
+    assert server.last_chat_body()["diffusing"] is True
+    assert panel.conversation.messages[-1].text == frames[-1]
+    assert "░" not in shown_text(panel) and "denoising" not in shown_text(panel)
+
+
+def test_use_as_prompt_sends_the_answer_or_the_selection(qapp, qtbot, server, make_panel):
+    server.reply(TextReply(ANSWER))
+    panel = make_panel()
+
+    async def body():
+        await ask(qtbot, panel, "cabins")
+        await answered(panel)
+        await panel.aclose()
+
+    run_qt(qapp, body)
+    with qtbot.waitSignal(panel.use_as_prompt) as whole:
+        qtbot.mouseClick(panel.view.use_button, Qt.MouseButton.LeftButton)
+    assert whole.args == [ANSWER]
+
+    view = panel.view.chat_view
+    start = view.toPlainText().index("a lakeside cabin")
+    cursor = view.textCursor()
+    cursor.setPosition(start)
+    cursor.setPosition(start + len("a lakeside cabin at dawn"), QTextCursor.MoveMode.KeepAnchor)
+    view.setTextCursor(cursor)
+    with qtbot.waitSignal(panel.use_as_prompt) as part:
+        qtbot.mouseClick(panel.view.use_button, Qt.MouseButton.LeftButton)
+    assert part.args == ["a lakeside cabin at dawn"]
+    assert "about 5 of 75 tokens" in panel.view.status_label.text()
+
+    with qtbot.waitSignal(panel.use_as_prompt) as linked:
+        view.anchorClicked.emit(QUrl("use:1"))  # the "Use as prompt" link on the answer
+    assert linked.args == [ANSWER]
+
+
+def test_a_long_prompt_is_flagged(qapp, qtbot, make_panel):
+    panel = make_panel()
+    long_prompt = ", ".join(["a cabin in the snow at night with warm light"] * 10)
+    panel.conversation.add_user("x")
+    panel.conversation.start_reply("m").text = long_prompt
+    with qtbot.waitSignal(panel.use_as_prompt):
+        panel.use_selection_or_last_reply()
+    status = panel.view.status_label
+    assert "longer than the text encoder's 75-token window" in status.text()
+    assert status.property("warning") is True
+
+
+def test_enhance_fills_prompt_and_negative_prompt(qapp, qtbot, server, make_panel):
+    pair = '{"prompt": "a log cabin in deep snow, warm window light, pine forest", ' + (
+        '"negative_prompt": "blurry, watermark"}'
+    )
+    server.reply(TextReply(pair))
+    panel = make_panel()
+    panel.set_prompt_source(lambda: "cozy cabin")
+    review = panel.view.review
+
+    async def body():
+        await until(lambda: panel.view.model_combo.count() > 1, "the model list")
+        qtbot.mouseClick(panel.view.enhance_button, Qt.MouseButton.LeftButton)
+        await until(lambda: review.prompt_edit.toPlainText(), "the enhanced prompt")
+        await until(lambda: review.accept_button.isEnabled(), "the result to be ready")
+        screenshot(panel, "mercury-enhance")
+        await panel.aclose()
+
+    run_qt(qapp, body)
+    assert server.last_chat_body()["response_format"]["type"] == "json_schema"
+    assert review.prompt_edit.toPlainText().startswith("a log cabin in deep snow")
+    assert review.negative_edit.toPlainText() == "blurry, watermark"
+    assert "of 75 tokens" in review.prompt_tokens.text()
+    with qtbot.waitSignal(panel.enhance_accepted) as accepted:
+        qtbot.mouseClick(review.accept_button, Qt.MouseButton.LeftButton)
+    assert accepted.args == [
+        "a log cabin in deep snow, warm window light, pine forest",
+        "blurry, watermark",
+    ]
+    assert review.isHidden()
+
+
+def test_a_rejected_enhancement_changes_nothing(qapp, qtbot, server, make_panel):
+    server.reply(TextReply('{"prompt": "p", "negative_prompt": "n"}'))
+    panel = make_panel()
+    panel.set_prompt_source(lambda: "cabin")
+    accepted = []
+    panel.enhance_accepted.connect(lambda *args: accepted.append(args))
+
+    async def body():
+        panel.enhance()
+        await until(lambda: panel.view.review.negative_edit.toPlainText() == "n", "the result")
+        await panel.aclose()
+
+    run_qt(qapp, body)
+    qtbot.mouseClick(panel.view.review.reject_button, Qt.MouseButton.LeftButton)
+    assert panel.view.review.isHidden() and accepted == []
+
+
+def test_enhance_without_a_prompt_says_so(qapp, make_panel, server):
+    panel = make_panel()
+    panel.set_prompt_source(lambda: "  ")
+    panel.enhance()
+    assert "Type a short prompt in the prompt field first" in panel.view.notice.text()
+    assert server.chat_requests() == []
+
+
+@pytest.mark.parametrize(
+    ("reply", "message"),
+    [
+        (
+            ErrorReply(401, "Invalid API key", code="invalid_api_key"),
+            "did not accept the API key (401)",
+        ),
+        (ErrorReply(402, "Insufficient balance"), "out of credit (402)"),
+        (
+            ErrorReply(404, "model mercury-2 not found", code="model_not_found"),
+            "has no model named “mercury-2” (404)",
+        ),
+        (
+            ErrorReply(429, "slow down", headers={"retry-after": "20"}),
+            "rate limiting this key (429): too many requests. Try again in 20 seconds.",
+        ),
+        (ErrorReply(503, "overloaded"), "overloaded or unavailable right now (503)"),
+        (ErrorReply(500, "oops"), "had an internal error (500)"),
+        (StallReply(5), "did not answer within 1 second"),
+    ],
+)
+def test_errors_are_sentences_and_the_question_comes_back(
+    qapp, qtbot, server, make_panel, reply, message
+):
+    server.reply(reply)
+    panel = make_panel(timeout_s=1)
+
+    async def body():
+        await ask(qtbot, panel, "cabins")
+        await answered(panel)
+        await panel.aclose()
+
+    run_qt(qapp, body)
+    notice = panel.view.notice.text()
+    assert message in notice
+    assert "the server at 127.0.0.1" in notice.lower() or "key" in notice
+    assert "Traceback" not in notice and "Error code" not in notice
+    assert panel.conversation.messages == []  # nothing half-said stays in the history
+    assert panel.view.input.toPlainText() == "cabins"  # one key press to try again
+
+
+@pytest.mark.parametrize(
+    ("reply", "message"),
+    [
+        (CutReply(ANSWER[:40]), "The connection broke in the middle of the answer"),
+        (EarlyEndReply(ANSWER[:40]), "The answer stopped before"),
+    ],
+)
+def test_a_broken_stream_keeps_what_arrived_marked_incomplete(
+    qapp, qtbot, server, make_panel, reply, message
+):
+    server.reply(reply)
+    panel = make_panel()
+
+    async def body():
+        await ask(qtbot, panel, "cabins")
+        await answered(panel)
+        await panel.aclose()
+
+    run_qt(qapp, body)
+    assert message in panel.view.notice.text()
+    last = panel.conversation.messages[-1]
+    assert last.text == ANSWER[:40] and last.state is ReplyState.INCOMPLETE
+    assert ANSWER[:40].split("\n")[0] in shown_text(panel)
+    assert "— incomplete: the answer was cut off" in shown_text(panel)
+
+
+def test_a_refused_connection(qapp, qtbot, make_panel):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    panel = make_panel(base_url=f"http://127.0.0.1:{port}/v1")
+
+    async def body():
+        await until(lambda: panel.view.status_label.text(), "the model list to fail")
+        panel.view.input.setPlainText("hello")
+        panel.send()
+        await answered(panel)
+        await panel.aclose()
+
+    run_qt(qapp, body)
+    assert "Could not list the models" in panel.view.status_label.text()
+    assert f"Could not connect to the server at 127.0.0.1:{port}" in panel.view.notice.text()
+    assert "refused" in panel.view.notice.text()
+
+
+def test_without_a_key_the_panel_says_how_to_get_one(qapp, qtbot, server, secrets):
+    panel = MercuryPanel(MercurySettings())  # Inception's API, no key anywhere
+    qtbot.addWidget(panel)
+    seen = {}
+
+    async def body():
+        await until(lambda: panel.view.notice.text(), "the no-key notice")
+        seen["first"] = (panel.view.notice.level(), panel.view.notice.text())
+        seen["key label"] = panel.view.options.key_label.text()
+        panel.view.input.setPlainText("hello")
+        panel.send()
+        await answered(panel)
+        seen["on send"] = (panel.view.notice.level(), panel.view.input.toPlainText())
+        # Still usable: point it at another OpenAI-compatible server.
+        panel.view.options.base_url_edit.setText(server.base_url)
+        panel.view.options.base_url_edit.editingFinished.emit()
+        await until(lambda: panel.view.model_combo.count() == 2, "the local model list")
+        panel.send()
+        await answered(panel)
+        await panel.aclose()
+
+    run_qt(qapp, body)
+    level, text = seen["first"]
+    assert level == "info" and text.startswith("No Inception API key yet")
+    assert "https://platform.inceptionlabs.ai/dashboard/api-keys" in text
+    assert "https://platform.inceptionlabs.ai/dashboard/api-keys" in seen["key label"]
+    assert seen["on send"] == ("error", "hello")  # nothing sent; the question waits
+    assert panel.conversation.messages[-1].text == "You said: hello"
+    assert server.chat_requests()[-1].headers["authorization"] == "Bearer no-key"
+    assert panel.settings().base_url == server.base_url
+    assert panel.view.options.key_label.text() == "No key set; local servers usually need none."
+
+
+def test_set_api_key_goes_to_the_keyring_only(qapp, qtbot, server, secrets, tmp_path):
+    panel = MercuryPanel(MercurySettings(base_url=server.base_url))
+    qtbot.addWidget(panel)
+    store = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    panel.settings_changed.connect(lambda s: save_mercury_settings(s, store))
+    panel.view.options_button.click()
+
+    async def body():
+        await until(lambda: panel.view.model_combo.count() == 2, "the model list")
+        qtbot.mouseClick(panel.view.options.set_key_button, Qt.MouseButton.LeftButton)
+        dialog = panel.findChild(QInputDialog, "mercuryKeyDialog")
+        assert dialog.textEchoMode() == QLineEdit.EchoMode.Password
+        dialog.setTextValue("sk-brand-new")
+        dialog.accept()
+        await until(lambda: "saved" in panel.view.status_label.text(), "the key to be saved")
+        panel.view.options.temperature_spin.setValue(0.9)
+        panel.view.input.setPlainText("hi")
+        panel.send()
+        await answered(panel)
+        await panel.aclose()
+
+    run_qt(qapp, body)
+    assert secrets.secrets[("diffusion-studio", f"api-key@127.0.0.1:{server.port}")] == (
+        "sk-brand-new"
+    )
+    assert server.chat_requests()[-1].headers["authorization"] == "Bearer sk-brand-new"
+    assert "keyring" in panel.view.options.key_label.text()
+    store.sync()
+    saved = (tmp_path / "settings.ini").read_text()
+    assert "temperature=0.9" in saved and "sk-brand-new" not in saved
+    assert load_mercury_settings(store).temperature == 0.9
+
+
+def test_models_come_from_the_server(qapp, qtbot, server, make_panel):
+    server.models = ["local-llama", "qwen3-8b"]
+    panel = make_panel(model="mercury-2")
+
+    async def body():
+        await until(lambda: panel.view.model_combo.count() == 2, "the model list")
+        panel.view.input.setPlainText("hi")
+        panel.send()
+        await answered(panel)
+        await panel.aclose()
+
+    run_qt(qapp, body)
+    combo = panel.view.model_combo
+    assert [combo.itemText(i) for i in range(combo.count())] == ["local-llama", "qwen3-8b"]
+    assert panel.settings().model == "local-llama"
+    assert "“mercury-2” is not offered here" in panel.view.status_label.text()
+    assert server.last_chat_body()["model"] == "local-llama"
+
+
+def test_a_failed_model_list_keeps_a_usable_model(qapp, qtbot, server, make_panel):
+    server.models = ErrorReply(500, "down")
+    panel = make_panel(model="my-model")
+
+    async def body():
+        await until(lambda: panel.view.status_label.text(), "the list to fail")
+        await panel.aclose()
+
+    run_qt(qapp, body)
+    assert panel.view.model_combo.currentText() == "my-model"
+    assert "Could not list the models" in panel.view.status_label.text()
+
+
+def test_copy_and_new_chat(qapp, qtbot, server, make_panel):
+    server.reply(TextReply("first answer"))
+    panel = make_panel()
+
+    async def body():
+        await ask(qtbot, panel, "hello")
+        await answered(panel)
+        qtbot.mouseClick(panel.view.copy_button, Qt.MouseButton.LeftButton)
+        assert QGuiApplication.clipboard().text() == (
+            "You: hello\n\nMercury (mercury-2): first answer"
+        )
+        qtbot.mouseClick(panel.view.new_chat_button, Qt.MouseButton.LeftButton)
+        await until(lambda: not panel.conversation.messages, "the chat to clear")
+        await panel.aclose()
+
+    run_qt(qapp, body)
+    assert "Ask Mercury for ideas" in shown_text(panel)
+
+
+def test_shutdown_closes_the_client(qapp, qtbot, server, make_panel):
+    panel = make_panel()
+    closed = {}
+
+    async def body():
+        await until(lambda: panel.view.model_combo.count() == 2, "the model list")
+        openai_client = panel._client.openai_client()  # the one HTTP client of this loop
+        QTimer.singleShot(0, panel.shutdown)  # as the window's closeEvent calls it
+        await until(openai_client.is_closed, "the client to close")
+        closed["done"] = True
+
+    run_qt(qapp, body)
+    assert closed["done"] and panel._client is None
+
+
+def test_settings_survive_a_restart(tmp_path):
+    store = QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat)
+    chosen = MercurySettings(
+        base_url="http://localhost:8080/v1",
+        model="qwen3-8b",
+        max_tokens=900,
+        temperature=0.55,
+        diffusing=True,
+        reasoning_effort="low",
+    )
+    save_mercury_settings(chosen, store)
+    store.sync()
+    again = QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat)
+    assert load_mercury_settings(again) == chosen
+    store.setValue("mercury/max_tokens", "lots")
+    assert load_mercury_settings(store).max_tokens == MercurySettings().max_tokens
