@@ -7,7 +7,6 @@ once; torch, diffusers and Qt are imported by the command that needs them.
 from __future__ import annotations
 
 import argparse
-import sys
 
 from . import __version__
 from .engine.request import SCHEDULERS, InpaintContext, Mode
@@ -16,7 +15,8 @@ DESCRIPTION = """\
 Diffusion Studio: paint on a canvas and generate images with diffusion models
 on your own machine. Catalog models: sd15, sd15-inpainting, sd21, sdxl,
 sd-turbo, sdxl-turbo, lcm-dreamshaper (from the local hub cache), or
-tiny-random (a random-weight test model built locally; it draws noise)."""
+tiny-random (a random-weight test model built locally; it draws noise).
+Without a command, opens the window."""
 
 
 def _lora(text: str) -> tuple[str, float]:
@@ -39,6 +39,11 @@ def build_parser() -> argparse.ArgumentParser:
         prog="studio", description=DESCRIPTION, formatter_class=argparse.RawTextHelpFormatter
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument(
+        "--screenshot", metavar="FILE",
+        help="open the window, let it settle, save a picture of it to FILE and exit",
+    )
+    parser.add_argument("--open", metavar="FILE", help="an image or .dscanvas project to open")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     gen = commands.add_parser(
@@ -130,12 +135,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
-        parser.print_help()
-        print(
-            "\nThe painting window is not built yet; use `studio generate` for now.",
-            file=sys.stderr,
-        )
-        return 2
+        from .gui import run_gui
+
+        return run_gui(screenshot=args.screenshot, open_path=args.open)
     from . import cli
 
     return cli.run(args)

@@ -1,0 +1,55 @@
+"""Starting the window: QApplication, the qasync event loop, the main window.
+
+The window is shown before torch is imported: the engine imports it on its
+own thread when the first job (or the warm-up) runs."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+
+SCREENSHOT_SETTLE_MS = 1500
+
+
+def run_gui(screenshot: str | None = None, open_path: str | None = None) -> int:
+    import qasync
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from .ui.main_window import MainWindow
+    from .ui.settings_store import AppPreferences, open_settings
+    from .ui.theme import apply_theme
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("Diffusion Studio")
+    app.setOrganizationName("DiffusionStudio")
+    settings = open_settings()
+    apply_theme(app, AppPreferences.load(settings).theme)
+    loop = qasync.QEventLoop(app)
+    asyncio.set_event_loop(loop)
+
+    window = MainWindow(settings)
+    window.show()
+    if open_path:
+        path = Path(open_path)
+        if path.suffix.lower() == ".dscanvas":
+            window.open_project(str(path))
+        else:
+            window.open_image(str(path))
+    result = {"code": 0}
+    if screenshot:
+
+        def shoot() -> None:
+            if not window.grab().save(screenshot):
+                print(f"error: could not write {screenshot}", file=sys.stderr)
+                result["code"] = 1
+            window.close()
+
+        QTimer.singleShot(SCREENSHOT_SETTLE_MS, shoot)
+
+    closed = asyncio.Event()
+    app.aboutToQuit.connect(closed.set)
+    with loop:
+        loop.run_until_complete(closed.wait())
+    return result["code"]

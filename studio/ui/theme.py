@@ -1,0 +1,76 @@
+"""Light and dark looks: Qt's Fusion style with our palette and a small style sheet."""
+
+from __future__ import annotations
+
+from PySide6.QtGui import QColor, QPalette
+from PySide6.QtWidgets import QApplication
+
+ACCENT = "#4f8cff"
+
+_COLORS = {
+    "dark": {
+        "window": "#23252a",
+        "base": "#1b1d21",
+        "alt": "#2a2d33",
+        "text": "#e6e6e6",
+        "button": "#2f3238",
+        "highlight": ACCENT,
+        "hint": "#9aa0aa",
+        "warning": "#ffb454",
+        "border": "#3a3e45",
+    },
+    "light": {
+        "window": "#f3f4f6",
+        "base": "#ffffff",
+        "alt": "#eceef1",
+        "text": "#1d1f23",
+        "button": "#e7e9ed",
+        "highlight": ACCENT,
+        "hint": "#5f6670",
+        "warning": "#b45f00",
+        "border": "#c9cdd3",
+    },
+}
+
+_SHEET = """
+QGroupBox {{ border: 1px solid {border}; border-radius: 6px; margin-top: 14px; padding-top: 6px; }}
+QGroupBox::title {{ subcontrol-origin: margin; left: 8px; padding: 0 4px; color: {hint}; }}
+QPushButton {{ padding: 5px 12px; border-radius: 5px; border: 1px solid {border};
+              background: {button}; }}
+QPushButton:disabled {{ color: {hint}; }}
+QPushButton#primary {{ background: {highlight}; color: white; border: none; font-weight: 600;
+                      padding: 8px 14px; }}
+QPushButton#primary:hover {{ background: #6a9fff; }}
+QLabel#hint {{ color: {hint}; }}
+QLabel[warning="true"] {{ color: {warning}; }}
+QLabel#edgePreview {{ background: black; border: 1px solid {border}; border-radius: 4px; }}
+QFrame#messageBar {{ border-radius: 6px; padding: 2px; }}
+QFrame#messageBar[level="error"] {{ background: #5c2326; color: #ffd9d9; }}
+QFrame#messageBar[level="info"] {{ background: #20364f; color: #d6e7ff; }}
+QDockWidget::title {{ padding: 4px 6px; background: {alt}; }}
+QStatusBar QLabel {{ padding: 0 6px; }}
+"""
+
+
+def apply_theme(app: QApplication, name: str) -> None:
+    colors = _COLORS.get(name, _COLORS["dark"])
+    app.setStyle("Fusion")
+    palette = QPalette()
+    role = QPalette.ColorRole
+    palette.setColor(role.Window, QColor(colors["window"]))
+    palette.setColor(role.WindowText, QColor(colors["text"]))
+    palette.setColor(role.Base, QColor(colors["base"]))
+    palette.setColor(role.AlternateBase, QColor(colors["alt"]))
+    palette.setColor(role.Text, QColor(colors["text"]))
+    palette.setColor(role.Button, QColor(colors["button"]))
+    palette.setColor(role.ButtonText, QColor(colors["text"]))
+    palette.setColor(role.Highlight, QColor(colors["highlight"]))
+    palette.setColor(role.HighlightedText, QColor("#ffffff"))
+    palette.setColor(role.ToolTipBase, QColor(colors["alt"]))
+    palette.setColor(role.ToolTipText, QColor(colors["text"]))
+    palette.setColor(role.PlaceholderText, QColor(colors["hint"]))
+    disabled = QPalette.ColorGroup.Disabled
+    palette.setColor(disabled, role.Text, QColor(colors["hint"]))
+    palette.setColor(disabled, role.ButtonText, QColor(colors["hint"]))
+    app.setPalette(palette)
+    app.setStyleSheet(_SHEET.format(**colors))

@@ -1,0 +1,312 @@
+"""The real window end to end: typing, clicking Generate, the worker thread,
+history PNGs, previews, cancel, inpaint, queue, restore — on tiny models."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+from PySide6.QtGui import QDropEvent
+
+from studio.engine.masking import feather
+from studio.engine.metadata import parse_infotext, read_png_parameters, save_png
+from studio.ui.main_window import MainWindow
+from studio.ui.settings_store import open_settings
+
+TIMEOUT_MS = 90_000
+
+
+@pytest.fixture
+def window(qtbot, tmp_path, sd_model, monkeypatch):
+    # Mercury must never leave this machine in tests.
+    monkeypatch.setenv("INCEPTION_BASE_URL", "http://127.0.0.1:9/v1")
+    monkeypatch.delenv("INCEPTION_API_KEY", raising=False)
+    settings = open_settings(tmp_path / "settings.ini")
+    settings.setValue("ui/output_dir", str(tmp_path / "outputs"))
+    w = MainWindow(settings)
+    qtbot.addWidget(w)
+    w.show()
+    w.document.new(64, 64)
+    w.panel.model.set_spec(str(sd_model))
+    w.panel.steps.setValue(2)
+    w.panel.width_box.setValue(64)
+    w.panel.height_box.setValue(64)
+    yield w
+    w.close()
+
+
+def _pixels(image: Image.Image) -> np.ndarray:
+    return np.asarray(image.convert("RGB"), dtype=np.int16)
+
+
+def _drag(qtbot, view, points):
+    """A mouse stroke through document coordinates."""
+    viewport = view.viewport()
+    to_view = [view.map_from_document(QPointF(x, y)).toPoint() for x, y in points]
+    qtbot.mousePress(viewport, Qt.MouseButton.LeftButton, pos=to_view[0])
+    for point in to_view[1:]:
+        qtbot.mouseMove(viewport, point)
+    qtbot.mouseRelease(viewport, Qt.MouseButton.LeftButton, pos=to_view[-1])
+
+
+def test_generate_saves_a_png_whose_metadata_matches_the_panel(qtbot, window):
+    qtbot.keyClicks(window.panel.prompt, "a lighthouse at dusk")
+    qtbot.keyClicks(window.panel.negative, "blurry")
+    window.panel.seed.setText("4242")
+    window.panel.guidance.setValue(6.5)
+    with qtbot.waitSignal(window.worker.job_finished, timeout=TIMEOUT_MS):
+        qtbot.mouseClick(window.panel.generate_button, Qt.MouseButton.LeftButton)
+    (path,) = window.history.paths()
+    parsed = parse_infotext(read_png_parameters(path))
+    assert parsed.prompt == "a lighthouse at dusk" and parsed.negative_prompt == "blurry"
+    assert parsed.params["Seed"] == "4242" and parsed.params["Steps"] == "2"
+    assert parsed.params["CFG scale"] == "6.5" and parsed.params["Size"] == "64x64"
+    assert parsed.params["Model"] == "tiny-sd"
+    # the result is on the canvas, and one Ctrl+Z takes it back
+    placed = window.document.composed_image()
+    assert np.array_equal(_pixels(placed), _pixels(Image.open(path)))
+    window.document.undo()
+    assert not window.document.layer_has_content("image")
+    assert "seed 4242" in window.status_text.text()
+
+
+def test_every_step_shows_a_preview_and_the_progress(qtbot, window):
+    seen = []
+
+    def on_step(job_id, step, total, preview, region):
+        seen.append((step, total, window.view.has_preview(), window.progress.value()))
+
+    window.worker.job_step.connect(on_step)
+    window.panel.steps.setValue(3)
+    with qtbot.waitSignal(window.worker.job_finished, timeout=TIMEOUT_MS):
+        window.generate()
+    assert [(s, t) for s, t, _, _ in seen] == [(1, 3), (2, 3), (3, 3)]
+    assert all(has for _, _, has, _ in seen)
+    assert [value for *_, value in seen] == [1, 2, 3]
+    assert not window.view.has_preview()  # gone once the result is in
+
+
+def test_stop_mid_run_leaves_canvas_and_history_untouched(qtbot, window, photo):
+    window.document.set_image(photo, fit="resize")
+    before = _pixels(window.document.composed_image())
+    window.panel.steps.setValue(60)
+    window.worker.job_step.connect(
+        lambda job_id, step, *_: (
+            step == 1 and qtbot.mouseClick(window.panel.stop_button, Qt.MouseButton.LeftButton)
+        )
+    )
+    with qtbot.waitSignal(window.worker.job_cancelled, timeout=TIMEOUT_MS):
+        window.generate()
+    assert window.history.paths() == []
+    assert np.array_equal(_pixels(window.document.composed_image()), before)
+    assert not window.view.has_preview()
+    assert window.status_text.text() == "Cancelled"
+    assert window.panel.generate_button.isEnabled()
+
+
+def test_inpaint_through_the_window_keeps_unmasked_pixels(qtbot, window, photo):
+    window.document.set_image(photo, fit="resize")
+    window.view.actions.mask_brush.trigger()
+    window.view.settings.size = 12
+    _drag(qtbot, window.view, [(20, 32), (28, 32), (36, 32), (44, 32)])
+    mask = window.document.mask_image()
+    assert mask.getpixel((32, 32)) == 255 and mask.getpixel((2, 2)) == 0
+    window.panel.mode.setCurrentIndex(window.panel.mode.findData("inpaint"))
+    window.panel.strength.setValue(1.0)
+    window.panel.mask_blur.setValue(4)
+    with qtbot.waitSignal(window.worker.job_finished, timeout=TIMEOUT_MS):
+        window.generate()
+    result = _pixels(window.document.composed_image())
+    untouched = np.asarray(feather(mask, 4)) == 0
+    assert untouched.sum() > 2000
+    assert np.array_equal(result[untouched], _pixels(photo)[untouched])
+    assert np.abs(result[~untouched] - _pixels(photo)[~untouched]).mean() > 3
+    assert window.document.has_mask()  # the mask survives for another try
+
+
+def test_inpaint_without_a_mask_says_so(qtbot, window, photo):
+    window.document.set_image(photo, fit="resize")
+    window.panel.mode.setCurrentIndex(window.panel.mode.findData("inpaint"))
+    assert window.generate() == []
+    assert "Inpainting needs a mask" in window.message_bar.text()
+
+
+def test_two_jobs_queue_and_run_in_order(qtbot, window):
+    started, finished = [], []
+    window.worker.job_started.connect(lambda job_id, _r: started.append(job_id))
+    window.worker.job_finished.connect(lambda job_id, _r: finished.append(job_id))
+    window.panel.steps.setValue(4)
+    first = window.generate()
+    second = window.generate()
+    assert len(window.queue_view.job_ids()) >= 1
+    assert second[0] in window.queue_view.job_ids()
+    qtbot.waitUntil(lambda: len(finished) == 2, timeout=TIMEOUT_MS)
+    assert started == first + second and finished == first + second
+    assert len(window.history.paths()) == 2
+    assert window.queue_view.job_ids() == []
+
+
+def test_a_batch_is_one_job_per_image_and_can_stop_after_the_first(qtbot, window):
+    window.panel.batch.setValue(3)
+    window.panel.seed.setText("10")
+    finished = []
+    window.worker.job_finished.connect(lambda job_id, r: finished.append(r.seeds[0]))
+    window.worker.job_started.connect(lambda *_: not finished and window.stop_after_current())
+    with qtbot.waitSignal(window.worker.job_finished, timeout=TIMEOUT_MS):
+        ids = window.generate()
+    assert len(ids) == 3
+    qtbot.waitUntil(lambda: not window._jobs, timeout=TIMEOUT_MS)
+    assert finished == [10]
+    assert len(window.history.paths()) == 1
+
+
+def test_a_missing_model_is_a_message_and_the_app_stays_usable(qtbot, window, sd_model):
+    window.panel.model.set_spec("sdxl")
+    assert "not downloaded" in window.panel.model.status.text()
+    with qtbot.waitSignal(window.worker.job_failed, timeout=TIMEOUT_MS):
+        window.generate()
+    assert "is not on this machine" in window.message_bar.text()
+    assert window.history.paths() == []
+    window.panel.model.set_spec(str(sd_model))
+    with qtbot.waitSignal(window.worker.job_finished, timeout=TIMEOUT_MS):
+        window.generate()
+    assert len(window.history.paths()) == 1
+
+
+def _recipe_png(tmp_path) -> str:
+    path = tmp_path / "recipe.png"
+    text = (
+        "a red fox in the snow\nNegative prompt: lowres\n"
+        "Steps: 7, Sampler: DPM++ 2M, Schedule type: Karras, CFG scale: 4.5, Seed: 1234, "
+        "Size: 96x64, Model: sd15, Version: v1.10.0"
+    )
+    save_png(Image.new("RGB", (96, 64)), path, text)
+    return str(path)
+
+
+def test_restore_parameters_from_a_png(window, tmp_path):
+    assert window.restore_parameters_from(_recipe_png(tmp_path))
+    panel = window.panel
+    assert panel.prompt.toPlainText() == "a red fox in the snow"
+    assert panel.negative.toPlainText() == "lowres"
+    assert panel.steps.value() == 7 and panel.guidance.value() == 4.5
+    assert panel.scheduler.currentData() == "dpm++2m-karras"
+    assert panel.seed.text() == "1234" and panel.lock.isChecked()
+    assert (panel.width_box.value(), panel.height_box.value()) == (96, 64)
+    assert panel.model.current_spec() == "sd15"
+
+
+def test_dropping_a_png_with_parameters_restores_them(qtbot, window, tmp_path):
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(_recipe_png(tmp_path))])
+    drop = QDropEvent(
+        QPointF(10, 10),
+        Qt.DropAction.CopyAction,
+        mime,
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
+    window.dropEvent(drop)
+    assert window.panel.prompt.toPlainText() == "a red fox in the snow"
+    assert "Parameters restored from recipe.png" in window.message_bar.text()
+
+
+def test_history_use_as_image_and_restore(qtbot, window):
+    window.panel.prompt.setPlainText("a castle")
+    window.panel.seed.setText("77")
+    with qtbot.waitSignal(window.worker.job_finished, timeout=TIMEOUT_MS):
+        window.generate()
+    (path,) = window.history.paths()
+    window.document.new(64, 64)
+    window.panel.prompt.setPlainText("something else")
+    window.history.list.setCurrentRow(0)
+    window.history.restore_button.click()
+    assert window.panel.prompt.toPlainText() == "a castle"
+    window.history.use_button.click()
+    assert np.array_equal(_pixels(window.document.composed_image()), _pixels(Image.open(path)))
+
+
+def test_controlnet_mode_shows_the_live_edge_map(qtbot, window):
+    window.panel.mode.setCurrentIndex(window.panel.mode.findData("controlnet-canny"))
+    window.view.actions.brush.trigger()
+    window.view.settings.size = 6
+    _drag(qtbot, window.view, [(10, 10), (50, 50)])
+    qtbot.waitUntil(lambda: window.edges.last is not None, timeout=5000)
+    edges = window.edges.last
+    assert any(
+        edges.pixelColor(x, y).value() == 255
+        for x in range(edges.width())
+        for y in range(edges.height())
+    )
+    assert not window.panel.edge_preview.pixmap().isNull()
+
+
+def test_panel_settings_survive_a_restart(qtbot, tmp_path, sd_model, monkeypatch):
+    monkeypatch.setenv("INCEPTION_BASE_URL", "http://127.0.0.1:9/v1")
+    settings = open_settings(tmp_path / "settings.ini")
+    first = MainWindow(settings, start_engine=False)
+    qtbot.addWidget(first)
+    first.panel.model.set_spec(str(sd_model))  # fills in the model's defaults
+    first.panel.prompt.setPlainText("a quiet harbour")
+    first.panel.steps.setValue(13)
+    first.close()
+    second = MainWindow(open_settings(tmp_path / "settings.ini"), start_engine=False)
+    qtbot.addWidget(second)
+    assert second.panel.prompt.toPlainText() == "a quiet harbour"
+    assert second.panel.steps.value() == 13
+    assert second.panel.model.current_spec() == str(sd_model)
+    second.close()
+
+
+def test_the_window_appears_before_torch_is_imported(tmp_path):
+    code = (
+        "import sys\n"
+        "from PySide6.QtWidgets import QApplication\n"
+        "app = QApplication([])\n"
+        "from studio.ui.main_window import MainWindow\n"
+        "w = MainWindow(start_engine=False)\n"
+        "w.show(); app.processEvents()\n"
+        "print('VISIBLE', w.isVisible(), 'TORCH', 'torch' in sys.modules)\n"
+    )
+    env = {
+        "STUDIO_DATA_DIR": str(tmp_path),
+        "QT_QPA_PLATFORM": "offscreen",
+        "INCEPTION_BASE_URL": "http://127.0.0.1:9/v1",
+    }
+    import os
+
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **env},
+    )
+    assert "VISIBLE True TORCH False" in out.stdout, out.stderr[-2000:]
+
+
+def test_screenshot_switch_writes_a_picture_of_the_window(tmp_path):
+    import os
+
+    shot = tmp_path / "window.png"
+    env = {
+        **os.environ,
+        "STUDIO_DATA_DIR": str(tmp_path),
+        "QT_QPA_PLATFORM": "offscreen",
+        "INCEPTION_BASE_URL": "http://127.0.0.1:9/v1",
+    }
+    out = subprocess.run(
+        [sys.executable, "-m", "studio", "--screenshot", str(shot)],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env=env,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    image = Image.open(shot)
+    assert image.width >= 800 and image.height >= 600
+    assert len(set(image.convert("RGB").resize((64, 64)).getdata())) > 20  # not a blank grab
