@@ -125,7 +125,7 @@ def main() -> None:
 
     print(f"{'measure':44} {'value':>10}")
     print(f"{'cold launch to visible window':44} {visible:9.2f}s")
-    print(f"{'torch imported when the window appeared':44} {str(torch_loaded):>10}")
+    print(f"{'torch imported when the window appeared':44} {torch_loaded!s:>10}")
     print(f"{'longest stall while the engine starts':44} {start_max:8.1f}ms")
     print(f"{'  gaps over 50 ms':44} {start_over:10d}")
     print(f"{f'longest stall during a {args.size}² {args.steps}-step job':44} {job_max:8.1f}ms")
