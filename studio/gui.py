@@ -30,6 +30,9 @@ def run_gui(screenshot: str | None = None, open_path: str | None = None) -> int:
     asyncio.set_event_loop(loop)
 
     window = MainWindow(settings)
+    if screenshot:
+        # Pictures for the README and checks get one size, whatever the screen.
+        window.resize(1400, 900)
     window.show()
     if open_path:
         path = Path(open_path)

@@ -86,7 +86,8 @@ class MainWindow(QMainWindow):
             self._docks["generation"].raise_()
 
         self.progress = QProgressBar()
-        self.progress.setMaximumWidth(260)
+        self.progress.setMinimumWidth(240)
+        self.progress.setMaximumWidth(320)
         self.progress.setTextVisible(True)
         self.progress.hide()
         self.status_text = QLabel("Ready")
@@ -481,7 +482,9 @@ class MainWindow(QMainWindow):
         if isinstance(geometry, QByteArray):
             self.restoreGeometry(geometry)
         else:
-            self.resize(1400, 900)
+            available = self.screen().availableGeometry()
+            self.resize(min(1400, int(available.width() * 0.92)),
+                        min(900, int(available.height() * 0.92)))
         if isinstance(state, QByteArray):
             self.restoreState(state)
         else:

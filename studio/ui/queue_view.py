@@ -30,6 +30,8 @@ class QueueView(QWidget):
         self.title = QLabel("Queue: empty")
         self.title.setObjectName("hint")
         self.list = QListWidget()
+        self.list.setTextElideMode(Qt.TextElideMode.ElideRight)
+        self.list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.remove_button = QPushButton("Remove")
         self.remove_button.setToolTip("Remove the chosen job (the running one is stopped)")
         self.remove_button.setEnabled(False)
