@@ -33,9 +33,10 @@ from PySide6.QtGui import QGuiApplication, QTextCursor
 from PySide6.QtWidgets import QInputDialog, QLineEdit
 from test_mercury_keys import MemoryKeyring
 
-from studio.mercury.conversation import ReplyState
+from studio.mercury.conversation import Conversation, ReplyState
 from studio.mercury.keys import store_api_key
 from studio.mercury.settings import MercurySettings
+from studio.ui.mercury_chat_view import MercuryChatView
 from studio.ui.mercury_panel import MercuryPanel
 from studio.ui.mercury_settings_store import load_mercury_settings, save_mercury_settings
 
@@ -52,10 +53,11 @@ def run_qt(qapp, body: Callable, timeout_s: float = 15.0) -> None:
         with asyncio.Runner(loop_factory=lambda: qasync.QEventLoop(qapp)) as runner:
             runner.run(asyncio.wait_for(body(), timeout_s))
     finally:
-        # A closed loop's QObjects must die here, on the Qt thread: left to the
-        # cyclic GC they may be collected on a worker thread (the keyring
-        # lookups run on one), whose QObject destructor cannot stop their Qt
-        # timers, and a timer then fires at a deleted object.
+        # A closed qasync loop leaves QObjects (its timer, its signaller, the
+        # QThreads of its executor) in reference cycles. Left to the cyclic GC
+        # they are freed at a random later moment, possibly on another thread
+        # (the test server's), where Qt cannot stop their timers: a crash in a
+        # later test. Free them here, on the Qt thread, while nothing runs.
         gc.collect()
 
 
@@ -350,18 +352,48 @@ def test_a_broken_stream_keeps_what_arrived_marked_incomplete(
 ):
     server.reply(reply)
     panel = make_panel()
+    bar = panel.view.chat_view.verticalScrollBar()
+    add_history(panel.conversation)
 
     async def body():
         await ask(qtbot, panel, "cabins")
         await answered(panel)
+        await asyncio.sleep(0.05)
         await panel.aclose()
 
     run_qt(qapp, body)
+    assert bar.maximum() > 0 and bar.value() == bar.maximum()  # the cut answer in sight
     assert message in panel.view.notice.text()
     last = panel.conversation.messages[-1]
     assert last.text == ANSWER[:40] and last.state is ReplyState.INCOMPLETE
     assert ANSWER[:40].split("\n")[0] in shown_text(panel)
     assert "— incomplete: the answer was cut off" in shown_text(panel)
+
+
+def add_history(conversation, exchanges: int = 6) -> None:
+    for _ in range(exchanges):
+        conversation.add_user("earlier question")
+        conversation.start_reply("mercury-2").text = ANSWER
+        conversation.messages[-1].state = ReplyState.DONE
+
+
+def test_the_chat_follows_the_newest_text_unless_scrolled_up(qtbot):
+    conversation = Conversation()
+    add_history(conversation)
+    view = MercuryChatView(conversation)
+    qtbot.addWidget(view)
+    view.resize(360, 500)
+    view.show()
+    view.render_now()
+    bar = view.verticalScrollBar()
+    assert bar.maximum() > 0 and bar.value() == bar.maximum()
+    view.resize(360, 380)  # a notice appears above and the view shrinks
+    qtbot.waitUntil(lambda: bar.value() == bar.maximum() and bar.maximum() > 0, timeout=2000)
+    bar.setValue(10)  # the user scrolls up to read
+    view.resize(360, 300)
+    conversation.add_user("new question")
+    view.render_now()
+    assert bar.value() == 10
 
 
 def test_a_refused_connection(qapp, qtbot, make_panel):
@@ -370,15 +402,19 @@ def test_a_refused_connection(qapp, qtbot, make_panel):
         port = probe.getsockname()[1]
     panel = make_panel(base_url=f"http://127.0.0.1:{port}/v1")
 
+    seen = {}
+
     async def body():
         await until(lambda: panel.view.status_label.text(), "the model list to fail")
+        seen["status"] = panel.view.status_label.text()
         panel.view.input.setPlainText("hello")
         panel.send()
         await answered(panel)
         await panel.aclose()
 
     run_qt(qapp, body)
-    assert "Could not list the models" in panel.view.status_label.text()
+    assert seen["status"].startswith("Could not list the models: Could not connect")
+    assert panel.view.status_label.text() == ""  # a new request clears old notes
     assert f"Could not connect to the server at 127.0.0.1:{port}" in panel.view.notice.text()
     assert "refused" in panel.view.notice.text()
 
@@ -453,8 +489,11 @@ def test_models_come_from_the_server(qapp, qtbot, server, make_panel):
     server.models = ["local-llama", "qwen3-8b"]
     panel = make_panel(model="mercury-2")
 
+    seen = {}
+
     async def body():
         await until(lambda: panel.view.model_combo.count() == 2, "the model list")
+        seen["status"] = panel.view.status_label.text()
         panel.view.input.setPlainText("hi")
         panel.send()
         await answered(panel)
@@ -464,7 +503,7 @@ def test_models_come_from_the_server(qapp, qtbot, server, make_panel):
     combo = panel.view.model_combo
     assert [combo.itemText(i) for i in range(combo.count())] == ["local-llama", "qwen3-8b"]
     assert panel.settings().model == "local-llama"
-    assert "“mercury-2” is not offered here" in panel.view.status_label.text()
+    assert seen["status"] == "“mercury-2” is not offered here; using “local-llama”."
     assert server.last_chat_body()["model"] == "local-llama"
 
 

@@ -94,7 +94,7 @@ def _classify(
         return MercuryError(
             Problem.STREAM_BROKEN,
             "The connection broke in the middle of the answer; what arrived is shown, "
-            "marked incomplete. Send again to retry.",
+            "marked incomplete.",
         )
     if isinstance(exc, openai.APITimeoutError):
         return MercuryError(

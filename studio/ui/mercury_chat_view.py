@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import html
 
-from PySide6.QtCore import QTimer, QUrl, Signal
-from PySide6.QtGui import QColor, QPalette
+from PySide6.QtCore import QPoint, QTimer, QUrl, Signal
+from PySide6.QtGui import QColor, QPalette, QTextCursor
 from PySide6.QtWidgets import QTextBrowser, QWidget
 
 from ..mercury.conversation import STATE_NOTES, ChatMessage, Conversation, ReplyState
@@ -41,6 +41,13 @@ class MercuryChatView(QTextBrowser):
         self._timer.setSingleShot(True)
         self._timer.setInterval(RENDER_INTERVAL_MS)
         self._timer.timeout.connect(self.render_now)
+        # Follow the newest text while the user is at the bottom, also when the
+        # view shrinks (a notice appears above it); stay put if they scrolled up.
+        self._at_bottom = True
+        self._rendering = False
+        bar = self.verticalScrollBar()
+        bar.valueChanged.connect(self._remember_position)
+        bar.rangeChanged.connect(self._follow_bottom)
         self.render_now()
 
     def schedule_render(self) -> None:
@@ -50,10 +57,29 @@ class MercuryChatView(QTextBrowser):
     def render_now(self) -> None:
         self._timer.stop()
         bar = self.verticalScrollBar()
-        at_bottom = bar.value() >= bar.maximum() - 4
         previous = bar.value()
-        self.setHtml(self._html())
-        bar.setValue(bar.maximum() if at_bottom else previous)
+        self._rendering = True  # setHtml scrolls to the top on its way
+        try:
+            self.setHtml(self._html())
+        finally:
+            self._rendering = False
+        # QTextEdit scrolls its cursor into view when shown or resized, and
+        # setHtml left the cursor at the top: park it where the reader is.
+        if self._at_bottom:
+            self.moveCursor(QTextCursor.MoveOperation.End)
+            bar.setValue(bar.maximum())
+        else:
+            bar.setValue(previous)
+            self.setTextCursor(self.cursorForPosition(QPoint(0, 0)))
+            bar.setValue(previous)
+
+    def _remember_position(self, value: int) -> None:
+        if not self._rendering:
+            self._at_bottom = value >= self.verticalScrollBar().maximum() - 4
+
+    def _follow_bottom(self, _minimum: int, maximum: int) -> None:
+        if self._at_bottom and not self._rendering:
+            self.verticalScrollBar().setValue(maximum)
 
     def selected_text(self) -> str:
         # Qt marks paragraph breaks in a selection with U+2029.

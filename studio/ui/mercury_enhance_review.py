@@ -33,6 +33,7 @@ class MercuryEnhanceReview(QFrame):
         self.setObjectName("mercuryEnhanceReview")
         self.setFrameShape(QFrame.Shape.StyledPanel)
         self.title = QLabel("<b>Enhanced prompt</b>")
+        self.title.setWordWrap(True)
         self.prompt_edit = _box("Prompt")
         self.prompt_tokens = _hint_label()
         self.negative_edit = _box("Negative prompt")
@@ -85,7 +86,10 @@ class MercuryEnhanceReview(QFrame):
         self.show()
 
     def _set_ready(self, ready: bool) -> None:
+        # While Mercury works there is nothing to accept; Stop cancels.
         self.accept_button.setEnabled(ready)
+        self.accept_button.setVisible(ready)
+        self.reject_button.setVisible(ready)
         self.prompt_tokens.setVisible(ready)
         self.negative_tokens.setVisible(ready)
         self._update_counts()
@@ -117,7 +121,7 @@ def _box(name: str) -> QPlainTextEdit:
     box = QPlainTextEdit()
     box.setAccessibleName(name)
     box.setTabChangesFocus(True)
-    box.setFixedHeight(72)
+    box.setFixedHeight(60)
     return box
 
 

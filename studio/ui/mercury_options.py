@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from PySide6.QtCore import Signal
+from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
@@ -128,7 +129,11 @@ class MercuryOptions(QFrame):
         elif lookup.problem:
             text = f"No key: {lookup.problem} Set {KEY_ENV} instead."
         elif is_inception(base_url):
-            text = f'No key yet: <a href="{GET_KEY_URL}">get one from Inception</a>.'
+            link = self.palette().color(QPalette.ColorRole.Highlight).name()
+            text = (
+                f'No key yet: <a href="{GET_KEY_URL}" style="color:{link};">'
+                "get one from Inception</a>."
+            )
         else:
             text = "No key set; local servers usually need none."
         self.key_label.setText(text)

@@ -150,6 +150,7 @@ class MercuryPanel(QWidget):
 
     async def _chat(self, text: str) -> None:
         self.view.notice.hide()
+        self._status("")
         self.conversation.add_user(text)
         reply = self.conversation.start_reply(self._settings.model)
         self.view.chat_view.render_now()
@@ -177,6 +178,7 @@ class MercuryPanel(QWidget):
 
     async def _enhance(self, source: str) -> None:
         self.view.notice.hide()
+        self._status("")
         self.view.review.show_working(source)
         try:
             client = await self._ready_client()

@@ -116,23 +116,27 @@ class MercuryPanelView(QWidget):
 
 
 class _InputKeys(QObject):
-    """Enter sends, Shift+Enter breaks the line, Esc stops the answer."""
+    """Enter sends, Shift+Enter breaks the line, Esc stops the answer.
 
-    def __init__(self, view: MercuryPanelView) -> None:
-        super().__init__(view)
-        self._view = view
+    It reaches the view through parent(), not an attribute: a child holding a
+    Python reference to its parent makes a cycle that the garbage collector
+    may tear down in an order that crashes Qt.
+    """
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        view = self.parent()
+        if not isinstance(view, MercuryPanelView):
+            return False
         if event.type() != QEvent.Type.KeyPress or not isinstance(event, QKeyEvent):
             return False
         key = event.key()
         if key in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
             if event.modifiers() & Qt.KeyboardModifier.ShiftModifier:
                 return False
-            self._view.send_requested.emit()
+            view.send_requested.emit()
             return True
-        if key == Qt.Key.Key_Escape and self._view.busy:  # otherwise Esc is the window's
-            self._view.stop_requested.emit()
+        if key == Qt.Key.Key_Escape and view.busy:  # otherwise Esc is the window's
+            view.stop_requested.emit()
             return True
         return False
 
