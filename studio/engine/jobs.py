@@ -139,7 +139,8 @@ class JobQueue:
         # Import torch and diffusers now, on this thread, so the first job
         # does not wait for them (and the UI thread never does).
         try:
-            _ = self.store
+            if not self._stopping:
+                _ = self.store
         except Exception:
             # Reported to the user by the first job, which tries again.
             log.exception("the engine could not start")

@@ -39,6 +39,7 @@ from .settings_dialog import SettingsDialog
 from .settings_store import AppPreferences, open_settings
 from .theme import apply_theme
 
+ENGINE_START_DELAY_MS = 300
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.webp)"
 PROJECT_FILTER = "Diffusion Studio canvases (*.dscanvas)"
 PROJECT_SUFFIX = ".dscanvas"
@@ -217,7 +218,9 @@ class MainWindow(QMainWindow):
         w.job_failed.connect(self._on_failed)
         w.job_cancelled.connect(self._on_cancelled)
         w.queue_changed.connect(self._refresh_queue)
-        w.start()
+        # Loading torch holds the interpreter lock for about half a second; start
+        # after the window has painted so the freeze is not the first impression.
+        QTimer.singleShot(ENGINE_START_DELAY_MS, w.start)
 
     def generate(self) -> list[int]:
         """Queues the panel's request built from the canvas; returns the job ids."""
