@@ -310,3 +310,23 @@ def test_screenshot_switch_writes_a_picture_of_the_window(tmp_path):
     image = Image.open(shot)
     assert image.width >= 800 and image.height >= 600
     assert len(set(image.convert("RGB").resize((64, 64)).getdata())) > 20  # not a blank grab
+
+
+def test_models_in_the_settings_folders_are_listed(qtbot, window, sd_model):
+    from studio.ui.settings_store import AppPreferences
+
+    window.apply_preferences(AppPreferences(model_dirs=[str(sd_model.parent)]))
+    combo = window.panel.model.combo
+    listed = [combo.itemData(i) for i in range(combo.count())]
+    assert str(sd_model) in listed
+
+
+def test_a_shown_history_image_goes_away_when_painting_resumes(qtbot, window):
+    with qtbot.waitSignal(window.worker.job_finished, timeout=TIMEOUT_MS):
+        window.generate()
+    (path,) = window.history.paths()
+    window.show_history_item(path)
+    assert window.view.has_preview()
+    window.view.actions.brush.trigger()
+    _drag(qtbot, window.view, [(5, 5), (20, 20)])
+    assert not window.view.has_preview()

@@ -56,6 +56,7 @@ class MainWindow(QMainWindow):
         self._jobs: dict[int, tuple[GenerationRequest, float]] = {}
         self._running: int | None = None
         self._restart_engine_when_idle = False
+        self._showing_history = False  # a history image is shown over the canvas
 
         self.document = CanvasDocument(parent=self)
         self.view = CanvasView(self.document)
@@ -98,6 +99,7 @@ class MainWindow(QMainWindow):
         self.worker: EngineWorker | None = None
         self._build_menus()
         self._connect()
+        self.panel.model.set_model_dirs(self.prefs.model_dirs)
         self.panel.load_state(self.settings)
         self.panel.set_canvas_size(self.document.width(), self.document.height())
         self._restore_layout()
@@ -203,6 +205,8 @@ class MainWindow(QMainWindow):
         self.history.restore_parameters.connect(self.restore_parameters_from)
         self.queue_view.remove_requested.connect(self._remove_job)
         self.view.error_occurred.connect(self.message_bar.show_message)
+        # Any edit means the user is back at work: the shown history image goes.
+        self.document.changed.connect(self._drop_history_view)
         self.document.size_changed.connect(
             lambda size: self.panel.set_canvas_size(size.width(), size.height())
         )
@@ -226,6 +230,7 @@ class MainWindow(QMainWindow):
         """Queues the panel's request built from the canvas; returns the job ids."""
         if self.worker is None:
             return []
+        self._drop_history_view()
         try:
             request = request_from_canvas(self.panel.fields(), self.document)
             jobs = split_into_jobs(request)
@@ -337,6 +342,7 @@ class MainWindow(QMainWindow):
 
     def _restart_engine(self) -> None:
         self._restart_engine_when_idle = False
+        self._showing_history = False  # a history image is shown over the canvas
         if self.worker is not None:
             self.worker.shutdown()
             self.worker.deleteLater()
@@ -393,6 +399,11 @@ class MainWindow(QMainWindow):
 
     # -- history ---------------------------------------------------------------------
 
+    def _drop_history_view(self) -> None:
+        if self._showing_history:
+            self._showing_history = False
+            self.view.clear_preview()
+
     def show_history_item(self, path: Path) -> None:
         from PySide6.QtGui import QImage
 
@@ -401,10 +412,11 @@ class MainWindow(QMainWindow):
             self.message_bar.show_message(f"{path.name} could not be read.")
             return
         self.view.set_preview(image, None)
+        self._showing_history = True
         self.status_text.setText(f"Showing {path.name} · double-click or “Use as image” to keep it")
 
     def use_history_item(self, path: Path) -> None:
-        self.view.clear_preview()
+        self._drop_history_view()
         self._guard(self.document.open_image, str(path))
 
     def restore_parameters_from(self, path: Path) -> bool:
@@ -453,6 +465,7 @@ class MainWindow(QMainWindow):
         prefs.save(self.settings)
         self.set_theme(prefs.theme)
         self.history.store.root = prefs.outputs_path()
+        self.panel.model.set_model_dirs(prefs.model_dirs)
         if engine_changed:
             if self._jobs:
                 self._restart_engine_when_idle = True

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
@@ -25,6 +25,19 @@ from ..engine.errors import EngineError
 from ..engine.models import CATALOG, Kind, ModelDefaults, catalog_status, resolve_model
 
 MAX_RECENT = 8
+
+
+def models_in(folders: list[str]) -> list[str]:
+    """Diffusers folders and .safetensors checkpoints directly inside the user's model folders."""
+    found = []
+    for folder in folders:
+        root = Path(folder)
+        if not root.is_dir():
+            continue
+        for child in sorted(root.iterdir()):
+            if (child / "model_index.json").is_file() or child.suffix.lower() == ".safetensors":
+                found.append(str(child))
+    return found
 
 
 def describe(spec: str) -> tuple[ModelDefaults | None, str]:
@@ -57,6 +70,7 @@ class ModelPicker(QWidget):
             QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
         )
         self._recent: list[str] = []
+        self._library: list[str] = []
         self.folder_button = QToolButton()
         self.folder_button.setIcon(self.style().standardIcon(QStyle.StandardPixmap.SP_DirOpenIcon))
         self.folder_button.setToolTip("Choose a diffusers model folder")
@@ -89,9 +103,9 @@ class ModelPicker(QWidget):
             if entry.kind is Kind.PIPELINE:
                 marker = "" if catalog_status(entry) != "not downloaded" else "  (not downloaded)"
                 self.combo.addItem(f"{entry.name}{marker}", entry.name)
-        for path in self._recent:
+        for path in self._library + [p for p in self._recent if p not in self._library]:
             self.combo.addItem(Path(path).name, path)
-            self.combo.setItemData(self.combo.count() - 1, path, 3)  # tooltip role
+            self.combo.setItemData(self.combo.count() - 1, path, Qt.ItemDataRole.ToolTipRole)
         self.combo.blockSignals(False)
         self._select(current)
 
@@ -103,7 +117,7 @@ class ModelPicker(QWidget):
         self.combo.setCurrentIndex(max(index, 0))
 
     def _remember(self, spec: str) -> None:
-        if spec in CATALOG:
+        if spec in CATALOG or spec in self._library:
             return
         self._recent = [spec, *[p for p in self._recent if p != spec][: MAX_RECENT - 1]]
         self._fill()
@@ -116,6 +130,11 @@ class ModelPicker(QWidget):
 
     def set_recent(self, paths: list[str]) -> None:
         self._recent = [p for p in paths if p][:MAX_RECENT]
+        self._fill()
+
+    def set_model_dirs(self, folders: list[str]) -> None:
+        """Lists the models found in the user's model folders."""
+        self._library = models_in(folders)
         self._fill()
 
     def set_spec(self, spec: str, apply_defaults: bool = True) -> None:
