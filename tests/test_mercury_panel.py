@@ -36,7 +36,7 @@ from test_mercury_keys import MemoryKeyring
 from studio.mercury.conversation import Conversation, ReplyState
 from studio.mercury.keys import store_api_key
 from studio.mercury.settings import MercurySettings
-from studio.ui.mercury_chat_view import MercuryChatView
+from studio.ui.mercury_chat_view import MercuryChatView, list_item
 from studio.ui.mercury_panel import MercuryPanel
 from studio.ui.mercury_settings_store import load_mercury_settings, save_mercury_settings
 
@@ -229,6 +229,26 @@ def test_use_as_prompt_sends_the_answer_or_the_selection(qapp, qtbot, server, ma
     with qtbot.waitSignal(panel.use_as_prompt) as linked:
         view.anchorClicked.emit(QUrl("use:1"))  # the "Use as prompt" link on the answer
     assert linked.args == [ANSWER]
+    assert view.toPlainText().count(" use") == 3  # a link on each of the three list items
+    with qtbot.waitSignal(panel.use_as_prompt) as item:
+        view.anchorClicked.emit(QUrl("use:1:2"))  # the link after the second item
+    assert item.args == [ANSWER.split("\n")[2].removeprefix("2. ")]
+
+
+@pytest.mark.parametrize(
+    ("line", "item"),
+    [
+        ("1. a red fox", "a red fox"),
+        ("  12) **Snowy**: a cabin", "Snowy: a cabin"),
+        ("- “a lighthouse at dusk”", "a lighthouse at dusk"),
+        ("• moss", "moss"),
+        ("Here are ideas:", None),
+        ("2024 was a year", None),
+        ("-", None),
+    ],
+)
+def test_list_items(line, item):
+    assert list_item(line) == item
 
 
 def test_a_long_prompt_is_flagged(qapp, qtbot, make_panel):

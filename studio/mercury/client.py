@@ -93,8 +93,7 @@ class MercuryClient:
 
     async def aclose(self) -> None:
         """Closes the client of the running loop; others die with their loops."""
-        loop = asyncio.get_running_loop()
-        client = self._by_loop.pop(loop, None)
+        client = self._by_loop.pop(_current_loop(), None)
         if client is not None:
             await client.close()
 
@@ -106,3 +105,12 @@ class MercuryClient:
             timeout_s=self.endpoint.timeout_s,
             partial_text=partial_text,
         )
+
+
+def _current_loop() -> asyncio.AbstractEventLoop:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        # qasync runs one last round of callbacks after its loop has stopped,
+        # when no loop counts as running; the loop is still the current one.
+        return asyncio.get_event_loop()

@@ -8,6 +8,7 @@ hundreds of chunks a second and a re-layout per chunk would be wasted work.
 from __future__ import annotations
 
 import html
+import re
 
 from PySide6.QtCore import QPoint, QTimer, QUrl, Signal
 from PySide6.QtGui import QColor, QPalette, QTextCursor
@@ -16,6 +17,7 @@ from PySide6.QtWidgets import QTextBrowser, QWidget
 from ..mercury.conversation import STATE_NOTES, ChatMessage, Conversation, ReplyState
 
 RENDER_INTERVAL_MS = 16
+_LIST_ITEM = re.compile(r"^\s*(?:\d{1,2}[.)]|[-*•])\s+(.+)$")
 USE_LINK = "use:"
 
 EMPTY_HINT = (
@@ -27,7 +29,7 @@ EMPTY_HINT = (
 
 
 class MercuryChatView(QTextBrowser):
-    use_message = Signal(int)  # index in the conversation
+    use_text = Signal(str)  # a "Use as prompt" link was clicked: an answer, or one list item
 
     def __init__(self, conversation: Conversation, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -87,8 +89,22 @@ class MercuryChatView(QTextBrowser):
 
     def _on_anchor(self, url: QUrl) -> None:
         target = url.toString()
-        if target.startswith(USE_LINK) and target[len(USE_LINK) :].isdigit():
-            self.use_message.emit(int(target[len(USE_LINK) :]))
+        if not target.startswith(USE_LINK):
+            return
+        parts = target[len(USE_LINK) :].split(":")
+        if not all(p.isdigit() for p in parts) or not 1 <= len(parts) <= 2:
+            return
+        messages = self.conversation.messages
+        index = int(parts[0])
+        if index >= len(messages):
+            return
+        if len(parts) == 1:
+            self.use_text.emit(messages[index].text.strip())
+            return
+        lines = messages[index].text.split("\n")
+        item = list_item(lines[int(parts[1])]) if int(parts[1]) < len(lines) else None
+        if item:
+            self.use_text.emit(item)
 
     def _html(self) -> str:
         colors = _Colors(self.palette())
@@ -114,9 +130,10 @@ class MercuryChatView(QTextBrowser):
         if message.text and not streaming:
             link = f'<a href="{USE_LINK}{index}" style="color:{colors.accent};">Use as prompt</a>'
             header += f" &nbsp; {link}"
-        body = text
         if streaming:
-            body += f'<span style="color:{colors.accent};">▍</span>'
+            body = text + f'<span style="color:{colors.accent};">▍</span>'
+        else:
+            body = self._body_with_item_links(index, message.text, colors)
         note = STATE_NOTES.get(message.state)
         note_html = ""
         if note:
@@ -127,6 +144,32 @@ class MercuryChatView(QTextBrowser):
             f'<span style="font-size:small;">{header}</span><br/>'
             f'<span style="white-space:pre-wrap;">{body}</span>{note_html}</td></tr></table>'
         )
+
+    def _body_with_item_links(self, index: int, text: str, colors: _Colors) -> str:
+        """The answer, each list item ("1. ...", "- ...") with its own use link.
+
+        Asked for "5 prompts", Mercury answers with a list; one click then
+        takes one prompt, without selecting it by hand.
+        """
+        lines = []
+        for number, line in enumerate(text.split("\n")):
+            escaped = html.escape(line)
+            if list_item(line):
+                escaped += (
+                    f' <a href="{USE_LINK}{index}:{number}" title="Use this as the prompt" '
+                    f'style="color:{colors.accent}; font-size:small;">use</a>'
+                )
+            lines.append(escaped)
+        return "\n".join(lines)
+
+
+def list_item(line: str) -> str | None:
+    """The text of a list item line without its marker and emphasis, else None."""
+    match = _LIST_ITEM.match(line)
+    if not match:
+        return None
+    item = match.group(1).replace("**", "").replace("__", "").strip().strip('"“”')
+    return item or None
 
 
 class _Colors:

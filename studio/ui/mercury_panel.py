@@ -8,15 +8,12 @@ the network); one task at a time, and Stop cancels it and then awaits it.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from contextlib import aclosing
 from dataclasses import replace
-from typing import Any
 
-from PySide6.QtCore import QCoreApplication, QEventLoop, QTimer, Signal
+from PySide6.QtCore import QTimer, Signal
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QInputDialog, QLineEdit, QVBoxLayout, QWidget
 
@@ -36,11 +33,11 @@ from ..mercury.settings import (
 )
 from ..mercury.tokens import describe_token_count, fits_clip_window
 from .mercury_panel_view import MercuryPanelView
+from .mercury_tasks import PanelTasks
 
 log = logging.getLogger(__name__)
 
 SHUTDOWN_WAIT_S = 2.0
-NO_LOOP = "The Mercury panel needs the app's asyncio loop (qasync); start it with `studio`."
 
 
 class MercuryPanel(QWidget):
@@ -55,9 +52,9 @@ class MercuryPanel(QWidget):
         self._prompt_source: Callable[[], str] | None = None
         self._client: MercuryClient | None = None
         self._keys: dict[str, KeyLookup] = {}  # per base URL; values never leave memory
-        self._task: asyncio.Task[None] | None = None  # the chat or Enhance request
-        self._tasks: set[asyncio.Task[Any]] = set()
-        self._closing: set[asyncio.Task[Any]] = set()  # retired clients being closed
+        self._tasks = PanelTasks(
+            lambda sentence: self.view.notice.show_message(sentence, "error"), self._busy_changed
+        )
         self.view = MercuryPanelView(self._settings, self.conversation)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -78,17 +75,17 @@ class MercuryPanel(QWidget):
 
     @property
     def busy(self) -> bool:
-        return self._task is not None
+        return self._tasks.busy
 
     def send(self) -> None:
         text = self.view.input.toPlainText().strip()
         if text and not self.busy:
             self.view.input.clear()
-            self._start_request(self._chat(text))
+            self._tasks.start_request(self._chat(text))
 
     def stop(self) -> None:
         if self.busy:
-            self._spawn(self._stop())
+            self._tasks.spawn(self._tasks.stop_request())
 
     def enhance(self) -> None:
         if self.busy:
@@ -99,7 +96,7 @@ class MercuryPanel(QWidget):
                 "Type a short prompt in the prompt field first, then press Enhance.", "info"
             )
             return
-        self._start_request(self._enhance(source))
+        self._tasks.start_request(self._enhance(source))
 
     def use_selection_or_last_reply(self) -> None:
         reply = self.conversation.last_reply()
@@ -116,35 +113,23 @@ class MercuryPanel(QWidget):
         self._status("Copied the conversation.")
 
     def new_chat(self) -> None:
-        self._spawn(self._new_chat())
+        self._tasks.spawn(self._new_chat())
 
     def refresh_models(self) -> None:
-        self._spawn(self._refresh_models())
+        self._tasks.spawn(self._refresh_models())
 
     def shutdown(self) -> None:
-        """Stops any request and closes the HTTP client; safe to call from closeEvent.
-
-        Runs the loop for at most SHUTDOWN_WAIT_S so the closing finishes
-        before the app's loop stops (the same approach as qasync.asyncClose).
-        """
+        """Stops any request and closes the HTTP client; safe to call from closeEvent."""
         try:
             asyncio.get_running_loop()
         except RuntimeError:
             return  # no loop: nothing was opened on one that still runs
-        closing = self._spawn(self.aclose())
-        if closing is None or asyncio.current_task() is not None:
-            return  # called from a coroutine: the loop goes on and finishes the closing
-        deadline = time.monotonic() + SHUTDOWN_WAIT_S
-        while not closing.done() and time.monotonic() < deadline:
-            QCoreApplication.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 20)
+        self._tasks.run_until_done(self.aclose(), SHUTDOWN_WAIT_S)
 
     async def aclose(self) -> None:
-        await self._stop()
-        for task in self._tasks - self._closing:
-            if task is not asyncio.current_task():
-                task.cancel()
+        await self._tasks.stop_request()
         self._retire_client()
-        await asyncio.gather(*self._closing, return_exceptions=True)
+        await self._tasks.aclose()
 
     # -- requests --------------------------------------------------------------------
 
@@ -214,16 +199,8 @@ class MercuryPanel(QWidget):
         if url == self._base_url():  # the URL may have changed meanwhile
             self._fill_models(models, note)
 
-    async def _stop(self) -> None:
-        task = self._task
-        if task is None or task.done():
-            return
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
     async def _new_chat(self) -> None:
-        await self._stop()
+        await self._tasks.stop_request()
         self.conversation.clear()
         self.view.review.hide()
         self.view.notice.hide()
@@ -268,12 +245,14 @@ class MercuryPanel(QWidget):
             "never in settings files."
         )
         dialog.setTextEchoMode(QLineEdit.EchoMode.Password)
-        dialog.textValueSelected.connect(lambda value: self._spawn(self._change_key(url, value)))
+        dialog.textValueSelected.connect(
+            lambda value: self._tasks.spawn(self._change_key(url, value))
+        )
         dialog.finished.connect(dialog.deleteLater)
         dialog.open()  # not exec(): a nested event loop would stall the asyncio tasks
 
     def forget_key(self) -> None:
-        self._spawn(self._change_key(self._base_url(), None))
+        self._tasks.spawn(self._change_key(self._base_url(), None))
 
     async def _change_key(self, url: str, value: str | None) -> None:
         try:
@@ -332,52 +311,10 @@ class MercuryPanel(QWidget):
 
     # -- helpers ---------------------------------------------------------------------
 
-    def _start_request(self, coro: Coroutine[Any, Any, None]) -> None:
-        task = self._spawn(coro)
-        if task is None:
-            return
-        self._task = task
-        self._update_buttons()
-
-        def finished(_: asyncio.Task[None]) -> None:
-            if self._task is task:
-                self._task = None
-                self._update_buttons()
-
-        task.add_done_callback(finished)
-
-    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any] | None:
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            coro.close()
-            self.view.notice.show_message(NO_LOOP, "error")
-            return None
-        task = loop.create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._task_done)
-        return task
-
-    def _task_done(self, task: asyncio.Task[Any]) -> None:
-        self._tasks.discard(task)
-        if task.cancelled() or task.exception() is None:
-            return
-        exc = task.exception()
-        log.error("Mercury panel task failed", exc_info=exc)
-        self.view.notice.show_message(
-            f"Something unexpected went wrong in the Mercury panel ({type(exc).__name__}); "
-            "the details are in the log.",
-            "error",
-        )
-
     def _retire_client(self) -> None:
-        if self._client is None:
-            return
-        closing = self._spawn(self._client.aclose())
-        self._client = None
-        if closing is not None:
-            self._closing.add(closing)
-            closing.add_done_callback(self._closing.discard)
+        if self._client is not None:
+            self._tasks.spawn(self._client.aclose(), closing=True)
+            self._client = None
 
     def _end_reply(self, state: ReplyState) -> None:
         """Marks a cut-short answer, or withdraws the question if nothing arrived."""
@@ -406,15 +343,11 @@ class MercuryPanel(QWidget):
             warning=not fits_clip_window(text),
         )
 
-    def _use_message(self, index: int) -> None:
-        if 0 <= index < len(self.conversation.messages):
-            self._use(self.conversation.messages[index].text.strip())
-
     def _status(self, text: str, warning: bool = False) -> None:
         self.view.show_status(text, warning)
 
-    def _update_buttons(self) -> None:
-        self.view.set_busy(self.busy)
+    def _busy_changed(self, busy: bool) -> None:
+        self.view.set_busy(busy)
 
     def _connect(self) -> None:
         view = self.view
@@ -435,7 +368,7 @@ class MercuryPanel(QWidget):
         view.enhance_button.clicked.connect(self.enhance)
         view.copy_button.clicked.connect(self.copy_conversation)
         view.new_chat_button.clicked.connect(self.new_chat)
-        view.chat_view.use_message.connect(self._use_message)
+        view.chat_view.use_text.connect(self._use)
         view.review.accepted.connect(self.enhance_accepted)
 
     def _default_base_url(self) -> str:
