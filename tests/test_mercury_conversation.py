@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import email.utils
-
 from studio.mercury.conversation import Conversation, ReplyState
-from studio.mercury.errors import retry_after_seconds
 
 
 def test_history_goes_to_the_api_without_empty_replies():
@@ -47,12 +44,3 @@ def test_copied_text_marks_how_answers_ended():
     )
     chat.clear()
     assert chat.as_text() == "" and chat.last_reply() is None
-
-
-def test_retry_after_headers():
-    assert retry_after_seconds({"retry-after-ms": "1500"}) == 1.5
-    assert retry_after_seconds({"retry-after": "7"}) == 7
-    date = email.utils.formatdate(1_000_030, usegmt=True)
-    assert retry_after_seconds({"retry-after": date}, now=1_000_000) == 30
-    assert retry_after_seconds({"retry-after": "soon"}) is None
-    assert retry_after_seconds({}) is None

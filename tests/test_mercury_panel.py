@@ -160,14 +160,18 @@ def test_shift_enter_breaks_the_line_instead_of_sending(qapp, qtbot, make_panel)
     assert panel.view.input.toPlainText() == "one\n" and not panel.busy
 
 
-def test_stop_cancels_the_stream_and_keeps_what_arrived(qapp, qtbot, server, make_panel):
+@pytest.mark.parametrize("how", ["button", "escape"])
+def test_stop_cancels_the_stream_and_keeps_what_arrived(qapp, qtbot, server, make_panel, how):
     server.reply(TextReply(ANSWER, chunk_chars=2, delay_s=0.03))
     panel = make_panel()
 
     async def body():
         await ask(qtbot, panel, "cabins")
         await until(lambda: "Here are" in shown_text(panel), "the first words")
-        qtbot.mouseClick(panel.view.send_button, Qt.MouseButton.LeftButton)
+        if how == "button":
+            qtbot.mouseClick(panel.view.send_button, Qt.MouseButton.LeftButton)
+        else:
+            qtbot.keyClick(panel.view.input, Qt.Key.Key_Escape)
         await answered(panel)
         await panel.aclose()
 

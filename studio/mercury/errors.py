@@ -13,13 +13,14 @@ import socket
 import time
 from collections.abc import Iterator
 from enum import Enum
+from urllib.parse import urlsplit
 
 import openai
 
 from .keys import GET_KEY_URL, KEY_ENV
 from .settings import endpoint_name, is_inception
 
-BILLING_URL = "https://platform.inceptionlabs.ai/dashboard/billing"
+PLATFORM_URL = "https://platform.inceptionlabs.ai/"  # the account dashboard: keys, credit
 
 
 class Problem(Enum):
@@ -100,7 +101,7 @@ def _classify(
         return MercuryError(
             Problem.TIMEOUT,
             f"{who} did not answer within {_seconds(timeout_s)}. Check your connection "
-            "and try again, or raise the timeout.",
+            "and try again.",
         )
     if isinstance(exc, openai.APIConnectionError):
         return _connection_error(exc, base_url)
@@ -183,7 +184,7 @@ def _status_error(exc: openai.APIStatusError, base_url: str, model: str) -> Merc
             f"{who} did not accept the API key (401). Check it with “Set API key…”.{where}",
         )
     if status == 402:
-        where = f" at {BILLING_URL}" if is_inception(base_url) else ""
+        where = f" at {PLATFORM_URL}" if is_inception(base_url) else ""
         return error(
             Problem.NO_CREDIT,
             f"The account behind this API key is out of credit (402). Add credit{where} "
@@ -238,10 +239,10 @@ def _connection_error(exc: BaseException, base_url: str) -> MercuryError:
             "running, and is the base URL right?",
         )
     if any(isinstance(c, socket.gaierror) for c in causes):
+        host = urlsplit(base_url).hostname or base_url
         return MercuryError(
             Problem.UNREACHABLE,
-            f"Could not find {who}: the name does not resolve. Check your internet "
-            "connection and the base URL.",
+            f"Could not look up {host}. Check your internet connection and the base URL.",
         )
     return MercuryError(
         Problem.UNREACHABLE,

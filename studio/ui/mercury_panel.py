@@ -188,7 +188,9 @@ class MercuryPanel(QWidget):
             models = await (await self._ready_client()).list_models()
             note = ""
         except MercuryError as err:
-            models = list(FALLBACK_MODELS) if is_inception(url) else []
+            # Keep the user's model: an unlisted list is no reason to switch.
+            fallback = FALLBACK_MODELS if is_inception(url) else ()
+            models = list(dict.fromkeys([self._settings.model, *fallback]))
             if err.problem is Problem.NO_KEY:
                 self.view.notice.show_message(err.message, "info")
                 note = ""
