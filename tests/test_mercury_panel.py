@@ -205,6 +205,32 @@ def test_diffusing_mode_shows_each_frame_in_place(qapp, qtbot, server, make_pane
     assert "░" not in shown_text(panel) and "denoising" not in shown_text(panel)
 
 
+def test_changing_the_server_mid_answer_lets_the_answer_finish(qapp, qtbot, server, make_panel):
+    server.reply(TextReply(ANSWER, chunk_chars=4, delay_s=0.02))
+    panel = make_panel()
+
+    with OpenAIServer(models=["local-llama"]) as other:
+        store_api_key(other.base_url, "sk-other")
+
+        async def body():
+            await ask(qtbot, panel, "cabins")
+            await until(lambda: "Here are" in shown_text(panel), "the first words")
+            panel.view.options.base_url_edit.setText(other.base_url)
+            panel.view.options.base_url_edit.editingFinished.emit()
+            await answered(panel)
+            await until(lambda: panel.view.model_combo.currentText() == "local-llama", "models")
+            panel.view.input.setPlainText("and you?")
+            panel.send()
+            await answered(panel)
+            await panel.aclose()
+
+        run_qt(qapp, body)
+        assert other.chat_requests()[-1].headers["authorization"] == "Bearer sk-other"
+    first = panel.conversation.messages[1]
+    assert (first.text, first.state) == (ANSWER, ReplyState.DONE)
+    assert panel.conversation.messages[-1].text == "You said: and you?"
+
+
 def test_use_as_prompt_sends_the_answer_or_the_selection(qapp, qtbot, server, make_panel):
     server.reply(TextReply(ANSWER))
     panel = make_panel()

@@ -315,8 +315,16 @@ class MercuryPanel(QWidget):
 
     def _retire_client(self) -> None:
         if self._client is not None:
-            self._tasks.spawn(self._client.aclose(), closing=True)
-            self._client = None
+            client, self._client = self._client, None
+            self._tasks.spawn(self._close_when_idle(client), closing=True)
+
+    async def _close_when_idle(self, client: MercuryClient) -> None:
+        # An answer still streaming (the base URL or key changed meanwhile)
+        # finishes on the client it started with.
+        request = self._tasks.request
+        if request is not None and request is not asyncio.current_task():
+            await asyncio.wait([request])
+        await client.aclose()
 
     def _end_reply(self, state: ReplyState) -> None:
         """Marks a cut-short answer, or withdraws the question if nothing arrived."""
