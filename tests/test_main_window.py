@@ -330,3 +330,21 @@ def test_a_shown_history_image_goes_away_when_painting_resumes(qtbot, window):
     window.view.actions.brush.trigger()
     _drag(qtbot, window.view, [(5, 5), (20, 20)])
     assert not window.view.has_preview()
+
+
+def test_mercury_settings_are_kept_in_the_one_settings_file(qtbot, tmp_path, monkeypatch):
+    from dataclasses import replace
+
+    monkeypatch.setenv("INCEPTION_BASE_URL", "http://127.0.0.1:9/v1")
+    path = tmp_path / "settings.ini"
+    first = MainWindow(open_settings(path), start_engine=False)
+    qtbot.addWidget(first)
+    changed = replace(first.mercury.settings(), temperature=0.55, max_tokens=321)
+    first.mercury.settings_changed.emit(changed)
+    first.close()
+    text = path.read_text()
+    assert "max_tokens=321" in text.replace(" ", "")
+    second = MainWindow(open_settings(path), start_engine=False)
+    qtbot.addWidget(second)
+    assert second.mercury.settings().max_tokens == 321
+    second.close()

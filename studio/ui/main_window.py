@@ -117,8 +117,10 @@ class MainWindow(QMainWindow):
 
     def _make_mercury_panel(self) -> QWidget | None:
         from .mercury_panel import MercuryPanel
+        from .mercury_settings_store import load_mercury_settings, save_mercury_settings
 
-        panel = MercuryPanel(parent=self)
+        panel = MercuryPanel(load_mercury_settings(self.settings), parent=self)
+        panel.settings_changed.connect(lambda s: save_mercury_settings(s, self.settings))
         panel.set_prompt_source(lambda: self.panel.prompt.toPlainText())
         panel.use_as_prompt.connect(self.panel.prompt.setPlainText)
         panel.enhance_accepted.connect(self._apply_enhanced_prompt)
