@@ -5,11 +5,14 @@ developer's own hub cache and display never change what the tests see."""
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
 _SANDBOX = Path(tempfile.mkdtemp(prefix="studio-tests-"))
+atexit.register(shutil.rmtree, _SANDBOX, ignore_errors=True)
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["HF_HUB_CACHE"] = str(_SANDBOX / "hub")
 os.environ["STUDIO_DATA_DIR"] = str(_SANDBOX / "data")
