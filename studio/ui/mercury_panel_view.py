@@ -20,8 +20,8 @@ from ..mercury.conversation import Conversation
 from ..mercury.settings import MercurySettings
 from .mercury_chat_view import MercuryChatView
 from .mercury_enhance_review import MercuryEnhanceReview
-from .mercury_notice import MercuryNotice
 from .mercury_options import MercuryOptions
+from .message_bar import MessageBar
 
 
 class MercuryPanelView(QWidget):
@@ -45,7 +45,7 @@ class MercuryPanelView(QWidget):
         self.options_button.setCheckable(True)
         self.options = MercuryOptions(settings)
         self.options.hide()
-        self.notice = MercuryNotice()
+        self.notice = MessageBar()
         self.chat_view = MercuryChatView(conversation)
         self.review = MercuryEnhanceReview()
         self.input = QPlainTextEdit()
