@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import logging
 import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from PIL import Image
 
 from . import masking
+from .cache import CachedResult, ResultCache, job_key
 from .canny import canny_edges
 from .errors import EngineError, JobCancelled, OutOfMemoryError
-from .metadata import format_infotext
+from .metadata import format_infotext, png_info
 from .models import Kind, ResolvedModel, resolve_model
+from .options import DIRECT_SERVICES, ServiceOptions
 from .pipelines import PipelineStore
 from .preview import latents_to_rgb
 from .request import (
@@ -24,7 +28,17 @@ from .request import (
     Mode,
     check_denoising_steps,
 )
+from .safety import (
+    find_image_checker,
+    image_checker_status,
+    load_image_checker,
+    prompt_filter,
+    screen_images,
+)
 from .schedulers import make_scheduler, scheduler_id_of
+from .watermark import apply_watermark
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -77,12 +91,19 @@ def generate(
     store: PipelineStore,
     on_step: OnStep | None = None,
     should_cancel: ShouldCancel | None = None,
+    *,
+    services: ServiceOptions | None = None,
 ) -> GenerationResult:
     """Runs one request; returns the images and the exact parameters used.
+
+    `services` (cache, safety filter, default watermark) default to
+    DIRECT_SERVICES: the safety filter at its default and no cache. The job
+    queue, the CLI and the server pass their own.
 
     Raises RequestError/EngineError subclasses with a user-facing sentence, or
     JobCancelled when `should_cancel` turned true (checked at every step)."""
     started = time.perf_counter()
+    services = services or DIRECT_SERVICES
     cancelled = should_cancel or (lambda: False)
     request, notices = request.validated()
     model = _resolve(request.model, store)
@@ -92,8 +113,26 @@ def generate(
     if request.mode is Mode.CONTROLNET_CANNY:
         controlnet = _controlnet_for(request, model, store)
         request = request.replace(controlnet=controlnet.spec)
-    if request.seed is None:
+    random_seed = request.seed is None
+    if random_seed:
         request = request.replace(seed=secrets.randbits(32))
+    if request.watermark is None and services.watermark is not None:
+        request = request.replace(watermark=services.watermark.validated())
+    screened = prompt_filter(services).apply(request.prompts, request.negative_prompt)
+    notices += screened.notices
+    if len(request.prompts) == 1:
+        request = request.replace(negative_prompt=screened.negatives[0])
+    checker_folder = _image_checker_folder(services, notices)
+
+    cache = key = None
+    if services.cache:
+        cache = ResultCache(services.cache_folder(), services.cache_max_mb * 2**20)
+        key = job_key(request, model, controlnet, screened.negatives, store, checker_folder)
+        # A random seed was drawn just now: looking it up could only miss.
+        if not random_seed and not request.force_regenerate:
+            hit = cache.get(key)
+            if hit is not None:
+                return _from_cache(hit, request, model, notices, started)
     if cancelled():
         raise JobCancelled
     pipe = store.pipeline_for(model, request.mode, controlnet)
@@ -102,15 +141,28 @@ def generate(
         request = request.replace(scheduler=scheduler_id_of(pipe.scheduler))
     store.loras.apply(pipe, request.loras)
 
-    seeds = tuple(request.seed + i for i in range(request.batch_count))
+    seeds = tuple(request.seed + i for i in range(request.image_count))
     try:
-        images = _run(pipe, request, model, seeds, on_step, cancelled, store)
+        images = _run(pipe, request, model, seeds, screened.negatives, on_step, cancelled, store)
+        if checker_folder is not None:
+            checker = load_image_checker(checker_folder, store.device, store.dtype)
+            images, checked = screen_images(images, checker)
+            notices += checked
     except JobCancelled:
         raise
     except Exception as exc:
         raise _translate(exc, request) from exc
+    if request.watermark is not None:
+        images = [apply_watermark(image, request.watermark) for image in images]
 
-    infotexts = tuple(format_infotext(request.replace(seed=s), s, model.label) for s in seeds)
+    infotexts = tuple(
+        _infotext(request, screened.negatives, i, s, model.label) for i, s in enumerate(seeds)
+    )
+    if cache is not None and key is not None:
+        try:
+            cache.put(key, images, seeds, infotexts, request.scheduler, notices, png_info)
+        except OSError as exc:  # a full disk costs the cache, not the result
+            log.warning("result not cached: %s", exc)
     return GenerationResult(
         images=tuple(images),
         seeds=seeds,
@@ -122,11 +174,60 @@ def generate(
     )
 
 
+def _infotext(
+    request: GenerationRequest, negatives: tuple[str, ...], index: int, seed: int, label: str
+) -> str:
+    """Image `index`'s own parameters: its prompt, the negative it ran with, its seed."""
+    which = index // request.batch_count
+    own = request.replace(
+        prompt=request.prompts[which], negative_prompt=negatives[which], extra_prompts=()
+    )
+    extra = {"Watermark": request.watermark.describe()} if request.watermark else None
+    return format_infotext(own.replace(seed=seed), seed, label, extra)
+
+
+def _image_checker_folder(services: ServiceOptions, notices: list[str]) -> Path | None:
+    """The image checker's folder when it is on and present; else None (and a
+    notice when it is on but missing)."""
+    if not services.image_checker:
+        return None
+    folder = find_image_checker(services.image_checker_model)
+    if folder is None:
+        notices.append(image_checker_status(services.image_checker_model)[1])
+    return folder
+
+
+def _from_cache(
+    hit: CachedResult,
+    request: GenerationRequest,
+    model: ResolvedModel,
+    notices: list[str],
+    started: float,
+) -> GenerationResult:
+    request = request.replace(scheduler=hit.scheduler or request.scheduler)
+    said = [*notices, *(n for n in hit.notices if n not in notices)]
+    said.append(
+        "This result came from the cache (same settings and seed); "
+        "use Force regenerate to run the model again."
+    )
+    return GenerationResult(
+        images=hit.images,
+        seeds=hit.seeds,
+        request=request,
+        model_label=model.label,
+        infotexts=hit.infotexts,
+        elapsed_s=time.perf_counter() - started,
+        notices=tuple(said),
+        cached=True,
+    )
+
+
 def _run(
     pipe: Any,
     request: GenerationRequest,
     model: ResolvedModel,
     seeds: tuple[int, ...],
+    negatives: tuple[str, ...],
     on_step: OnStep | None,
     cancelled: ShouldCancel,
     store: PipelineStore,
@@ -145,9 +246,11 @@ def _run(
             on_step(StepInfo(index + 1, p.num_timesteps, preview, region))
         return tensors
 
+    prompts = request.prompts
     kwargs: dict[str, Any] = {
-        "prompt": request.prompt,
-        "negative_prompt": request.negative_prompt or None,
+        # A list of prompts is diffusers' batch dimension: one call for them all.
+        "prompt": prompts[0] if len(prompts) == 1 else list(prompts),
+        "negative_prompt": _negative_argument(negatives),
         "num_inference_steps": request.steps,
         "guidance_scale": request.guidance_scale,
         "num_images_per_prompt": request.batch_count,
@@ -212,6 +315,13 @@ def _run(
     return results
 
 
+def _negative_argument(negatives: tuple[str, ...]) -> str | list[str] | None:
+    # None, not "", when there is none: SDXL then uses zero embeddings, as it should.
+    if not any(negatives):
+        return None
+    return negatives[0] if len(negatives) == 1 else list(negatives)
+
+
 def _fit(image: Image.Image, width: int, height: int) -> Image.Image:
     if image.size == (width, height):
         return image
@@ -225,7 +335,7 @@ def _translate(exc: Exception, request: GenerationRequest) -> EngineError:
     text = str(exc)
     if type(exc).__name__ == "OutOfMemoryError" or "out of memory" in text.lower():
         return OutOfMemoryError(
-            f"The device ran out of memory generating {request.batch_count} × "
+            f"The device ran out of memory generating {request.image_count} × "
             f"{request.width}×{request.height}. Lower the size or the batch count, or turn on "
             "CPU offload or attention slicing in the settings."
         )

@@ -14,11 +14,13 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from .batch import plan_batch
 from .errors import EngineError, JobCancelled
 from .generate import StepInfo, generate
-from .options import EngineOptions
+from .options import DIRECT_SERVICES, EngineOptions, ServiceOptions
 from .pipelines import PipelineStore
 from .request import GenerationRequest, GenerationResult
+from .safety import prompt_filter
 
 log = logging.getLogger(__name__)
 
@@ -61,14 +63,22 @@ class _Job:
     job_id: int
     request: GenerationRequest
     cancel: threading.Event
+    on_event: Emit | None = None  # this job's own listener (the HTTP server's)
 
 
 class JobQueue:
     """Runs jobs one at a time, in order, on the thread that calls `serve()`."""
 
-    def __init__(self, emit: Emit, options: EngineOptions | None = None) -> None:
-        self._emit = emit
+    def __init__(
+        self,
+        emit: Emit,
+        options: EngineOptions | None = None,
+        services: ServiceOptions | None = None,
+    ) -> None:
+        self._emit_all = emit
         self._options = options or EngineOptions()
+        # Without services: no cache and the default safety filter (as generate()).
+        self._services = services or DIRECT_SERVICES
         self._store: PipelineStore | None = None
         self._pending: deque[_Job] = deque()
         self._running: _Job | None = None
@@ -84,17 +94,44 @@ class JobQueue:
             self._store = PipelineStore(self._options)
         return self._store
 
-    def submit(self, request: GenerationRequest) -> int:
-        """Queues a request; a request that cannot run raises RequestError now,
-        before it waits behind other jobs."""
+    @property
+    def services(self) -> ServiceOptions:
+        with self._lock:
+            return self._services
+
+    def set_services(self, services: ServiceOptions) -> None:
+        """New cache, safety and watermark settings, from the next job on."""
+        with self._lock:
+            self._services = services
+
+    def submit(self, request: GenerationRequest, on_event: Emit | None = None) -> int:
+        """Queues a request; a request that cannot run (or that the strict safety
+        filter refuses) raises RequestError now, before it waits behind other
+        jobs. `on_event` also receives this job's events, on the engine thread."""
         request.validated()
+        prompt_filter(self.services).check(request.prompts)
         with self._lock:
             if self._stopping:
                 raise EngineError("The engine is shutting down; the job was not queued.")
-            job = _Job(next(self._ids), request, threading.Event())
+            job = _Job(next(self._ids), request, threading.Event(), on_event)
             self._pending.append(job)
             self._lock.notify_all()
             return job.job_id
+
+    def plan(self, request: GenerationRequest, prompts: list[str]) -> list[GenerationRequest]:
+        """The jobs `submit_prompts` would queue: prompts grouped per pipeline call."""
+        return plan_batch(request, prompts, self.services.batch_megapixels)
+
+    def submit_prompts(
+        self, request: GenerationRequest, prompts: list[str], on_event: Emit | None = None
+    ) -> list[int]:
+        """Queues many prompts with one request's settings, as few jobs as the
+        memory budget allows (see batch.py); nothing is queued if one is refused."""
+        jobs = self.plan(request, prompts)
+        for job in jobs:
+            job.validated()
+            prompt_filter(self.services).check(job.prompts)
+        return [self.submit(job, on_event) for job in jobs]
 
     def pending(self) -> list[tuple[int, GenerationRequest]]:
         with self._lock:
@@ -117,7 +154,7 @@ class JobQueue:
                     break
             else:
                 return False
-        self._emit(JobCancelledEvent(job_id))
+        self._emit(job, JobCancelledEvent(job_id))
         return True
 
     def cancel_all(self) -> None:
@@ -160,23 +197,33 @@ class JobQueue:
                 with self._lock:
                     self._running = None
         for job in dropped:
-            self._emit(JobCancelledEvent(job.job_id))
+            self._emit(job, JobCancelledEvent(job.job_id))
+
+    def _emit(self, job: _Job, event: JobEvent) -> None:
+        self._emit_all(event)
+        if job.on_event is not None:
+            try:
+                job.on_event(event)
+            except Exception:  # a listener's bug must not stop the engine
+                log.exception("listener of job %s failed", job.job_id)
 
     def _run(self, job: _Job) -> None:
-        self._emit(JobStarted(job.job_id, job.request))
+        self._emit(job, JobStarted(job.job_id, job.request))
         try:
             result = generate(
                 job.request,
                 self.store,
-                on_step=lambda info: self._emit(JobStep(job.job_id, info)),
+                on_step=lambda info: self._emit(job, JobStep(job.job_id, info)),
                 should_cancel=job.cancel.is_set,
+                services=self.services,
             )
         except JobCancelled:
-            self._emit(JobCancelledEvent(job.job_id))
+            self._emit(job, JobCancelledEvent(job.job_id))
         except EngineError as exc:
-            self._emit(JobFailed(job.job_id, str(exc)))
+            self._emit(job, JobFailed(job.job_id, str(exc)))
         except Exception as exc:
             log.exception("job %s failed", job.job_id)
-            self._emit(JobFailed(job.job_id, f"Unexpected error: {exc}. Details are in the log."))
+            message = f"Unexpected error: {exc}. Details are in the log."
+            self._emit(job, JobFailed(job.job_id, message))
         else:
-            self._emit(JobFinished(job.job_id, result))
+            self._emit(job, JobFinished(job.job_id, result))

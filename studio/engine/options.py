@@ -1,9 +1,12 @@
-"""Engine settings that outlive a single request (device, memory, safety of loading)."""
+"""Engine settings that outlive a single request: device, memory and safety of
+loading (EngineOptions), and the services around each job (ServiceOptions)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+
+from .watermark import Watermark
 
 DEVICES = ("auto", "cuda", "mps", "cpu")
 DTYPES = ("auto", "float16", "bfloat16", "float32")
@@ -27,3 +30,56 @@ class EngineOptions:
             raise ValueError(
                 f"Unknown precision {self.dtype!r}; choose one of {', '.join(DTYPES)}."
             )
+
+
+DEFAULT_CACHE_MB = 1024
+DEFAULT_BATCH_MEGAPIXELS = 1.0  # e.g. four 512² images per pipeline call
+
+
+@dataclass(frozen=True)
+class ServiceOptions:
+    """The seed-003 features around each job: result cache, safety filter and the
+    engine's default watermark. Unlike EngineOptions they change without
+    reloading a model: `JobQueue.set_services()` applies them from the next job.
+
+    Engine-wide on purpose: a client of the HTTP API cannot switch the safety
+    filter off, and the watermark set in the preferences (or by `studio serve
+    --watermark`) marks every image whose request does not name its own."""
+
+    cache: bool = True
+    cache_dir: Path | None = None  # None: <data folder>/cache
+    cache_max_mb: int = DEFAULT_CACHE_MB
+    safety_mode: str = "normal"  # off | normal | strict
+    safety_keywords: tuple[str, ...] | None = None  # None: the built-in list
+    image_checker: bool = False  # run the image safety checker when its model is here
+    image_checker_model: str | None = None  # a folder or hub id; None: CompVis' checker
+    watermark: Watermark | None = None
+    batch_megapixels: float = DEFAULT_BATCH_MEGAPIXELS  # per pipeline call, for batches
+
+    def __post_init__(self) -> None:
+        from .safety import SAFETY_MODES
+
+        if self.safety_mode not in SAFETY_MODES:
+            raise ValueError(
+                f"Unknown safety filter mode {self.safety_mode!r}; "
+                f"choose one of {', '.join(SAFETY_MODES)}."
+            )
+        if not isinstance(self.cache_max_mb, int) or self.cache_max_mb < 1:
+            raise ValueError(f"The cache size must be at least 1 MB; got {self.cache_max_mb!r}.")
+        if not self.batch_megapixels > 0:
+            raise ValueError(
+                "The batch memory budget must be above 0 megapixels; "
+                f"got {self.batch_megapixels!r}."
+            )
+
+    def cache_folder(self) -> Path:
+        if self.cache_dir is not None:
+            return Path(self.cache_dir)
+        from ..paths import data_dir
+
+        return data_dir() / "cache"
+
+
+# What `generate()` uses when called directly (tests, benchmarks, scripts): the
+# safety filter at its default, no cache on disk, no default watermark.
+DIRECT_SERVICES = ServiceOptions(cache=False)

@@ -14,6 +14,7 @@ from pathlib import Path
 from PIL import Image
 
 from .errors import RequestError
+from .watermark import Watermark
 
 MIN_SIDE = 64
 MAX_SIDE = 4096
@@ -80,6 +81,19 @@ class GenerationRequest:
     inpaint_context: InpaintContext = InpaintContext.WHOLE
     inpaint_padding: int = 32
     loras: tuple[LoraSpec, ...] = ()
+    # More prompts with the same settings, run in the same pipeline call: image
+    # i of the job uses prompts[i // batch_count] (see batch.py).
+    extra_prompts: tuple[str, ...] = ()
+    watermark: Watermark | None = None  # None: the engine's default (usually none)
+    force_regenerate: bool = False  # skip the result cache (the new result is stored)
+
+    @property
+    def prompts(self) -> tuple[str, ...]:
+        return (self.prompt, *self.extra_prompts)
+
+    @property
+    def image_count(self) -> int:
+        return len(self.prompts) * self.batch_count
 
     def replace(self, **changes: object) -> GenerationRequest:
         return dataclasses.replace(self, **changes)
@@ -100,6 +114,7 @@ class GenerationResult:
     infotexts: tuple[str, ...]
     elapsed_s: float
     notices: tuple[str, ...] = ()
+    cached: bool = False  # served from the result cache, not generated now
 
 
 def snap_side(value: int, what: str) -> int:
@@ -131,6 +146,10 @@ def validate(request: GenerationRequest) -> tuple[GenerationRequest, list[str]]:
     r = request
     if not isinstance(r.prompt, str) or not isinstance(r.negative_prompt, str):
         raise RequestError("The prompt and negative prompt must be text.")
+    if not isinstance(r.extra_prompts, tuple) or not all(
+        isinstance(p, str) for p in r.extra_prompts
+    ):
+        raise RequestError("The batch prompts must be a list of texts.")
     try:
         mode = Mode(r.mode)
     except ValueError:
@@ -164,6 +183,14 @@ def validate(request: GenerationRequest) -> tuple[GenerationRequest, list[str]]:
     if isinstance(r.batch_count, bool) or not isinstance(r.batch_count, int):
         raise RequestError(f"The batch count must be a whole number, not {r.batch_count!r}.")
     _check_range(r.batch_count, 1, MAX_BATCH, "batch count")
+    if r.image_count > MAX_BATCH:
+        raise RequestError(
+            f"{len(r.prompts)} prompts × {r.batch_count} images make {r.image_count} images in "
+            f"one job; at most {MAX_BATCH} fit. Lower the batch count or split the prompts."
+        )
+    if r.watermark is not None and not isinstance(r.watermark, Watermark):
+        raise RequestError("The watermark settings are not a Watermark.")
+    watermark = r.watermark.validated() if r.watermark is not None else None
     _check_range(r.mask_blur, 0, 256, "mask feather")
     _check_range(r.inpaint_padding, 0, 1024, "inpaint padding")
     _check_range(r.controlnet_scale, 0.0, 2.0, "ControlNet conditioning scale")
@@ -231,6 +258,7 @@ def validate(request: GenerationRequest) -> tuple[GenerationRequest, list[str]]:
         init_image=init.convert("RGB") if init is not None else None,
         mask_image=mask if mode is Mode.INPAINT else None,
         control_image=control.convert("RGB") if control is not None else None,
+        watermark=watermark,
     )
     return resolved, notices
 
