@@ -9,7 +9,10 @@ from __future__ import annotations
 import argparse
 
 from . import __version__
+from .engine.options import DEFAULT_BATCH_MEGAPIXELS, DEFAULT_CACHE_MB
 from .engine.request import SCHEDULERS, InpaintContext, Mode
+from .engine.safety import SAFETY_MODES
+from .engine.watermark import POSITIONS
 
 DESCRIPTION = """\
 Diffusion Studio: paint on a canvas and generate images with diffusion models
@@ -34,6 +37,75 @@ def _is_number(text: str) -> bool:
     return True
 
 
+def _device_options() -> argparse.ArgumentParser:
+    group = argparse.ArgumentParser(add_help=False)
+    group.add_argument("--device", default="auto", choices=["auto", "cuda", "mps", "cpu"])
+    group.add_argument(
+        "--dtype",
+        default="auto",
+        choices=["auto", "float16", "bfloat16", "float32"],
+        help="precision (auto: float16 on GPUs, float32 on the CPU)",
+    )
+    group.add_argument("--attention-slicing", action="store_true", help="lower memory use")
+    group.add_argument("--vae-tiling", action="store_true", help="decode large images in tiles")
+    group.add_argument("--cpu-offload", action="store_true", help="CUDA: keep idle parts in RAM")
+    group.add_argument(
+        "--allow-pickle",
+        action="store_true",
+        help="allow .ckpt/.pt checkpoints (they can run code: only from trusted sources)",
+    )
+    return group
+
+
+def _service_options() -> argparse.ArgumentParser:
+    """Cache, watermark, safety filter and batching: shared by generate and serve."""
+    group = argparse.ArgumentParser(add_help=False)
+    cache = group.add_argument_group("result cache")
+    cache.add_argument("--no-cache", action="store_true", help="neither read nor fill the cache")
+    cache.add_argument("--cache-dir", help="cache folder (default: <data folder>/cache)")
+    cache.add_argument(
+        "--cache-max-mb",
+        type=int,
+        default=DEFAULT_CACHE_MB,
+        help=f"cache size cap; least recently used results go first (default: {DEFAULT_CACHE_MB})",
+    )
+    mark = group.add_argument_group("watermark")
+    mark.add_argument("--watermark", metavar="TEXT", help="draw TEXT on every image")
+    mark.add_argument("--watermark-position", choices=POSITIONS, default="bottom-right")
+    mark.add_argument("--watermark-opacity", type=float, default=0.7, help="0 to 1 (default 0.7)")
+    mark.add_argument("--watermark-size", type=int, help="font size in pixels (default: auto)")
+    mark.add_argument("--watermark-color", default="white", help="name or #rrggbb (default white)")
+    mark.add_argument("--watermark-margin", type=int, default=10, help="pixels (default 10)")
+    safety = group.add_argument_group("safety filter")
+    safety.add_argument(
+        "--safety",
+        choices=SAFETY_MODES,
+        default="normal",
+        help="off; normal: flagged prompts get a protective negative prompt (default); "
+        "strict: flagged prompts are refused",
+    )
+    safety.add_argument(
+        "--safety-keywords",
+        metavar="FILE",
+        help="keyword list (one per line or comma-separated) replacing the built-in one",
+    )
+    safety.add_argument(
+        "--image-checker",
+        nargs="?",
+        const="",
+        metavar="MODEL",
+        help="check images with the SD safety checker (a folder, or CompVis' from the hub cache)",
+    )
+    group.add_argument(
+        "--batch-megapixels",
+        type=float,
+        default=DEFAULT_BATCH_MEGAPIXELS,
+        help="batches: pixels per pipeline call before prompts are split into more calls "
+        f"(default: {DEFAULT_BATCH_MEGAPIXELS:g})",
+    )
+    return group
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="studio", description=DESCRIPTION, formatter_class=argparse.RawTextHelpFormatter
@@ -44,14 +116,33 @@ def build_parser() -> argparse.ArgumentParser:
         help="open the window, let it settle, save a picture of it to FILE and exit",
     )
     parser.add_argument("--open", metavar="FILE", help="an image or .dscanvas project to open")
+    parser.add_argument(
+        "--self-test", action="store_true",
+        help="open the window offscreen, generate one image with the default model, check it "
+        "and exit (0: passed)",
+    )
+    parser.add_argument(
+        "--self-test-report", metavar="FILE", help="write the self-test's JSON report to FILE"
+    )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
+    device = _device_options()
+    services = _service_options()
     gen = commands.add_parser(
         "generate",
         help="generate images on the command line (headless)",
         description="Generate images headless, with the same engine as the window.",
+        parents=[device, services],
     )
-    gen.add_argument("--prompt", "-p", required=True, help="what to draw")
+    gen.add_argument("--prompt", "-p", help="what to draw")
+    gen.add_argument(
+        "--prompts-file",
+        metavar="FILE",
+        help="many prompts, one per line (# comments): a batch with the other settings shared",
+    )
+    gen.add_argument(
+        "--force", action="store_true", help="force regenerate: do not answer from the cache"
+    )
     gen.add_argument("--negative", default="", help="what to avoid (negative prompt)")
     gen.add_argument(
         "--model",
@@ -99,22 +190,38 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE[:WEIGHT]",
         help="apply a LoRA .safetensors file (repeatable)",
     )
-    gen.add_argument("--device", default="auto", choices=["auto", "cuda", "mps", "cpu"])
-    gen.add_argument(
-        "--dtype",
-        default="auto",
-        choices=["auto", "float16", "bfloat16", "float32"],
-        help="precision (auto: float16 on GPUs, float32 on the CPU)",
-    )
-    gen.add_argument("--attention-slicing", action="store_true", help="lower memory use")
-    gen.add_argument("--vae-tiling", action="store_true", help="decode large images in tiles")
-    gen.add_argument("--cpu-offload", action="store_true", help="CUDA: keep idle parts in RAM")
-    gen.add_argument(
-        "--allow-pickle",
-        action="store_true",
-        help="allow .ckpt/.pt checkpoints (they can run code: only from trusted sources)",
-    )
     gen.add_argument("--quiet", "-q", action="store_true", help="no progress output")
+
+    serve = commands.add_parser(
+        "serve",
+        help="run the local HTTP API (headless): POST /generate/image, /generate/text",
+        description="Serve the HTTP API on this machine; the OpenAPI page is at /docs.",
+        parents=[device, services],
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8080, help="port (default: 8080; 0: any free)")
+    serve.add_argument(
+        "--token",
+        help="require 'Authorization: Bearer TOKEN' (default: $STUDIO_API_TOKEN; none if unset)",
+    )
+    serve.add_argument(
+        "--model",
+        "-m",
+        default="tiny-random",
+        help="model for requests that name none (default: tiny-random)",
+    )
+    serve.add_argument(
+        "--mercury-url",
+        help="OpenAI-compatible base URL for /generate/text (default: $INCEPTION_BASE_URL, "
+        "else Inception); the key comes from $INCEPTION_API_KEY or the keyring",
+    )
+
+    cache = commands.add_parser("cache", help="show or clear the result cache")
+    cache.add_argument("action", choices=["stats", "clear"], help="what to do")
+    cache.add_argument("--cache-dir", help="cache folder (default: <data folder>/cache)")
+    cache.add_argument(
+        "--cache-max-mb", type=int, default=DEFAULT_CACHE_MB, help="size cap, for stats"
+    )
 
     tiny = commands.add_parser(
         "make-tiny-model",
@@ -134,6 +241,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.self_test:
+        from .selftest import run_self_test
+
+        return run_self_test(args.self_test_report)
     if args.command is None:
         from .gui import run_gui
 

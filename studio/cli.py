@@ -9,8 +9,10 @@ from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
 
-from .engine.errors import EngineError, JobCancelled
+from .engine.errors import EngineError, JobCancelled, RequestError
+from .engine.options import EngineOptions, ServiceOptions
 from .engine.request import GenerationRequest, LoraSpec
+from .engine.watermark import Watermark
 
 
 def _fail(message: str, code: int = 1) -> int:
@@ -43,9 +45,61 @@ def output_paths(out: str, count: int) -> list[Path]:
     return [path.with_name(f"{path.stem}-{i}{path.suffix}") for i in range(1, count + 1)]
 
 
+def engine_options(args: argparse.Namespace) -> EngineOptions:
+    return EngineOptions(
+        device=args.device,
+        dtype=args.dtype,
+        attention_slicing=args.attention_slicing,
+        vae_tiling=args.vae_tiling,
+        cpu_offload=args.cpu_offload,
+        allow_pickle=args.allow_pickle,
+    )
+
+
+def service_options(args: argparse.Namespace) -> ServiceOptions:
+    """Cache, safety filter, watermark and batch budget from the shared flags."""
+    keywords = None
+    if args.safety_keywords:
+        from .engine.safety import parse_keywords
+
+        try:
+            with open(args.safety_keywords, encoding="utf-8-sig") as file:
+                keywords = parse_keywords(file.read())
+        except OSError as exc:
+            raise EngineError(
+                f"The keyword list {args.safety_keywords!r} could not be read ({exc})."
+            ) from None
+    watermark = None
+    if args.watermark is not None:
+        watermark = Watermark(
+            text=args.watermark,
+            position=args.watermark_position,
+            opacity=args.watermark_opacity,
+            font_size=args.watermark_size,
+            color=args.watermark_color,
+            margin=args.watermark_margin,
+        ).validated()
+    try:
+        return ServiceOptions(
+            cache=not args.no_cache,
+            cache_dir=Path(args.cache_dir) if args.cache_dir else None,
+            cache_max_mb=args.cache_max_mb,
+            safety_mode=args.safety,
+            safety_keywords=keywords,
+            image_checker=args.image_checker is not None,
+            image_checker_model=args.image_checker or None,
+            watermark=watermark,
+            batch_megapixels=args.batch_megapixels,
+        )
+    except ValueError as exc:
+        raise RequestError(str(exc)) from None
+
+
 def _request_from_args(args: argparse.Namespace) -> GenerationRequest:
+    if not args.prompt and not args.prompts_file:
+        raise RequestError("Say what to draw: give --prompt TEXT, or --prompts-file FILE.")
     return GenerationRequest(
-        prompt=args.prompt,
+        prompt=args.prompt or "",
         mode=args.mode,
         negative_prompt=args.negative,
         model=args.model,
@@ -69,51 +123,88 @@ def _request_from_args(args: argparse.Namespace) -> GenerationRequest:
         inpaint_context=args.inpaint_area,
         inpaint_padding=args.padding,
         loras=tuple(LoraSpec(path, weight) for path, weight in args.lora),
+        force_regenerate=args.force,
     )
+
+
+def _jobs_from_args(args: argparse.Namespace, services: ServiceOptions) -> list[GenerationRequest]:
+    """One job, or for --prompts-file as few jobs as the batch budget allows."""
+    request = _request_from_args(args)
+    if not args.prompts_file:
+        jobs = [request]
+    else:
+        from .engine.batch import plan_batch, read_prompt_file
+
+        prompts = read_prompt_file(args.prompts_file)
+        jobs = plan_batch(request, prompts, services.batch_megapixels)
+    from .engine.safety import prompt_filter
+
+    for job in jobs:  # refuse bad input before torch is even imported
+        job.validated()
+        prompt_filter(services).check(job.prompts)
+    return jobs
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    request = _request_from_args(args)
-    request.validated()  # refuse bad input before torch is even imported
+    services = service_options(args)
+    jobs = _jobs_from_args(args, services)
     from .engine.generate import StepInfo, generate
     from .engine.metadata import save_png
-    from .engine.options import EngineOptions
     from .engine.pipelines import PipelineStore
 
-    options = EngineOptions(
-        device=args.device,
-        dtype=args.dtype,
-        attention_slicing=args.attention_slicing,
-        vae_tiling=args.vae_tiling,
-        cpu_offload=args.cpu_offload,
-        allow_pickle=args.allow_pickle,
-    )
-    store = PipelineStore(options)
+    store = PipelineStore(engine_options(args))
 
     def progress(info: StepInfo) -> None:
         if not args.quiet:
             print(f"\rstep {info.step}/{info.total}", end="", file=sys.stderr, flush=True)
 
-    result = generate(request, store, on_step=progress)
-    if not args.quiet:
-        print(file=sys.stderr)
-    for notice in result.notices:
-        print(f"note: {notice}", file=sys.stderr)
-    paths = output_paths(args.out, len(result.images))
-    for image, infotext, seed, path in zip(
-        result.images, result.infotexts, result.seeds, paths, strict=True
-    ):
+    results = []
+    for job in jobs:
+        result = generate(job, store, on_step=progress, services=services)
+        if not args.quiet and not result.cached:
+            print(file=sys.stderr)
+        for notice in result.notices:
+            print(f"note: {notice}", file=sys.stderr)
+        results.append(result)
+    images = [
+        (image, text, seed)
+        for result in results
+        for image, text, seed in zip(result.images, result.infotexts, result.seeds, strict=True)
+    ]
+    paths = output_paths(args.out, len(images))
+    for (image, infotext, seed), path in zip(images, paths, strict=True):
         if path.parent != Path():
             path.parent.mkdir(parents=True, exist_ok=True)
         save_png(image, path, infotext)
         print(f"{path}  (seed {seed})")
-    r = result.request
+    r = results[0].request
+    elapsed = sum(result.elapsed_s for result in results)
+    calls = f" in {len(results)} pipeline calls" if len(results) > 1 else ""
     print(
         f"{len(paths)} image(s), {r.width}×{r.height}, {r.steps} steps, "
-        f"model {result.model_label}, {result.elapsed_s:.2f} s on {store.device}",
+        f"model {results[0].model_label}, {elapsed:.2f} s on {store.device}{calls}",
         file=sys.stderr,
     )
     return 0
+
+
+def cmd_cache(args: argparse.Namespace) -> int:
+    from .engine.cache import ResultCache
+
+    folder = Path(args.cache_dir) if args.cache_dir else ServiceOptions().cache_folder()
+    cache = ResultCache(folder, args.cache_max_mb * 2**20)
+    if args.action == "clear":
+        removed = cache.clear()
+        print(f"Removed {removed} cached result(s) from {folder}.")
+    else:
+        print(cache.stats().describe())
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from .server.runner import serve_forever
+
+    return serve_forever(args, engine_options(args), service_options(args))
 
 
 def cmd_make_tiny_model(args: argparse.Namespace) -> int:
@@ -153,7 +244,9 @@ def cmd_params(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {
+    "cache": cmd_cache,
     "generate": cmd_generate,
+    "serve": cmd_serve,
     "make-tiny-model": cmd_make_tiny_model,
     "models": cmd_models,
     "params": cmd_params,

@@ -12,7 +12,7 @@ import logging
 import threading
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .batch import plan_batch
 from .errors import EngineError, JobCancelled
@@ -47,6 +47,8 @@ class JobFinished:
 class JobFailed:
     job_id: int
     message: str
+    # The engine's exception (RequestError: the request's fault), for the server's status.
+    error: Exception | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -95,6 +97,10 @@ class JobQueue:
         return self._store
 
     @property
+    def options(self) -> EngineOptions:
+        return self._options
+
+    @property
     def services(self) -> ServiceOptions:
         with self._lock:
             return self._services
@@ -108,8 +114,7 @@ class JobQueue:
         """Queues a request; a request that cannot run (or that the strict safety
         filter refuses) raises RequestError now, before it waits behind other
         jobs. `on_event` also receives this job's events, on the engine thread."""
-        request.validated()
-        prompt_filter(self.services).check(request.prompts)
+        self.check(request)
         with self._lock:
             if self._stopping:
                 raise EngineError("The engine is shutting down; the job was not queued.")
@@ -117,6 +122,11 @@ class JobQueue:
             self._pending.append(job)
             self._lock.notify_all()
             return job.job_id
+
+    def check(self, request: GenerationRequest) -> None:
+        """Raises RequestError when the request cannot run or the strict filter refuses it."""
+        request.validated()
+        prompt_filter(self.services).check(request.prompts)
 
     def plan(self, request: GenerationRequest, prompts: list[str]) -> list[GenerationRequest]:
         """The jobs `submit_prompts` would queue: prompts grouped per pipeline call."""
@@ -129,8 +139,7 @@ class JobQueue:
         memory budget allows (see batch.py); nothing is queued if one is refused."""
         jobs = self.plan(request, prompts)
         for job in jobs:
-            job.validated()
-            prompt_filter(self.services).check(job.prompts)
+            self.check(job)
         return [self.submit(job, on_event) for job in jobs]
 
     def pending(self) -> list[tuple[int, GenerationRequest]]:
@@ -220,10 +229,10 @@ class JobQueue:
         except JobCancelled:
             self._emit(job, JobCancelledEvent(job.job_id))
         except EngineError as exc:
-            self._emit(job, JobFailed(job.job_id, str(exc)))
+            self._emit(job, JobFailed(job.job_id, str(exc), exc))
         except Exception as exc:
             log.exception("job %s failed", job.job_id)
             message = f"Unexpected error: {exc}. Details are in the log."
-            self._emit(job, JobFailed(job.job_id, message))
+            self._emit(job, JobFailed(job.job_id, message, exc))
         else:
             self._emit(job, JobFinished(job.job_id, result))
