@@ -128,3 +128,39 @@ def test_the_engine_default_watermark_applies_unless_the_request_names_one(store
     own = generate(request.replace(watermark=Watermark("MINE")), store, services=services)
     assert default.request.watermark.text == "HOUSE"
     assert "HOUSE" in default.infotexts[0] and "MINE" in own.infotexts[0]
+
+
+def test_preferences_round_trip_and_become_service_options(tmp_path, qtbot):
+    from studio.ui.settings_dialog import SettingsDialog
+    from studio.ui.settings_store import AppPreferences, open_settings
+
+    prefs = AppPreferences(
+        watermark=True,
+        watermark_text="© Studio",
+        watermark_position="top-right",
+        watermark_opacity=0.4,
+        watermark_color="#ff8800",
+        safety_mode="strict",
+        safety_keywords=["dragon", "dark magic"],
+        cache_max_mb=64,
+        api_server=True,
+        api_port=9123,
+    )
+    settings = open_settings(tmp_path / "settings.ini")
+    prefs.save(settings)
+    loaded = AppPreferences.load(open_settings(tmp_path / "settings.ini"))
+    assert loaded == prefs
+    dialog = SettingsDialog(loaded)
+    qtbot.addWidget(dialog)
+    assert dialog.preferences() == prefs  # the dialog shows and returns every value
+    services = dialog.preferences().service_options()
+    assert services.watermark == Watermark("© Studio", "top-right", 0.4, None, (255, 136, 0), 10)
+    assert services.safety_mode == "strict" and services.safety_keywords == ("dragon", "dark magic")
+    assert services.cache and services.cache_max_mb == 64
+    dialog.safety_keywords.setPlainText("Dragon\n\nDark   Magic, goblin")
+    assert dialog.preferences().safety_keywords == ["dragon", "dark magic", "goblin"]
+    dialog.watermark.setChecked(False)
+    assert dialog.preferences().service_options().watermark is None
+    # The image checker is not on this machine: the dialog says so and keeps it off.
+    assert not dialog.image_checker.isEnabled()
+    assert "not on this machine" in dialog.image_checker_status.text()

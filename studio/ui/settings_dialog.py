@@ -1,14 +1,18 @@
-"""Preferences: model folders, device and memory options, output folder, look."""
+"""Preferences: model folders, device and memory options, output folder, look;
+and the services: result cache, watermark, safety filter, the local API."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 
+from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QCheckBox,
+    QColorDialog,
     QComboBox,
     QDialog,
     QDialogButtonBox,
+    QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
     QGroupBox,
@@ -16,12 +20,17 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QListWidget,
+    QPlainTextEdit,
     QPushButton,
+    QSpinBox,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
 
 from ..engine.options import DEVICES, DTYPES
+from ..engine.safety import DEFAULT_KEYWORDS, image_checker_status, parse_keywords
+from ..engine.watermark import MAX_FONT, MAX_TEXT, POSITIONS
 from .settings_store import AppPreferences
 
 _DEVICE_LABELS = {
@@ -29,6 +38,11 @@ _DEVICE_LABELS = {
     "cuda": "NVIDIA GPU (CUDA)",
     "mps": "Apple GPU (MPS)",
     "cpu": "CPU",
+}
+_SAFETY_LABELS = {
+    "off": "Off",
+    "normal": "Normal: flagged prompts get a protective negative prompt",
+    "strict": "Strict: flagged prompts are refused",
 }
 _DTYPE_LABELS = {
     "auto": "Automatic (float16 on GPUs, float32 on the CPU)",
@@ -113,9 +127,126 @@ class SettingsDialog(QDialog):
         )
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
+        first = QWidget()
+        first_column = QVBoxLayout(first)
+        for widget in (models, engine, general, note):
+            first_column.addWidget(widget)
+        self.tabs = QTabWidget()
+        self.tabs.addTab(first, "General")
+        self.tabs.addTab(self._services_page(prefs), "Cache, watermark and safety")
         column = QVBoxLayout(self)
-        for widget in (models, engine, general, note, buttons):
+        column.addWidget(self.tabs)
+        column.addWidget(buttons)
+
+    def _services_page(self, prefs: AppPreferences) -> QWidget:
+        self.cache = QCheckBox("Answer a repeated job (same settings and seed) from the cache")
+        self.cache.setChecked(prefs.cache)
+        self.cache_max_mb = QSpinBox()
+        self.cache_max_mb.setRange(1, 1_000_000)
+        self.cache_max_mb.setSuffix(" MB")
+        self.cache_max_mb.setValue(prefs.cache_max_mb)
+        cache = QGroupBox("Result cache")
+        cf = QFormLayout(cache)
+        cf.addRow(self.cache)
+        cf.addRow("Size limit (least recently used go first)", self.cache_max_mb)
+
+        self.watermark = QGroupBox("Visible watermark on every image")
+        self.watermark.setCheckable(True)
+        self.watermark.setChecked(prefs.watermark)
+        self.watermark_text = QLineEdit(prefs.watermark_text)
+        self.watermark_text.setMaxLength(MAX_TEXT)
+        self.watermark_position = QComboBox()
+        for position in POSITIONS:
+            self.watermark_position.addItem(position.replace("-", " ").capitalize(), position)
+        self.watermark_position.setCurrentIndex(
+            max(self.watermark_position.findData(prefs.watermark_position), 0)
+        )
+        self.watermark_opacity = QSpinBox()
+        self.watermark_opacity.setRange(0, 100)
+        self.watermark_opacity.setSuffix(" %")
+        self.watermark_opacity.setValue(round(prefs.watermark_opacity * 100))
+        self.watermark_size = QSpinBox()
+        self.watermark_size.setRange(0, MAX_FONT)
+        self.watermark_size.setSpecialValueText("Automatic")
+        self.watermark_size.setSuffix(" px")
+        self.watermark_size.setValue(prefs.watermark_font_size)
+        self.watermark_margin = QSpinBox()
+        self.watermark_margin.setRange(0, 1024)
+        self.watermark_margin.setSuffix(" px")
+        self.watermark_margin.setValue(prefs.watermark_margin)
+        self.watermark_color = QPushButton()
+        self._set_color(prefs.watermark_color)
+        self.watermark_color.clicked.connect(self._choose_color)
+        wf = QFormLayout(self.watermark)
+        wf.addRow("Text", self.watermark_text)
+        wf.addRow("Position", self.watermark_position)
+        wf.addRow("Opacity", self.watermark_opacity)
+        wf.addRow("Font size", self.watermark_size)
+        wf.addRow("Colour", self.watermark_color)
+        wf.addRow("Margin", self.watermark_margin)
+
+        self.safety_mode = QComboBox()
+        for mode, label in _SAFETY_LABELS.items():
+            self.safety_mode.addItem(label, mode)
+        self.safety_mode.setCurrentIndex(max(self.safety_mode.findData(prefs.safety_mode), 0))
+        self.safety_keywords = QPlainTextEdit("\n".join(prefs.safety_keywords))
+        self.safety_keywords.setMaximumHeight(110)
+        self.safety_keywords.setToolTip(
+            "One word or phrase per line; matched as whole words, ignoring case and plurals."
+        )
+        restore = QPushButton("Restore the built-in list")
+        restore.clicked.connect(
+            lambda: self.safety_keywords.setPlainText("\n".join(DEFAULT_KEYWORDS))
+        )
+        available, status = image_checker_status()
+        self.image_checker = QCheckBox("Check images with the Stable Diffusion safety checker")
+        self.image_checker.setChecked(prefs.image_checker and available)
+        self.image_checker.setEnabled(available)
+        self.image_checker_status = QLabel(status)
+        self.image_checker_status.setWordWrap(True)
+        self.image_checker_status.setObjectName("hint")
+        safety = QGroupBox("Safety filter")
+        sf = QFormLayout(safety)
+        sf.addRow("Prompt filter", self.safety_mode)
+        sf.addRow("Keywords", self.safety_keywords)
+        sf.addRow("", restore)
+        sf.addRow(self.image_checker)
+        sf.addRow(self.image_checker_status)
+
+        self.batch_megapixels = QDoubleSpinBox()
+        self.batch_megapixels.setRange(0.1, 64.0)
+        self.batch_megapixels.setDecimals(1)
+        self.batch_megapixels.setSuffix(" MP per pipeline call")
+        self.batch_megapixels.setValue(prefs.batch_megapixels)
+        self.api_server = QCheckBox("Serve the HTTP API on this machine (127.0.0.1) while open")
+        self.api_server.setChecked(prefs.api_server)
+        self.api_port = QSpinBox()
+        self.api_port.setRange(1, 65535)
+        self.api_port.setValue(prefs.api_port)
+        service = QGroupBox("Batches and the local API")
+        bf = QFormLayout(service)
+        bf.addRow("Batch prompts together up to", self.batch_megapixels)
+        bf.addRow(self.api_server)
+        bf.addRow("Port", self.api_port)
+
+        page = QWidget()
+        column = QVBoxLayout(page)
+        for widget in (cache, self.watermark, safety, service):
             column.addWidget(widget)
+        column.addStretch(1)
+        return page
+
+    def _set_color(self, color: str) -> None:
+        self._color = QColor(color).name() if QColor(color).isValid() else "#ffffff"
+        self.watermark_color.setText(self._color)
+        self.watermark_color.setStyleSheet(
+            f"QPushButton {{ border-left: 18px solid {self._color}; }}"
+        )
+
+    def _choose_color(self) -> None:
+        chosen = QColorDialog.getColor(QColor(self._color), self, "Watermark colour")
+        if chosen.isValid():
+            self._set_color(chosen.name())
 
     def _add_folder(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Add a model folder")
@@ -140,4 +271,22 @@ class SettingsDialog(QDialog):
             output_dir=self.output_dir.text().strip(),
             theme=self.theme.currentData(),
             place_results=self.place_results.isChecked(),
+            cache=self.cache.isChecked(),
+            cache_max_mb=self.cache_max_mb.value(),
+            safety_mode=self.safety_mode.currentData(),
+            safety_keywords=list(parse_keywords(self.safety_keywords.toPlainText())),
+            # Kept as the user set it while the checker is absent (the box is disabled).
+            image_checker=self.image_checker.isChecked()
+            if self.image_checker.isEnabled()
+            else self._prefs.image_checker,
+            watermark=self.watermark.isChecked(),
+            watermark_text=self.watermark_text.text().strip() or self._prefs.watermark_text,
+            watermark_position=self.watermark_position.currentData(),
+            watermark_opacity=self.watermark_opacity.value() / 100,
+            watermark_font_size=self.watermark_size.value(),
+            watermark_color=self._color,
+            watermark_margin=self.watermark_margin.value(),
+            batch_megapixels=self.batch_megapixels.value(),
+            api_server=self.api_server.isChecked(),
+            api_port=self.api_port.value(),
         )
