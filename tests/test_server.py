@@ -221,15 +221,15 @@ def test_concurrent_requests_all_complete_through_one_queue(api):
     replies: dict[int, Reply] = {}
 
     def ask(seed: int) -> None:
-        body = {"prompt": f"boat {seed}", "seed": seed, "num_inference_steps": 2}
+        body = {"prompt": f"boat {seed}", "seed": seed, "num_inference_steps": 1}
         replies[seed] = api.call("POST", "/generate/image", body, timeout=180)
 
-    threads = [threading.Thread(target=ask, args=(seed,)) for seed in range(100, 106)]
+    threads = [threading.Thread(target=ask, args=(seed,)) for seed in range(100, 105)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(240)
-    assert sorted(replies) == list(range(100, 106))
+    assert sorted(replies) == list(range(100, 105))
     for seed, reply in replies.items():
         assert _png(reply) and reply.headers["x-seed"] == str(seed)
     assert api.engine.queue.store.loads == 1  # one engine, one model load
@@ -299,3 +299,31 @@ def test_text_errors_say_whose_fault(api):
     )
     hot = api.call("POST", "/generate/text", {"prompt": "hi", "temperature": 5})
     assert hot.status == 400 and "temperature must be between 0 and 2" in hot.json()["error"]
+
+
+# -- inside the app ----------------------------------------------------------------------
+
+
+def test_the_in_app_server_uses_the_windows_engine_queue(qtbot, sd_model, tmp_path):
+    from studio.engine.worker import EngineWorker
+
+    worker = EngineWorker()
+    worker.queue.set_services(ServiceOptions(cache_dir=tmp_path / "cache"))
+    worker.start()
+    llm = OpenAIServer().start()
+    server = ApiServer(worker.queue, port=0, default_model=str(sd_model),
+                       text=TextService(llm.base_url, api_key="k"))  # fmt: skip
+    server.start()
+    api = Api(server, None, llm)
+    try:
+        finished = []
+        worker.job_finished.connect(lambda job_id, result: finished.append(result))
+        body = {"prompt": "a kite", "seed": 9, "num_inference_steps": 1}
+        reply = api.call("POST", "/generate/image", body)
+        assert _png(reply) and reply.headers["x-seed"] == "9"
+        qtbot.waitUntil(lambda: len(finished) == 1, timeout=10_000)
+        assert finished[0].request.prompt == "a kite"  # the window sees the API's job
+    finally:
+        server.stop()
+        llm.stop()
+        assert worker.shutdown()
