@@ -208,6 +208,7 @@ def create_app(link: EngineLink, text: TextService, config: ApiConfig | None = N
             422: {"model": ErrorResponse},
         },
     )
+
     async def require_token(
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)],
     ) -> None:
