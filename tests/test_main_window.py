@@ -348,3 +348,65 @@ def test_mercury_settings_are_kept_in_the_one_settings_file(qtbot, tmp_path, mon
     qtbot.addWidget(second)
     assert second.mercury.settings().max_tokens == 321
     second.close()
+
+
+def test_one_prompt_per_line_runs_as_one_batch_with_distinct_metadata(qtbot, window):
+    window.panel.per_line.setChecked(True)
+    window.panel.prompt.setPlainText("a red barn\n\na blue boat\na green tree")
+    window.panel.seed.setText("5")
+    with qtbot.waitSignal(window.worker.job_finished, timeout=TIMEOUT_MS) as finished:
+        ids = window.generate()
+    assert len(ids) == 1  # three small prompts fit in one pipeline call
+    assert finished.args[1].seeds == (5, 6, 7)
+    prompts = {parse_infotext(read_png_parameters(p)).prompt for p in window.history.paths()}
+    assert prompts == {"a red barn", "a blue boat", "a green tree"}
+
+
+def test_the_same_recipe_comes_from_the_cache_unless_forced(qtbot, window):
+    window.panel.seed.setText("99")
+    results = []
+    window.worker.job_finished.connect(lambda _id, r: results.append(r))
+    for force in (False, False, True):
+        with qtbot.waitSignal(window.worker.job_finished, timeout=TIMEOUT_MS):
+            window.generate(force=force)
+    assert [r.cached for r in results] == [False, True, False]
+    assert "From the result cache" not in window.status_text.text()
+    pixels = [_pixels(r.images[0]) for r in results]
+    assert np.array_equal(pixels[0], pixels[1]) and np.array_equal(pixels[0], pixels[2])
+
+
+def test_the_in_app_api_serves_the_windows_queue_without_touching_the_canvas(qtbot, window):
+    import json
+    import urllib.request
+    from dataclasses import replace
+
+    window.apply_preferences(replace(window.prefs, api_server=True, api_port=0))
+    assert window.api is not None
+    before = _pixels(window.document.composed_image())
+    body = json.dumps(
+        {
+            "prompt": "a kite",
+            "model": window.panel.model.current_spec(),
+            "num_inference_steps": 2,
+            "width": 64,
+            "height": 64,
+            "seed": 3,
+        }
+    )
+    request = urllib.request.Request(
+        f"{window.api.url}/generate/image",
+        data=body.encode(),
+        headers={"Content-Type": "application/json", "Accept": "image/png"},
+    )
+    answers = []
+    import threading
+
+    thread = threading.Thread(
+        target=lambda: answers.append(urllib.request.urlopen(request, timeout=60).read())
+    )
+    thread.start()
+    qtbot.waitUntil(lambda: bool(answers), timeout=TIMEOUT_MS)
+    thread.join(timeout=5)
+    assert answers[0][:8] == b"\x89PNG\r\n\x1a\n"
+    assert np.array_equal(_pixels(window.document.composed_image()), before)
+    assert window.history.paths() == []

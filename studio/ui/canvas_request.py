@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
-
 from PIL import Image
 
 from ..canvas.document import CanvasDocument
@@ -29,11 +27,13 @@ def request_from_canvas(fields: GenerationRequest, document: CanvasDocument) -> 
 
 
 def split_into_jobs(request: GenerationRequest) -> list[GenerationRequest]:
-    """One job per image with consecutive seeds, so each image shows up (and
-    can be kept) as soon as it is done, and a batch can stop after any image."""
+    """One job per image, so each image shows up (and can be kept) as soon as it
+    is done, and a batch can stop after any image. A set seed counts up; a random
+    one stays random per image (so the result cache never serves it)."""
     count = request.batch_count
-    seed = request.seed if request.seed is not None else secrets.randbits(32)
-    return [request.replace(batch_count=1, seed=seed + i) for i in range(count)]
+    if request.seed is None:
+        return [request.replace(batch_count=1) for _ in range(count)]
+    return [request.replace(batch_count=1, seed=request.seed + i) for i in range(count)]
 
 
 def place_on_canvas(document: CanvasDocument, image: Image.Image, mode: Mode) -> None:

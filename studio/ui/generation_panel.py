@@ -10,6 +10,7 @@ from __future__ import annotations
 from PySide6.QtCore import QRegularExpression, QSettings, Qt, Signal
 from PySide6.QtGui import QRegularExpressionValidator
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QDoubleSpinBox,
     QFormLayout,
@@ -26,6 +27,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ..engine.batch import read_prompts
 from ..engine.request import (
     MAX_BATCH,
     MAX_SEED,
@@ -99,6 +101,11 @@ class GenerationPanel(QWidget):
 
         self.prompt = PromptEdit("Describe the picture…  (Ctrl+Enter generates)", 4)
         self.negative = PromptEdit("What to avoid (negative prompt)", 2)
+        self.per_line = QCheckBox("One prompt per line (a batch)")
+        self.per_line.setToolTip(
+            "Each line of the prompt box becomes its own image; prompts that fit in memory "
+            "run together in one pass"
+        )
         self.mode = QComboBox()
         for mode, label in MODE_LABELS.items():
             self.mode.addItem(label, mode.value)
@@ -153,6 +160,7 @@ class GenerationPanel(QWidget):
         form = QVBoxLayout(prompts)
         form.addWidget(self.prompt)
         form.addWidget(self.negative)
+        form.addWidget(self.per_line)
 
         main = QGroupBox("Generation")
         f = QFormLayout(main)
@@ -290,6 +298,12 @@ class GenerationPanel(QWidget):
 
     # -- reading and restoring -------------------------------------------------------
 
+    def batch_prompts(self) -> list[str]:
+        """The prompt box's lines when "one prompt per line" is on, else []."""
+        if not self.per_line.isChecked():
+            return []
+        return read_prompts(self.prompt.toPlainText().splitlines())
+
     def seed_value(self) -> int | None:
         text = self.seed.text().strip()
         if not text:
@@ -376,6 +390,7 @@ class GenerationPanel(QWidget):
             ("canny_high", r.canny_high),
             ("control_scale", r.controlnet_scale),
             ("recent_models", self.model.recent()),
+            ("per_line", self.per_line.isChecked()),
         ):
             settings.setValue(key, value)
         settings.endGroup()
@@ -418,6 +433,7 @@ class GenerationPanel(QWidget):
             self.apply_request(request, with_seed=False)
             self.seed.setText(str(s.value("seed", "")))
             self.lock.setChecked(read_bool(s, "seed_locked", False))
+            self.per_line.setChecked(read_bool(s, "per_line", False))
         except (TypeError, ValueError):
             pass  # a hand-edited or older settings file: keep the defaults
         finally:

@@ -5,6 +5,7 @@ worker generates, the panels hold settings; this class connects them."""
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -24,7 +25,7 @@ from PySide6.QtWidgets import (
 
 from ..canvas import CanvasDocument, CanvasToolBar, CanvasView
 from ..canvas.errors import CanvasError
-from ..engine.errors import RequestError
+from ..engine.errors import EngineError, RequestError
 from ..engine.metadata import read_png_parameters, request_from_infotext
 from ..engine.request import GenerationRequest, GenerationResult, Mode
 from ..engine.worker import EngineWorker
@@ -97,6 +98,7 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(self.progress)
 
         self.worker: EngineWorker | None = None
+        self.api = None  # the in-app HTTP API (studio.server.runner.ApiServer), when on
         self._build_menus()
         self._connect()
         self.panel.model.set_model_dirs(self.prefs.model_dirs)
@@ -167,8 +169,9 @@ class MainWindow(QMainWindow):
         edit.addSeparator()
         edit.addActions([canvas.copy, canvas.paste])
         edit.addSeparator()
-        edit.addActions([canvas.clear_mask, canvas.invert_mask, canvas.clear_sketch,
-                         canvas.flatten_sketch])
+        edit.addActions(
+            [canvas.clear_mask, canvas.invert_mask, canvas.clear_sketch, canvas.flatten_sketch]
+        )
         edit.addSeparator()
         self._action(edit, "Pre&ferences…", self.show_settings, "Ctrl+,")
 
@@ -181,11 +184,20 @@ class MainWindow(QMainWindow):
         )
         self._action(
             generate,
+            "Generate, &ignoring the cache",
+            lambda: self.generate(force=True),
+            "Ctrl+Shift+Return",
+            "Generate again even if the same image is in the result cache",
+        )
+        self._action(
+            generate,
             "Stop &after this image",
             self.stop_after_current,
             "Shift+Esc",
             "Let the running image finish, drop the rest of the queue",
         )
+        generate.addSeparator()
+        self._action(generate, "Result &cache…", self.show_cache)
 
         view = bar.addMenu("&View")
         view.addActions([canvas.zoom_fit, canvas.zoom_actual, canvas.zoom_in, canvas.zoom_out])
@@ -218,6 +230,7 @@ class MainWindow(QMainWindow):
     def start_engine(self) -> None:
         self.worker = EngineWorker(self.prefs.engine_options(), parent=self)
         w = self.worker
+        w.queue.set_services(self.prefs.service_options())
         w.job_started.connect(self._on_started)
         w.job_step.connect(self._on_step)
         w.job_finished.connect(self._on_finished)
@@ -227,15 +240,47 @@ class MainWindow(QMainWindow):
         # Loading torch holds the interpreter lock for about half a second; start
         # after the window has painted so the freeze is not the first impression.
         QTimer.singleShot(ENGINE_START_DELAY_MS, w.start)
+        self._start_api_server()
 
-    def generate(self) -> list[int]:
-        """Queues the panel's request built from the canvas; returns the job ids."""
+    def _start_api_server(self) -> None:
+        """The local HTTP API over this window's queue, when the preference is on."""
+        self._stop_api_server()
+        if not self.prefs.api_server or self.worker is None:
+            return
+        from ..server.runner import ApiServer
+
+        try:
+            self.api = ApiServer(
+                self.worker.queue,
+                port=self.prefs.api_port,
+                default_model=self.panel.model.current_spec(),
+                token=os.environ.get("STUDIO_API_TOKEN") or None,
+            )
+            self.api.start()
+        except EngineError as exc:
+            self.api = None
+            self.message_bar.show_message(str(exc))
+            return
+        self.status_text.setText(f"API serving at {self.api.url}")
+
+    def _stop_api_server(self) -> None:
+        if self.api is not None:
+            self.api.stop()
+            self.api = None
+
+    def generate(self, force: bool = False) -> list[int]:
+        """Queues the panel's request built from the canvas; returns the job ids.
+        `force` bypasses the result cache."""
         if self.worker is None:
             return []
         self._drop_history_view()
         try:
             request = request_from_canvas(self.panel.fields(), self.document)
-            jobs = split_into_jobs(request)
+            if force:
+                request = request.replace(force_regenerate=True)
+            prompts = self.panel.batch_prompts()
+            # One prompt per line: prompts that fit in memory run in one pipeline call.
+            jobs = self.worker.queue.plan(request, prompts) if prompts else split_into_jobs(request)
             ids = [self.worker.submit(job) for job in jobs]
         except RequestError as exc:
             self.message_bar.show_message(str(exc))
@@ -263,12 +308,17 @@ class MainWindow(QMainWindow):
 
     def _on_started(self, job_id: int, request: GenerationRequest) -> None:
         self._running = job_id
+        if job_id not in self._jobs:
+            self.status_text.setText("Serving an API request…")
+            return
         self.progress.setRange(0, 0)
         self.progress.setFormat("Loading…")
         self.progress.show()
         self.status_text.setText(f"Generating: {request.prompt[:60] or '(no prompt)'}")
 
     def _on_step(self, job_id: int, step: int, total: int, preview, region) -> None:
+        if job_id not in self._jobs:
+            return  # an API job: its client gets the result, the canvas stays as it is
         started = self._jobs.get(job_id, (None, time.monotonic()))[1]
         self.progress.setRange(0, total)
         self.progress.setValue(step)
@@ -278,7 +328,9 @@ class MainWindow(QMainWindow):
         self.view.set_busy_region(region)
 
     def _on_finished(self, job_id: int, result: GenerationResult) -> None:
-        self._jobs.pop(job_id, None)
+        if self._jobs.pop(job_id, None) is None:
+            self._job_ended(job_id)
+            return
         self._clear_preview()
         saved = []
         for image, infotext, seed in zip(
@@ -299,9 +351,9 @@ class MainWindow(QMainWindow):
             place_on_canvas(self.document, result.images[0], Mode(result.request.mode))
         if result.notices:
             self.message_bar.show_message(" ".join(result.notices), "info")
+        how = "From the result cache" if result.cached else f"Done in {result.elapsed_s:.1f} s"
         self.status_text.setText(
-            f"Done in {result.elapsed_s:.1f} s · seed {result.seeds[0]}"
-            + (f" · saved {saved[0].name}" if saved else "")
+            f"{how} · seed {result.seeds[0]}" + (f" · saved {saved[0].name}" if saved else "")
         )
         self._job_ended(job_id)
 
@@ -344,7 +396,7 @@ class MainWindow(QMainWindow):
 
     def _restart_engine(self) -> None:
         self._restart_engine_when_idle = False
-        self._showing_history = False  # a history image is shown over the canvas
+        self._stop_api_server()
         if self.worker is not None:
             self.worker.shutdown()
             self.worker.deleteLater()
@@ -468,6 +520,8 @@ class MainWindow(QMainWindow):
         self.set_theme(prefs.theme)
         self.history.store.root = prefs.outputs_path()
         self.panel.model.set_model_dirs(prefs.model_dirs)
+        if self.worker is not None:
+            self.worker.queue.set_services(prefs.service_options())
         if engine_changed:
             if self._jobs:
                 self._restart_engine_when_idle = True
@@ -476,6 +530,26 @@ class MainWindow(QMainWindow):
                 )
             else:
                 self._restart_engine()
+        elif (prefs.api_server, prefs.api_port) != self._api_wanted():
+            self._start_api_server()
+
+    def _api_wanted(self) -> tuple[bool, int]:
+        return (self.api is not None, self.api.port if self.api is not None else 0)
+
+    def show_cache(self) -> None:
+        from ..engine.cache import ResultCache
+
+        services = self.prefs.service_options()
+        cache = ResultCache(services.cache_folder(), services.cache_max_mb * 2**20)
+        box = QMessageBox(self)
+        box.setWindowTitle("Result cache")
+        box.setText(cache.stats().describe())
+        clear = box.addButton("Clear cache", QMessageBox.ButtonRole.DestructiveRole)
+        box.addButton(QMessageBox.StandardButton.Close)
+        box.exec()
+        if box.clickedButton() is clear:
+            removed = cache.clear()
+            self.message_bar.show_message(f"Removed {removed} cached image(s).", "info")
 
     def set_theme(self, name: str) -> None:
         self.prefs.theme = name
@@ -501,13 +575,15 @@ class MainWindow(QMainWindow):
             self.restoreGeometry(geometry)
         else:
             available = self.screen().availableGeometry()
-            self.resize(min(1400, int(available.width() * 0.92)),
-                        min(900, int(available.height() * 0.92)))
+            self.resize(
+                min(1400, int(available.width() * 0.92)), min(900, int(available.height() * 0.92))
+            )
         if isinstance(state, QByteArray):
             self.restoreState(state)
         else:
             self.resizeDocks(
-                [self._docks["history"], self._docks["queue"]], [900, 320],
+                [self._docks["history"], self._docks["queue"]],
+                [900, 320],
                 Qt.Orientation.Horizontal,
             )
             self.resizeDocks([self._docks["history"]], [150], Qt.Orientation.Vertical)
@@ -519,6 +595,7 @@ class MainWindow(QMainWindow):
         self.settings.setValue("window/state", self.saveState())
         self.panel.save_state(self.settings)
         self.settings.sync()
+        self._stop_api_server()
         if self.worker is not None:
             self.worker.cancel_all()
             self.worker.shutdown()
