@@ -116,6 +116,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="open the window, let it settle, save a picture of it to FILE and exit",
     )
     parser.add_argument("--open", metavar="FILE", help="an image or .dscanvas project to open")
+    parser.add_argument(
+        "--self-test", action="store_true",
+        help="open the window offscreen, generate one image with the default model, check it "
+        "and exit (0: passed)",
+    )
+    parser.add_argument(
+        "--self-test-report", metavar="FILE", help="write the self-test's JSON report to FILE"
+    )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     device = _device_options()
@@ -233,6 +241,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.self_test:
+        from .selftest import run_self_test
+
+        return run_self_test(args.self_test_report)
     if args.command is None:
         from .gui import run_gui
 

@@ -7,12 +7,19 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 SCREENSHOT_SETTLE_MS = 1500
 
 
-def run_gui(screenshot: str | None = None, open_path: str | None = None) -> int:
+def run_gui(
+    screenshot: str | None = None,
+    open_path: str | None = None,
+    on_shown: Callable[[object], None] | None = None,
+) -> int:
+    """Runs the window until it closes. `on_shown(window)` is called once the
+    window is shown (the self-test drives the window from there)."""
     import qasync
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
@@ -40,6 +47,8 @@ def run_gui(screenshot: str | None = None, open_path: str | None = None) -> int:
             window.open_project(str(path))
         else:
             window.open_image(str(path))
+    if on_shown is not None:
+        on_shown(window)
     result = {"code": 0}
     if screenshot:
 
