@@ -22,6 +22,13 @@ class EngineOptions:
     allow_pickle: bool = False  # .ckpt / .pt files can run code when loaded
     model_dirs: tuple[Path, ...] = ()
     models_root: Path | None = None  # where locally built models go (tests)
+    # The fast CPU path (docs/PERFORMANCE.md). fast_cpu: with dtype "auto", bfloat16
+    # on CPUs that compute it natively (AVX512-BF16 / AMX), float32 elsewhere.
+    fast_cpu: bool = False
+    channels_last: bool = True  # UNet/VAE/ControlNet memory layout (CPU and GPU)
+    tiny_vae: str | None = None  # TAESD weights (folder or hub id in the cache) as the VAE
+    compile: bool = False  # torch.compile the UNet (slow first run; opt-in)
+    threads: int | None = None  # torch CPU threads; None: torch's default (all cores)
 
     def __post_init__(self) -> None:
         if self.device not in DEVICES:
@@ -30,6 +37,8 @@ class EngineOptions:
             raise ValueError(
                 f"Unknown precision {self.dtype!r}; choose one of {', '.join(DTYPES)}."
             )
+        if self.threads is not None and (not isinstance(self.threads, int) or self.threads < 1):
+            raise ValueError(f"The thread count must be at least 1; got {self.threads!r}.")
 
 
 DEFAULT_CACHE_MB = 1024

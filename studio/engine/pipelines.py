@@ -75,9 +75,13 @@ def pick_device(requested: str) -> str:
     return "cpu"
 
 
-def pick_dtype(requested: str, device: str):
+def pick_dtype(requested: str, device: str, fast_cpu: bool = False):
     import torch
 
+    if requested == "auto" and fast_cpu:
+        from .fastpath import fast_dtype
+
+        return fast_dtype(device)  # bfloat16 only on CPUs with native bf16
     if requested == "auto":
         # fp16 on a CPU is hundreds of times slower than fp32: never pick it there.
         return torch.float16 if device in ("cuda", "mps") else torch.float32
@@ -103,7 +107,11 @@ class PipelineStore:
         quiet_libraries()
         self.options = options or EngineOptions()
         self.device = pick_device(self.options.device)
-        self.dtype = pick_dtype(self.options.dtype, self.device)
+        self.dtype = pick_dtype(self.options.dtype, self.device, self.options.fast_cpu)
+        if self.device == "cpu":
+            from .fastpath import set_threads
+
+            set_threads(self.options.threads)
         self.loads = 0  # how many times weights were read from disk (tests, benchmarks)
         self._loaded: _Loaded | None = None
         self._controlnets: dict[tuple, Any] = {}
@@ -122,6 +130,10 @@ class PipelineStore:
         kwargs: dict[str, Any] = {"dtype": self.dtype}
         if model.architecture is Architecture.SD:
             kwargs.update(safety_checker=None, requires_safety_checker=False)
+        if self.options.tiny_vae:
+            from .fastpath import load_tiny_vae
+
+            kwargs["vae"] = load_tiny_vae(self.options.tiny_vae, self.dtype)
         try:
             if model.source is Source.SINGLE_FILE:
                 if model.config is None:
@@ -160,6 +172,9 @@ class PipelineStore:
             pipe.enable_attention_slicing()
         if opts.vae_tiling:
             pipe.vae.enable_tiling()
+        from .fastpath import apply_fast_path
+
+        apply_fast_path(pipe, channels_last=opts.channels_last, compile_unet=opts.compile)
         pipe.set_progress_bar_config(disable=True)
 
     def base_for(self, model: ResolvedModel) -> Any:
@@ -194,7 +209,12 @@ class PipelineStore:
                     "Download it again or choose another folder."
                 ) from exc
             self.loads += 1
-            self._controlnets = {identity: net.to(self.device)}  # keep one: they are large
+            net = net.to(self.device)
+            if self.options.channels_last:
+                import torch
+
+                net.to(memory_format=torch.channels_last)
+            self._controlnets = {identity: net}  # keep one: they are large
         return self._controlnets[identity]
 
     def pipeline_for(
@@ -215,8 +235,11 @@ class PipelineStore:
                 raise EngineError("ControlNet mode needs a ControlNet model.")
             extra["controlnet"] = self.controlnet_for(controlnet, model)
             key = (mode, controlnet.identity)
+        if self.options.tiny_vae:
+            # from_pipe drops a component whose class differs from the annotation
+            extra["vae"] = base.vae
         cls = self._pipeline_class(model.architecture, mode)
-        if isinstance(base, cls) and not extra:
+        if isinstance(base, cls) and not extra.keys() - {"vae"}:
             return base
         pipe = self._loaded.derived.get(key)
         if pipe is None:

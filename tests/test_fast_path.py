@@ -1,0 +1,109 @@
+"""The fast CPU path (docs/PERFORMANCE.md): bf16 only where the CPU has it,
+channels_last and SDPA on the loaded modules, the tiny autoencoder option wired
+through the real loader, and determinism kept."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from studio.engine import fastpath
+from studio.engine.errors import ModelLoadError
+from studio.engine.generate import generate
+from studio.engine.options import EngineOptions
+from studio.engine.pipelines import PipelineStore, pick_dtype
+from studio.engine.request import GenerationRequest, Mode
+
+
+def _request(model: Path, **kw) -> GenerationRequest:
+    kw.setdefault("steps", 2)
+    return GenerationRequest("a red circle", model=str(model), seed=7, width=64, height=64, **kw)
+
+
+def test_fast_cpu_picks_bf16_only_where_the_cpu_has_it(monkeypatch):
+    monkeypatch.setattr(fastpath, "cpu_has_native_bf16", lambda: True)
+    assert pick_dtype("auto", "cpu", fast_cpu=True) is torch.bfloat16
+    monkeypatch.setattr(fastpath, "cpu_has_native_bf16", lambda: False)
+    assert pick_dtype("auto", "cpu", fast_cpu=True) is torch.float32
+    # GPUs keep float16; an explicit choice always wins
+    assert pick_dtype("auto", "cuda", fast_cpu=True) is torch.float16
+    assert pick_dtype("float32", "cpu", fast_cpu=True) is torch.float32
+    assert pick_dtype("auto", "cpu") is torch.float32  # off: unchanged
+
+
+def test_native_bf16_detection_reads_the_cpu_flags():
+    flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+    fastpath.cpu_has_native_bf16.cache_clear()
+    if flags and not any(f in flags for f in ("avx512_bf16", "amx_bf16")):
+        assert fastpath.cpu_has_native_bf16() is False
+    elif flags and torch.ops.mkldnn._is_mkldnn_bf16_supported():
+        assert fastpath.cpu_has_native_bf16() is True
+
+
+def test_thread_option_is_validated():
+    with pytest.raises(ValueError, match="thread"):
+        EngineOptions(threads=0)
+
+
+def test_fast_path_places_channels_last_sdpa_and_stays_deterministic(sd_model, monkeypatch):
+    from diffusers.models.attention_processor import AttnProcessor2_0
+
+    monkeypatch.setattr(fastpath, "cpu_has_native_bf16", lambda: True)
+    store = PipelineStore(EngineOptions(device="cpu", fast_cpu=True))
+    assert store.dtype is torch.bfloat16
+    first = generate(_request(sd_model), store)
+    pipe = store.base_for(store._loaded.model)
+    assert pipe.unet.dtype is torch.bfloat16
+    weight = pipe.unet.conv_in.weight
+    assert weight.is_contiguous(memory_format=torch.channels_last)
+    assert not weight.is_contiguous()
+    assert all(isinstance(p, AttnProcessor2_0) for p in pipe.unet.attn_processors.values())
+    second = generate(_request(sd_model), store)
+    assert np.array_equal(np.asarray(first.images[0]), np.asarray(second.images[0]))
+    # mode switches reuse the same weights, still channels_last
+    generate(_request(sd_model, mode=Mode.IMG2IMG, init_image=first.images[0]), store)
+    assert store.loads == 1
+
+
+def test_channels_last_can_be_switched_off(sd_model):
+    store = PipelineStore(EngineOptions(device="cpu", channels_last=False))
+    generate(_request(sd_model), store)
+    pipe = store.base_for(store._loaded.model)
+    assert pipe.unet.conv_in.weight.is_contiguous()
+
+
+def _save_tiny_autoencoder(folder: Path) -> Path:
+    from diffusers import AutoencoderTiny
+
+    torch.manual_seed(0)
+    AutoencoderTiny(
+        encoder_block_out_channels=(8, 8, 8, 8),
+        decoder_block_out_channels=(8, 8, 8, 8),
+        num_encoder_blocks=(1, 1, 1, 1),
+        num_decoder_blocks=(1, 1, 1, 1),
+    ).save_pretrained(str(folder))
+    return folder
+
+
+def test_tiny_vae_option_replaces_the_autoencoder(sd_model, tmp_path):
+    from diffusers import AutoencoderTiny
+
+    taesd = _save_tiny_autoencoder(tmp_path / "taesd")
+    store = PipelineStore(EngineOptions(device="cpu", tiny_vae=str(taesd)))
+    result = generate(_request(sd_model), store)
+    pipe = store.base_for(store._loaded.model)
+    assert isinstance(pipe.vae, AutoencoderTiny)
+    assert result.images[0].size == (64, 64)
+    # img2img encodes with it too, on the same weights
+    out = generate(_request(sd_model, mode=Mode.IMG2IMG, init_image=result.images[0]), store)
+    assert out.images[0].size == (64, 64)
+    assert store.loads == 1
+
+
+def test_missing_tiny_vae_is_a_sentence(sd_model, tmp_path):
+    store = PipelineStore(EngineOptions(device="cpu", tiny_vae=str(tmp_path / "nothing")))
+    with pytest.raises(ModelLoadError, match="TAESD"):
+        generate(_request(sd_model), store)
