@@ -10,8 +10,8 @@
    by run; the table gives the median seconds per image, the time ratio
    engine/bare, and how much each path's loading and first run raised the
    process's peak RSS (in load order, so later paths can reuse freed memory).
-   The engine row runs with channels_last off so the settings match; the
-   "engine default" row is what users get (channels_last on).
+   The engine row is the engine's CPU default (channels_last off, as bare
+   diffusers); "engine NHWC" adds channels_last (the fast path's layout).
 2. Mode switch: on the engine, txt2img → inpaint → ControlNet canny → txt2img on
    one model: seconds of the first call in each mode vs a repeat call, and
    how many times weights were read from disk (must stay 1, plus the ControlNet).
@@ -118,6 +118,7 @@ def runner(path: str, folder: str, size: int, steps: int):
     from studio.engine.request import GenerationRequest
 
     store = PipelineStore(EngineOptions(device="cpu", channels_last=path != "engine"))
+    assert store.channels_last is (path != "engine")
     request = GenerationRequest(
         prompt, model=folder, seed=seed, steps=steps, guidance_scale=1.0, width=size, height=size
     )
@@ -186,12 +187,12 @@ def main() -> None:
             "tiny": save_tiny_model(Path(work) / "tiny"),
             "mid": save_mid_model(Path(work) / "mid"),
         }
-        paths = ("bare", "engine", "engine default")
+        paths = ("bare", "engine", "engine NHWC")
         print(f"Engine overhead: median s/image of {args.repeat} runs, paths alternating")
         print(
             f"{'model':6} {'size, steps':12} "
             + " ".join(f"{p + ' s':>17}" for p in paths)
-            + f" {'engine/bare':>11} {'default/bare':>12}  RSS growth MB (bare/engine/default)"
+            + f" {'engine/bare':>11} {'NHWC/bare':>12}  RSS growth MB (bare/engine/NHWC)"
         )
         for model, folder in folders.items():
             size, steps = SIZES[model]
@@ -212,7 +213,7 @@ def main() -> None:
                 f"{model:6} {f'{size}², {steps}':12} "
                 + " ".join(f"{med[p]:17.3f}" for p in paths)
                 + f" {med['engine'] / med['bare']:11.3f}"
-                + f" {med['engine default'] / med['bare']:12.3f}"
+                + f" {med['engine NHWC'] / med['bare']:12.3f}"
                 + "  "
                 + " / ".join(f"{grow[p]:.0f}" for p in paths)
             )

@@ -68,11 +68,16 @@ def test_fast_path_places_channels_last_sdpa_and_stays_deterministic(sd_model, m
     assert store.loads == 1
 
 
-def test_channels_last_can_be_switched_off(sd_model):
-    store = PipelineStore(EngineOptions(device="cpu", channels_last=False))
+def test_channels_last_follows_the_fast_path_unless_chosen(sd_model):
+    store = PipelineStore(EngineOptions(device="cpu"))
     generate(_request(sd_model), store)
     pipe = store.base_for(store._loaded.model)
-    assert pipe.unet.conv_in.weight.is_contiguous()
+    assert pipe.unet.conv_in.weight.is_contiguous()  # plain CPU float32: unchanged
+    assert PipelineStore(EngineOptions(device="cpu", fast_cpu=True)).channels_last
+    assert not PipelineStore(
+        EngineOptions(device="cpu", fast_cpu=True, channels_last=False)
+    ).channels_last
+    assert PipelineStore(EngineOptions(device="cpu", channels_last=True)).channels_last
 
 
 def _save_tiny_autoencoder(folder: Path) -> Path:

@@ -25,7 +25,8 @@ class EngineOptions:
     # The fast CPU path (docs/PERFORMANCE.md). fast_cpu: with dtype "auto", bfloat16
     # on CPUs that compute it natively (AVX512-BF16 / AMX), float32 elsewhere.
     fast_cpu: bool = False
-    channels_last: bool = True  # UNet/VAE/ControlNet memory layout (CPU and GPU)
+    # UNet/VAE/ControlNet NHWC layout; None: on GPUs and with fast_cpu, off otherwise
+    channels_last: bool | None = None
     tiny_vae: str | None = None  # TAESD weights (folder or hub id in the cache) as the VAE
     compile: bool = False  # torch.compile the UNet (slow first run; opt-in)
     threads: int | None = None  # torch CPU threads; None: torch's default (all cores)

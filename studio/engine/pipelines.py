@@ -112,6 +112,12 @@ class PipelineStore:
             from .fastpath import set_threads
 
             set_threads(self.options.threads)
+        cl = self.options.channels_last
+        # NHWC is the native conv layout of oneDNN bf16 / cuDNN; in CPU float32 it measured
+        # slower on small models (docs/PERFORMANCE.md), so it comes with fast_cpu there
+        self.channels_last = (
+            cl if cl is not None else (self.device != "cpu" or self.options.fast_cpu)
+        )
         self.loads = 0  # how many times weights were read from disk (tests, benchmarks)
         self._loaded: _Loaded | None = None
         self._controlnets: dict[tuple, Any] = {}
@@ -174,7 +180,7 @@ class PipelineStore:
             pipe.vae.enable_tiling()
         from .fastpath import apply_fast_path
 
-        apply_fast_path(pipe, channels_last=opts.channels_last, compile_unet=opts.compile)
+        apply_fast_path(pipe, channels_last=self.channels_last, compile_unet=opts.compile)
         pipe.set_progress_bar_config(disable=True)
 
     def base_for(self, model: ResolvedModel) -> Any:
@@ -210,7 +216,7 @@ class PipelineStore:
                 ) from exc
             self.loads += 1
             net = net.to(self.device)
-            if self.options.channels_last:
+            if self.channels_last:
                 import torch
 
                 net.to(memory_format=torch.channels_last)
