@@ -217,3 +217,22 @@ def test_cli_uses_the_cache_and_shows_and_clears_it(sd_model, tmp_path, capsys):
     assert "Removed 1 cached result" in capsys.readouterr().out
     assert main([*args, "--no-cache"]) == 0
     assert not (folder / "entries").exists()
+
+
+def test_engine_settings_that_change_pixels_are_part_of_the_key(sd_model):
+    from studio.engine.cache import job_key
+    from studio.engine.models import resolve_model
+    from studio.engine.options import EngineOptions
+
+    request = _request(sd_model).replace(seed=1, steps=2, width=64, height=64)
+    model = resolve_model(str(sd_model))
+    keys = {
+        job_key(request, model, None, [""], PipelineStore(options))
+        for options in (
+            EngineOptions(),
+            EngineOptions(tiny_vae="/models/taesd"),
+            EngineOptions(channels_last=True),
+            EngineOptions(vae_tiling=True),
+        )
+    }
+    assert len(keys) == 4

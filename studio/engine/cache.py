@@ -108,7 +108,11 @@ def job_key(
         "images": [image_digest(im) for im in (r.init_image, r.mask_image, r.control_image)],
         "watermark": r.watermark.to_dict() if r.watermark is not None else None,
         "checker": files_fingerprint(checker) if checker is not None else None,
-        "engine": [store.device, str(store.dtype), opts.attention_slicing, opts.vae_tiling],
+        # Everything about the engine that changes pixels: the decoder above all.
+        "engine": [
+            store.device, str(store.dtype), opts.attention_slicing, opts.vae_tiling,
+            opts.tiny_vae, opts.channels_last, opts.compile,
+        ],
         "versions": [torch.__version__, diffusers.__version__],
     }
     for name in (
