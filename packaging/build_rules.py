@@ -7,6 +7,8 @@ PyInstaller. docs/PACKAGING.md gives the measured size of each item.
 from __future__ import annotations
 
 import importlib.util
+import shutil
+import subprocess
 from pathlib import Path
 
 # -- what goes in ----------------------------------------------------------------------------
@@ -153,3 +155,33 @@ def unwanted(dest: str) -> bool:
         if folder == "imageformats":
             return not any(k in name for k in KEPT_IMAGE_FORMATS)
     return False
+
+
+# torch's own libraries carry their symbol tables (the dynamic symbols, which
+# linking needs, are another table). Stripping every binary is not an option:
+# `strip` breaks libraries that auditwheel's patchelf rewrote ("ELF load
+# command address/offset not page-aligned" for NumPy's OpenBLAS).
+STRIPPED = ("torch/lib/libtorch", "torch/lib/libc10", "torch/lib/libshm")
+
+
+def strippable(dest: str) -> bool:
+    d = dest.replace("\\", "/")
+    return d.startswith(STRIPPED) and ".so" in d.rsplit("/", 1)[-1]
+
+
+def strip_libraries(internal: Path) -> int:
+    """Strips the symbol tables of `strippable` libraries in a built app's
+    _internal folder; returns the bytes saved (0 without a `strip` tool)."""
+    tool = shutil.which("strip")
+    if tool is None:
+        print("build_rules: no `strip` tool; torch's libraries keep their symbols")
+        return 0
+    saved = 0
+    for path in sorted(internal.rglob("*.so*")):
+        if path.is_file() and not path.is_symlink() and strippable(
+            path.relative_to(internal).as_posix()
+        ):
+            before = path.stat().st_size
+            subprocess.run([tool, str(path)], check=True)
+            saved += before - path.stat().st_size
+    return saved

@@ -455,6 +455,20 @@ def test_the_build_leaves_out(dest):
     assert _build_rules().unwanted(dest)
 
 
+@pytest.mark.parametrize(
+    ("dest", "stripped"),
+    [
+        ("torch/lib/libtorch_cpu.so", True), ("torch/lib/libtorch_python.so", True),
+        ("torch/lib/libc10.so", True), ("torch/lib/libshm.so", True),
+        # auditwheel/patchelf-rewritten libraries break when stripped
+        ("torch/lib/libgomp.so.1", False), ("numpy.libs/libscipy_openblas64_-32a4b2a6.so", False),
+        ("libQt6Core.so.6", False), ("torch/_C.cpython-311-x86_64-linux-gnu.so", False),
+    ],
+)
+def test_only_torchs_own_libraries_are_stripped(dest, stripped):
+    assert _build_rules().strippable(dest) is stripped
+
+
 def test_resources_ship_whole_without_junk(tmp_path):
     for name in ("icons/a.png", "models/demo/model_index.json", "models/demo/unet/w.safetensors",
                  "__pycache__/x.pyc", "icons/.DS_Store", "style.qss"):
