@@ -549,17 +549,21 @@ def test_frozen_app_writes_a_crash_log_instead_of_dying_silently(built_app, tmp_
 def test_archive_installs_a_launcher_that_starts_the_app(built_app, tmp_path):
     archives = sorted((ROOT / "dist").glob("diffusion-studio-*-linux-*.tar.gz"))
     assert archives, "scripts/build-app made no archive"
-    with tarfile.open(archives[-1]) as tar:
-        tar.extractall(tmp_path / "unpacked", filter="tar")
-    (folder,) = (tmp_path / "unpacked").iterdir()
     home = tmp_path / "home"
-    done = _install(folder, home)
-    assert done.returncode == 0, done.stderr
-    entry = desktop_entry(home / ".local/share/applications/diffusion-studio.desktop")
-    command = exec_arguments(entry["Exec"])
-    assert Path(command[0]).is_relative_to(home / ".local" / "opt")
-    done, report = _self_test(command, tmp_path, _env(tmp_path))
-    assert done.returncode == 0 and report["ok"], report
+    try:
+        with tarfile.open(archives[-1]) as tar:
+            tar.extractall(tmp_path / "unpacked", filter="tar")
+        (folder,) = (tmp_path / "unpacked").iterdir()
+        done = _install(folder, home)
+        assert done.returncode == 0, done.stderr
+        entry = desktop_entry(home / ".local/share/applications/diffusion-studio.desktop")
+        command = exec_arguments(entry["Exec"])
+        assert Path(command[0]).is_relative_to(home / ".local" / "opt")
+        done, report = _self_test(command, tmp_path, _env(tmp_path))
+        assert done.returncode == 0 and report["ok"], report
+    finally:  # two copies of the app: 1.7 GB that pytest would keep for three runs
+        shutil.rmtree(tmp_path / "unpacked", ignore_errors=True)
+        shutil.rmtree(home, ignore_errors=True)
 
 
 def _write_lora(model: Path, path: Path) -> Path:
