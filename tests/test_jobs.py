@@ -145,3 +145,30 @@ def test_an_engine_that_cannot_start_fails_each_job_with_the_reason(sd_model):
     thread.join(timeout=30)
     (failure,) = rec.of(JobFailed, job)
     assert "choose Automatic or CPU in the settings" in failure.message
+
+
+def test_a_failed_engine_start_is_kept_and_never_retried(sd_model, monkeypatch):
+    """A second `import torch` after a failed one crashed the frozen app: the
+    first failure is reported to every job and the start is not attempted again."""
+    from studio.engine import jobs
+
+    attempts = []
+
+    def broken_store(options):
+        attempts.append(options)
+        raise ImportError("libtorch_cpu.so: cannot open shared object file")
+
+    monkeypatch.setattr(jobs, "PipelineStore", broken_store)
+    rec = Recorder()
+    queue = JobQueue(rec)
+    thread = threading.Thread(target=queue.serve, daemon=True)
+    thread.start()
+    first = queue.submit(GenerationRequest("x", model=str(sd_model), steps=1))
+    second = queue.submit(GenerationRequest("y", model=str(sd_model), steps=1))
+    rec.wait_for(_ended(second))
+    queue.stop()
+    thread.join(timeout=30)
+    assert len(attempts) == 1
+    for job in (first, second):
+        (failure,) = rec.of(JobFailed, job)
+        assert "The engine could not start: libtorch_cpu.so" in failure.message

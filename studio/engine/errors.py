@@ -27,5 +27,9 @@ class OutOfMemoryError(EngineError):
     """The device ran out of memory during a job."""
 
 
+class EngineStartError(EngineError):
+    """torch/diffusers could not be imported or the device set up; kept, not retried."""
+
+
 class JobCancelled(Exception):
     """Raised inside a job when the user cancelled it; the job ends as cancelled."""

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .batch import plan_batch
-from .errors import EngineError, JobCancelled
+from .errors import EngineError, EngineStartError, JobCancelled
 from .generate import StepInfo, generate
 from .options import DIRECT_SERVICES, EngineOptions, ServiceOptions
 from .pipelines import PipelineStore
@@ -87,13 +87,29 @@ class JobQueue:
         self._ids = itertools.count(1)
         self._lock = threading.Condition()
         self._stopping = False
+        self._start_error: EngineStartError | None = None
 
     @property
     def store(self) -> PipelineStore:
         # Created on first use, on the serving thread: importing torch and
         # loading weights never happen on the caller's (UI) thread.
         if self._store is None:
-            self._store = PipelineStore(self._options)
+            if self._start_error is not None:
+                raise self._start_error
+            try:
+                self._store = PipelineStore(self._options)
+            except EngineError as exc:
+                self._start_error = EngineStartError(str(exc))
+                raise self._start_error from exc
+            except Exception as exc:
+                # A second `import torch` after a failed one can crash the
+                # process natively (seen in the frozen app): never retry it.
+                log.exception("the engine could not start")
+                self._start_error = EngineStartError(
+                    f"The engine could not start: {exc}. Details are in the log; "
+                    "reinstalling the app may help."
+                )
+                raise self._start_error from exc
         return self._store
 
     @property
@@ -187,9 +203,8 @@ class JobQueue:
         try:
             if not self._stopping:
                 _ = self.store
-        except Exception:
-            # Reported to the user by the first job, which tries again.
-            log.exception("the engine could not start")
+        except EngineStartError:
+            pass  # kept in _start_error: every job reports it, none retries
         while True:
             with self._lock:
                 while not self._pending and not self._stopping:
