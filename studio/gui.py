@@ -13,6 +13,19 @@ from pathlib import Path
 SCREENSHOT_SETTLE_MS = 1500
 
 
+def app_icon():
+    """The app's icon in every size that ships (resources/icons), for the
+    title bar, task bar and Alt+Tab."""
+    from PySide6.QtGui import QIcon
+
+    from .paths import resources_dir
+
+    icon = QIcon()
+    for png in sorted((resources_dir() / "icons").glob("diffusion-studio-*.png")):
+        icon.addFile(str(png))
+    return icon
+
+
 def run_gui(
     screenshot: str | None = None,
     open_path: str | None = None,
@@ -31,6 +44,9 @@ def run_gui(
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("Diffusion Studio")
     app.setOrganizationName("DiffusionStudio")
+    # Wayland/X11 match the window to the installed .desktop entry by this name.
+    app.setDesktopFileName("diffusion-studio")
+    app.setWindowIcon(app_icon())
     settings = open_settings()
     apply_theme(app, AppPreferences.load(settings).theme)
     loop = qasync.QEventLoop(app)

@@ -665,3 +665,13 @@ def test_every_bundled_library_finds_its_dependencies(built_app):
     }
     assert len(files) > 100
     assert not dropped, sorted(dropped)
+
+
+def test_the_window_icon_comes_in_every_shipped_size(qapp):
+    from PySide6.QtCore import QSize
+
+    from studio.gui import app_icon
+
+    sizes = app_icon().availableSizes()
+    for side in (16, 32, 48, 256):
+        assert QSize(side, side) in sizes
