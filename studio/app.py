@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 
 from . import __version__
+from .engine.models import DEFAULT_IMAGE_MODEL
 from .engine.options import DEFAULT_BATCH_MEGAPIXELS, DEFAULT_CACHE_MB
 from .engine.request import SCHEDULERS, InpaintContext, Mode
 from .engine.safety import SAFETY_MODES
@@ -17,7 +18,8 @@ from .engine.watermark import POSITIONS
 DESCRIPTION = """\
 Diffusion Studio: paint on a canvas and generate images with diffusion models
 on your own machine. Catalog models: sd15, sd15-inpainting, sd21, sdxl,
-sd-turbo, sdxl-turbo, lcm-dreamshaper (from the local hub cache), or
+sd-turbo, sdxl-turbo, lcm-dreamshaper (from the local hub cache), demo (the
+default: a small bundled model that draws coloured shapes, offline) or
 tiny-random (a random-weight test model built locally; it draws noise).
 Without a command, opens the window."""
 
@@ -49,6 +51,24 @@ def _device_options() -> argparse.ArgumentParser:
     group.add_argument("--attention-slicing", action="store_true", help="lower memory use")
     group.add_argument("--vae-tiling", action="store_true", help="decode large images in tiles")
     group.add_argument("--cpu-offload", action="store_true", help="CUDA: keep idle parts in RAM")
+    group.add_argument(
+        "--fast-cpu",
+        action="store_true",
+        help="the fast CPU path: bfloat16 and channels_last where the CPU multiplies bf16 "
+        "natively (float32 elsewhere); see docs/PERFORMANCE.md",
+    )
+    group.add_argument(
+        "--tiny-vae",
+        metavar="FOLDER_OR_HUB_ID",
+        help="decode with a TAESD AutoencoderTiny (folder, or hub id in the local cache, e.g. "
+        "madebyollin/taesd): much faster, slightly softer",
+    )
+    group.add_argument(
+        "--compile", action="store_true", help="torch.compile the UNet (the first image is slow)"
+    )
+    group.add_argument(
+        "--threads", type=int, metavar="N", help="CPU threads for torch (default: one per core)"
+    )
     group.add_argument(
         "--allow-pickle",
         action="store_true",
@@ -112,12 +132,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument(
-        "--screenshot", metavar="FILE",
+        "--screenshot",
+        metavar="FILE",
         help="open the window, let it settle, save a picture of it to FILE and exit",
     )
     parser.add_argument("--open", metavar="FILE", help="an image or .dscanvas project to open")
     parser.add_argument(
-        "--self-test", action="store_true",
+        "--self-test",
+        action="store_true",
         help="open the window offscreen, generate one image with the default model, check it "
         "and exit (0: passed)",
     )
@@ -147,9 +169,9 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument(
         "--model",
         "-m",
-        default="tiny-random",
+        default=DEFAULT_IMAGE_MODEL,
         help="catalog name, diffusers folder, .safetensors file or cached hub id "
-        "(default: tiny-random)",
+        f"(default: {DEFAULT_IMAGE_MODEL}, bundled)",
     )
     gen.add_argument(
         "--mode",
@@ -207,8 +229,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--model",
         "-m",
-        default="tiny-random",
-        help="model for requests that name none (default: tiny-random)",
+        default=DEFAULT_IMAGE_MODEL,
+        help=f"model for requests that name none (default: {DEFAULT_IMAGE_MODEL})",
     )
     serve.add_argument(
         "--mercury-url",

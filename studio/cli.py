@@ -53,6 +53,10 @@ def engine_options(args: argparse.Namespace) -> EngineOptions:
         vae_tiling=args.vae_tiling,
         cpu_offload=args.cpu_offload,
         allow_pickle=args.allow_pickle,
+        fast_cpu=args.fast_cpu,
+        tiny_vae=args.tiny_vae or None,
+        compile=args.compile,
+        threads=args.threads,
     )
 
 
@@ -227,7 +231,7 @@ def cmd_models(_args: argparse.Namespace) -> int:
     from .engine.models import CATALOG, catalog_status
 
     for entry in CATALOG.values():
-        where = entry.hub_id or "(built locally)"
+        where = entry.hub_id or ("bundled" if entry.bundled else "built locally")
         print(f"{entry.name:24} {catalog_status(entry):15} {entry.title}  [{where}]")
     return 0
 

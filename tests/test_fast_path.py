@@ -112,3 +112,46 @@ def test_missing_tiny_vae_is_a_sentence(sd_model, tmp_path):
     store = PipelineStore(EngineOptions(device="cpu", tiny_vae=str(tmp_path / "nothing")))
     with pytest.raises(ModelLoadError, match="TAESD"):
         generate(_request(sd_model), store)
+
+
+def test_speed_settings_round_trip_through_the_dialog_into_engine_options(tmp_path, qtbot):
+    from studio.engine.options import EngineOptions
+    from studio.ui.settings_dialog import SettingsDialog
+    from studio.ui.settings_store import AppPreferences, open_settings
+
+    prefs = AppPreferences(fast_cpu=True, tiny_vae="/models/taesd", compile=True, threads=3)
+    prefs.save(open_settings(tmp_path / "settings.ini"))
+    loaded = AppPreferences.load(open_settings(tmp_path / "settings.ini"))
+    assert loaded == prefs
+    dialog = SettingsDialog(loaded)
+    qtbot.addWidget(dialog)
+    assert dialog.preferences() == prefs
+    options = dialog.preferences().engine_options()
+    assert (options.fast_cpu, options.tiny_vae, options.compile, options.threads) == (
+        True, "/models/taesd", True, 3,
+    )  # fmt: skip
+    dialog.threads.setValue(0)
+    dialog.tiny_vae.setText("  ")
+    dialog.fast_cpu.setChecked(False)
+    options = dialog.preferences().engine_options()
+    assert options == EngineOptions(compile=True)  # automatic threads, own decoder, fp32
+
+
+def test_speed_flags_reach_the_engine_options():
+    from studio.app import build_parser
+    from studio.cli import engine_options
+
+    plain = engine_options(build_parser().parse_args(["generate", "-p", "x"]))
+    assert (plain.fast_cpu, plain.tiny_vae, plain.compile, plain.threads) == (
+        False, None, False, None,
+    )  # fmt: skip
+    args = build_parser().parse_args(
+        ["generate", "-p", "x", "--fast-cpu", "--tiny-vae", "madebyollin/taesd", "--compile",
+         "--threads", "2"]
+    )  # fmt: skip
+    fast = engine_options(args)
+    assert (fast.fast_cpu, fast.tiny_vae, fast.compile, fast.threads) == (
+        True, "madebyollin/taesd", True, 2,
+    )  # fmt: skip
+    serve = engine_options(build_parser().parse_args(["serve", "--fast-cpu", "--threads", "1"]))
+    assert serve.fast_cpu and serve.threads == 1

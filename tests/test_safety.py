@@ -177,3 +177,11 @@ def test_image_checker_blacks_out_flagged_images(store, sd_model, tmp_path, flag
         if flag_everything
         else []
     )
+
+
+def test_the_default_keywords_are_stored_normalised():
+    """The settings dialog normalises what it shows; unchanged defaults must
+    come back unchanged, or opening Settings would count as an edit."""
+    from studio.engine.safety import DEFAULT_KEYWORDS, parse_keywords
+
+    assert parse_keywords(DEFAULT_KEYWORDS) == tuple(DEFAULT_KEYWORDS)

@@ -58,7 +58,7 @@ DEFAULT_KEYWORDS = (
     "torture",
     "corpse",
     "suicide",
-    "self-harm",
+    "self harm",  # stored normalised: also matches "self-harm", "self_harm"
 )
 PROTECTIVE_NEGATIVE = (
     "nsfw",

@@ -72,6 +72,11 @@ class AppPreferences:
     vae_tiling: bool = False
     cpu_offload: bool = False
     allow_pickle: bool = False
+    # The fast CPU path (docs/PERFORMANCE.md)
+    fast_cpu: bool = False
+    tiny_vae: str = ""  # empty: the model's own VAE
+    compile: bool = False
+    threads: int = 0  # 0: torch's default (one per core)
     output_dir: str = ""  # empty: <data folder>/outputs
     theme: str = "dark"
     place_results: bool = True  # put the first result on the canvas (undoable)
@@ -102,6 +107,10 @@ class AppPreferences:
             cpu_offload=self.cpu_offload,
             allow_pickle=self.allow_pickle,
             model_dirs=tuple(Path(d) for d in self.model_dirs),
+            fast_cpu=self.fast_cpu,
+            tiny_vae=self.tiny_vae.strip() or None,
+            compile=self.compile,
+            threads=self.threads if self.threads > 0 else None,
         )
 
     def watermark_settings(self) -> Watermark | None:
@@ -162,6 +171,10 @@ class AppPreferences:
             vae_tiling=read_bool(s, "engine/vae_tiling", d.vae_tiling),
             cpu_offload=read_bool(s, "engine/cpu_offload", d.cpu_offload),
             allow_pickle=read_bool(s, "engine/allow_pickle", d.allow_pickle),
+            fast_cpu=read_bool(s, "engine/fast_cpu", d.fast_cpu),
+            tiny_vae=str(s.value("engine/tiny_vae", d.tiny_vae)),
+            compile=read_bool(s, "engine/compile", d.compile),
+            threads=max(read_int(s, "engine/threads", d.threads), 0),
             output_dir=str(s.value("ui/output_dir", d.output_dir)),
             theme=theme if theme in ("light", "dark") else d.theme,
             place_results=read_bool(s, "ui/place_results", d.place_results),
@@ -191,6 +204,10 @@ class AppPreferences:
         s.setValue("engine/vae_tiling", self.vae_tiling)
         s.setValue("engine/cpu_offload", self.cpu_offload)
         s.setValue("engine/allow_pickle", self.allow_pickle)
+        s.setValue("engine/fast_cpu", self.fast_cpu)
+        s.setValue("engine/tiny_vae", self.tiny_vae)
+        s.setValue("engine/compile", self.compile)
+        s.setValue("engine/threads", self.threads)
         s.setValue("ui/output_dir", self.output_dir)
         s.setValue("ui/theme", self.theme)
         s.setValue("ui/place_results", self.place_results)
