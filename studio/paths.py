@@ -22,3 +22,15 @@ def data_dir() -> Path:
 
 def models_dir() -> Path:
     return data_dir() / "models"
+
+
+def resources_dir() -> Path:
+    """Files shipped with the app (icons, the bundled demo model).
+
+    Beside the `studio` package both in a checkout and in the frozen app
+    (packaging/build_rules.py puts them at _internal/resources)."""
+    return Path(__file__).resolve().parent.parent / "resources"
+
+
+def bundled_models_dir() -> Path:
+    return resources_dir() / "models"

@@ -174,3 +174,5 @@ def test_models_lists_the_catalog_with_status(capsys):
     assert main(["models"]) == 0
     out = capsys.readouterr().out
     assert "sd-turbo" in out and "not downloaded" in out and "builds locally" in out
+    demo = next(line for line in out.splitlines() if line.startswith("demo "))
+    assert "bundled" in demo and "[bundled]" in demo

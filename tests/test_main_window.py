@@ -410,3 +410,17 @@ def test_the_in_app_api_serves_the_windows_queue_without_touching_the_canvas(qtb
     assert answers[0][:8] == b"\x89PNG\r\n\x1a\n"
     assert np.array_equal(_pixels(window.document.composed_image()), before)
     assert window.history.paths() == []
+
+
+def test_a_first_start_offers_the_bundled_demo_model_with_its_own_settings(qtbot):
+    from studio.engine.models import CATALOG
+    from studio.ui.generation_panel import GenerationPanel
+
+    panel = GenerationPanel()  # no saved panel state: a first start
+    qtbot.addWidget(panel)
+    assert panel.model.current_spec() == "demo"
+    assert (panel.width_box.value(), panel.height_box.value()) == (64, 64)
+    assert panel.steps.value() == CATALOG["demo"].defaults.steps
+    assert "a small red circle" in panel.prompt.placeholderText()
+    panel.model.set_spec("tiny-random")
+    assert "a small red circle" not in panel.prompt.placeholderText()

@@ -83,7 +83,7 @@ def test_a_hub_id_in_the_cache_resolves_and_one_not_there_is_explained(sd_model)
 def test_an_unknown_name_lists_the_catalog():
     with pytest.raises(ModelNotFoundError) as caught:
         resolve_model("my-favourite-model")
-    assert "not a catalog name (sd15, sd15-inpainting, sd21, sdxl" in str(caught.value)
+    assert "not a catalog name (demo, sd15, sd15-inpainting, sd21, sdxl" in str(caught.value)
 
 
 def test_tiny_random_is_built_once_on_first_use(tmp_path):

@@ -211,6 +211,7 @@ def test_health_models_and_the_openapi_page(api):
     models = api.call("GET", "/models").json()
     names = {m["name"]: m for m in models["image"]}
     assert names["tiny-random"]["status"] == "builds locally"
+    assert names["demo"]["status"] == "bundled"
     assert names["sd15"]["status"] == "not downloaded" and models["text"]["default"]
     schema = api.call("GET", "/openapi.json").json()
     assert {"/generate/image", "/generate/text", "/health", "/models"} <= set(schema["paths"])

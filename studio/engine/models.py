@@ -53,11 +53,38 @@ class CatalogEntry:
     kind: Kind = Kind.PIPELINE
     defaults: ModelDefaults = ModelDefaults()
     controlnet: str | None = None  # catalog name of the matching canny ControlNet
+    bundled: bool = False  # shipped with the app under resources/models/<name>
+    example_prompt: str | None = None  # for models that only know a small vocabulary
 
+    @property
+    def local(self) -> bool:
+        """Present without a download: bundled, or built on first use."""
+        return not self.hub_id
+
+
+DEFAULT_IMAGE_MODEL = "demo"
 
 CATALOG: dict[str, CatalogEntry] = {
     e.name: e
     for e in (
+        CatalogEntry(
+            "demo",
+            "Demo shapes model (bundled, 64×64: shapes, colours, positions)",
+            "",
+            Architecture.SD,
+            defaults=ModelDefaults(12, 4.0, None, 64, 64),
+            controlnet="demo-controlnet",
+            bundled=True,
+            example_prompt="a small red circle at the top left on a blue background",
+        ),
+        CatalogEntry(
+            "demo-controlnet",
+            "Demo canny ControlNet (bundled)",
+            "",
+            Architecture.SD,
+            kind=Kind.CONTROLNET,
+            bundled=True,
+        ),
         CatalogEntry(
             "sd15",
             "Stable Diffusion 1.5",
@@ -315,6 +342,20 @@ def _sibling_config(path: Path) -> str | None:
     return str(folder) if (folder / "model_index.json").is_file() else None
 
 
+def _bundled_folder(entry: CatalogEntry) -> Path:
+    from ..paths import bundled_models_dir
+
+    folder = bundled_models_dir() / entry.name
+    marker = "config.json" if entry.kind is Kind.CONTROLNET else "model_index.json"
+    if not (folder / marker).is_file():
+        raise ModelNotFoundError(
+            f"The bundled model {entry.name!r} is missing from this installation "
+            f"(looked in {folder}). Reinstall the app, or in a checkout run "
+            "`scripts/train-demo` to rebuild it."
+        )
+    return folder
+
+
 _tiny_lock = threading.Lock()
 
 
@@ -348,6 +389,9 @@ def resolve_model(
     """Turns what a user named into a model on disk, or raises a clear error."""
     spec = spec.strip()
     entry = CATALOG.get(spec)
+    if entry is not None and entry.bundled:
+        folder = _bundled_folder(entry)
+        return _inspect_pipeline_folder(folder, spec, entry.name, Source.FOLDER, entry)
     if entry is not None and not entry.hub_id:
         from ..paths import models_dir
 
@@ -391,7 +435,9 @@ def resolve_model(
 
 
 def catalog_status(entry: CatalogEntry) -> str:
-    """'ready', 'builds locally' or 'not downloaded' — for model pickers."""
+    """'bundled', 'ready', 'builds locally' or 'not downloaded' — for model pickers."""
+    if entry.bundled:
+        return "bundled"
     if not entry.hub_id:
         return "builds locally"
     return "ready" if _hub_snapshot(entry.hub_id) is not None else "not downloaded"

@@ -14,6 +14,7 @@ from pathlib import Path
 from PIL import Image
 
 from .errors import RequestError
+from .models import DEFAULT_IMAGE_MODEL
 from .watermark import Watermark
 
 MIN_SIDE = 64
@@ -60,7 +61,7 @@ class GenerationRequest:
     prompt: str
     mode: Mode = Mode.TXT2IMG
     negative_prompt: str = ""
-    model: str = "tiny-random"
+    model: str = DEFAULT_IMAGE_MODEL
     controlnet: str | None = None
     scheduler: str | None = None
     steps: int | None = None

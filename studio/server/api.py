@@ -34,7 +34,13 @@ from starlette.exceptions import HTTPException
 from .. import __version__
 from ..engine.errors import EngineError, JobCancelled, ModelNotFoundError, RequestError
 from ..engine.metadata import png_bytes
-from ..engine.models import CATALOG, Kind, catalog_status, resolve_model
+from ..engine.models import (
+    CATALOG,
+    DEFAULT_IMAGE_MODEL,
+    Kind,
+    catalog_status,
+    resolve_model,
+)
 from ..engine.request import GenerationRequest, GenerationResult, LoraSpec
 from ..engine.watermark import Watermark
 from ..mercury.settings import DEFAULT_MODEL, FALLBACK_MODELS
@@ -58,7 +64,7 @@ BEARER = HTTPBearer(auto_error=False, description="the token given to `studio se
 
 @dataclass(frozen=True)
 class ApiConfig:
-    default_model: str = "tiny-random"
+    default_model: str = DEFAULT_IMAGE_MODEL
     token: str | None = None
     loopback_only: bool = True  # refuse Host headers other than this machine's names
 

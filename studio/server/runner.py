@@ -16,6 +16,7 @@ import time
 
 from ..engine.errors import EngineError
 from ..engine.jobs import JobQueue
+from ..engine.models import DEFAULT_IMAGE_MODEL
 from ..engine.options import EngineOptions, ServiceOptions
 from ..mercury.settings import MercurySettings
 from .api import ApiConfig, create_app
@@ -52,7 +53,7 @@ class ApiServer:
         host: str = "127.0.0.1",
         port: int = 8080,
         token: str | None = None,
-        default_model: str = "tiny-random",
+        default_model: str = DEFAULT_IMAGE_MODEL,
         text: TextService | None = None,
     ) -> None:
         if not is_loopback(host) and not token:

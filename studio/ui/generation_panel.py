@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from ..engine.batch import read_prompts
+from ..engine.models import CATALOG, DEFAULT_IMAGE_MODEL
 from ..engine.request import (
     MAX_BATCH,
     MAX_SEED,
@@ -55,6 +56,9 @@ SCHEDULER_LABELS = {
     "ddim": "DDIM",
     "lcm": "LCM",
 }
+
+
+PROMPT_HINT = "Describe the picture…  (Ctrl+Enter generates)"
 
 
 class PromptEdit(QPlainTextEdit):
@@ -99,7 +103,7 @@ class GenerationPanel(QWidget):
         self.last_seed: int | None = None
         self._canvas_size = (512, 512)
 
-        self.prompt = PromptEdit("Describe the picture…  (Ctrl+Enter generates)", 4)
+        self.prompt = PromptEdit(PROMPT_HINT, 4)
         self.negative = PromptEdit("What to avoid (negative prompt)", 2)
         self.per_line = QCheckBox("One prompt per line (a batch)")
         self.per_line.setToolTip(
@@ -152,6 +156,8 @@ class GenerationPanel(QWidget):
         self._build_layout()
         self._connect()
         self._update_mode_fields()
+        # A first start (no saved panel) gets the default model's own steps and size.
+        self.model.set_spec(self.model.current_spec())
 
     # -- layout --------------------------------------------------------------------
 
@@ -273,6 +279,11 @@ class GenerationPanel(QWidget):
         self.seed.setReadOnly(locked)
 
     def _on_model(self, spec: str, defaults: object) -> None:
+        entry = CATALOG.get(spec)
+        example = entry.example_prompt if entry is not None else None
+        self.prompt.setPlaceholderText(
+            f"e.g. {example}  (Ctrl+Enter generates)" if example else PROMPT_HINT
+        )
         if defaults is not None:
             self.steps.setValue(defaults.steps)
             self.guidance.setValue(defaults.guidance_scale)
@@ -415,7 +426,7 @@ class GenerationPanel(QWidget):
                 prompt=str(s.value("prompt", "")),
                 negative_prompt=str(s.value("negative", "")),
                 mode=mode,
-                model=str(s.value("model", "tiny-random")) or "tiny-random",
+                model=str(s.value("model", DEFAULT_IMAGE_MODEL)) or DEFAULT_IMAGE_MODEL,
                 scheduler=scheduler if scheduler in SCHEDULERS else None,
                 steps=read_int(s, "steps", 25),
                 guidance_scale=float(s.value("guidance", 7.0)),

@@ -22,7 +22,14 @@ from PySide6.QtWidgets import (
 )
 
 from ..engine.errors import EngineError
-from ..engine.models import CATALOG, Kind, ModelDefaults, catalog_status, resolve_model
+from ..engine.models import (
+    CATALOG,
+    DEFAULT_IMAGE_MODEL,
+    Kind,
+    ModelDefaults,
+    catalog_status,
+    resolve_model,
+)
 
 MAX_RECENT = 8
 
@@ -96,7 +103,7 @@ class ModelPicker(QWidget):
         self._show_status(self.current_spec())
 
     def _fill(self) -> None:
-        current = self.current_spec() if self.combo.count() else "tiny-random"
+        current = self.current_spec() if self.combo.count() else DEFAULT_IMAGE_MODEL
         self.combo.blockSignals(True)
         self.combo.clear()
         for entry in CATALOG.values():
@@ -123,7 +130,7 @@ class ModelPicker(QWidget):
         self._fill()
 
     def current_spec(self) -> str:
-        return str(self.combo.currentData() or "tiny-random")
+        return str(self.combo.currentData() or DEFAULT_IMAGE_MODEL)
 
     def recent(self) -> list[str]:
         return list(self._recent)

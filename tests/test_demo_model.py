@@ -1,0 +1,189 @@
+"""The bundled demo model (resources/models/demo*) follows the prompt.
+
+These run the real engine on the shipped weights, at 64×64 with the model's
+own few steps, and judge the pictures by their pixels: a pipeline that returns
+noise, ignores the prompt, or inpaints outside the mask fails them."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image, ImageDraw, ImageFilter
+
+from studio.app import main
+from studio.engine.canny import canny_edges
+from studio.engine.errors import ModelNotFoundError
+from studio.engine.generate import generate
+from studio.engine.metadata import read_png_parameters
+from studio.engine.models import CATALOG, DEFAULT_IMAGE_MODEL, Kind, resolve_model
+from studio.engine.request import GenerationRequest, Mode
+from studio.paths import bundled_models_dir
+
+# What the 2026-11-22 training run does not do yet (issue 6 stays open); strict,
+# so a retrained model that passes turns these into failures to un-mark.
+POSITION_GAP = "'at the top left' put the small circle at x ~ 48, not < 28"
+INPAINT_GAP = "the masked square came out ~10 % green, not the 20 % asked"
+CONTROL_GAP = "the 800-step ControlNet drew no edges for this control image"
+
+# The procedural world's colours (training/world.py), for reading pictures back.
+NAMED = {
+    "red": (215, 30, 35),
+    "orange": (245, 135, 20),
+    "yellow": (245, 220, 40),
+    "green": (40, 165, 60),
+    "cyan": (40, 205, 215),
+    "blue": (35, 65, 205),
+    "purple": (130, 45, 175),
+    "pink": (245, 135, 195),
+    "white": (245, 245, 245),
+    "gray": (128, 128, 128),
+    "black": (20, 20, 20),
+}
+
+
+def colour_names(image: Image.Image) -> np.ndarray:
+    """Each pixel's nearest named colour."""
+    pixels = np.asarray(image.convert("RGB"), dtype=np.float32)
+    names = list(NAMED)
+    palette = np.array([NAMED[n] for n in names], dtype=np.float32)
+    nearest = ((pixels[:, :, None, :] - palette) ** 2).sum(-1).argmin(-1)
+    return np.array(names)[nearest]
+
+
+def border(names: np.ndarray) -> np.ndarray:
+    return np.concatenate([names[0], names[-1], names[:, 0], names[:, -1]])
+
+
+def fill_ratio(mask: np.ndarray) -> float:
+    """Area over bounding-box area: ~0.79 for a disc, 1 for a square, ~0.5 for a triangle."""
+    ys, xs = np.nonzero(mask)
+    return mask.sum() / ((np.ptp(xs) + 1) * (np.ptp(ys) + 1))
+
+
+@pytest.fixture(scope="module")
+def demo_store():
+    from studio.engine.pipelines import PipelineStore
+
+    return PipelineStore()
+
+
+@pytest.fixture(scope="module")
+def run(demo_store):
+    def run(prompt: str, seed: int = 1, **changes) -> Image.Image:
+        request = GenerationRequest(prompt, model="demo", seed=seed, **changes)
+        return generate(request, demo_store).images[0]
+
+    return run
+
+
+def test_demo_is_the_default_and_ships_small_with_its_controlnet(demo_store):
+    assert DEFAULT_IMAGE_MODEL == "demo" and GenerationRequest("x").model == "demo"
+    folder = bundled_models_dir()
+    size = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
+    assert size < 20 * 2**20
+    model = resolve_model("demo")
+    assert model.path == folder / "demo" and model.controlnet == "demo-controlnet"
+    assert (model.defaults.width, model.defaults.height) == (64, 64)
+    assert resolve_model("demo-controlnet").kind is Kind.CONTROLNET
+    pipe = demo_store.base_for(model)
+    # stored in half precision to stay small; on the CPU it must run in float32
+    assert {p.dtype for p in pipe.unet.parameters()} == {torch.float32}
+
+
+def test_a_missing_bundle_is_a_sentence_not_a_traceback(monkeypatch, tmp_path):
+    monkeypatch.setattr("studio.paths.resources_dir", lambda: tmp_path)
+    with pytest.raises(ModelNotFoundError, match=r"bundled model 'demo' is missing.*train-demo"):
+        resolve_model("demo")
+    assert CATALOG["demo"].bundled and CATALOG["demo-controlnet"].bundled
+
+
+def test_caption_words_are_single_tokens():
+    from transformers import CLIPTokenizer
+
+    tokenizer = CLIPTokenizer.from_pretrained(str(bundled_models_dir() / "demo" / "tokenizer"))
+    words = "a small large red blue green yellow circle square triangle star at the top left"
+    for word in words.split():
+        assert len(tokenizer(word).input_ids) == 3, word  # <start> word <end>
+
+
+@pytest.mark.parametrize("seed", [1, 3])
+def test_red_circle_on_blue(run, seed):
+    image = run("a red circle on a blue background", seed=seed)
+    assert image.size == (64, 64)
+    names = colour_names(image)
+    assert (border(names) == "blue").mean() > 0.8
+    red = names == "red"
+    assert red.sum() > 0.04 * red.size  # a shape, not a few stray pixels
+    assert ((names == "blue") | red).mean() > 0.9  # nothing else in the picture
+    assert 0.65 < fill_ratio(red) < 0.92  # round: not a square, triangle or star
+    ys, xs = np.nonzero(red)
+    assert 0.8 < (np.ptp(xs) + 1) / (np.ptp(ys) + 1) < 1.25
+
+
+def test_colour_words_change_the_colours(run):
+    yellow_on_black = colour_names(run("a yellow star on a black background"))
+    assert (yellow_on_black == "black").mean() > 0.5
+    assert (yellow_on_black == "yellow").mean() > 0.03
+    green_on_white = colour_names(run("a green square on a white background"))
+    assert (green_on_white == "white").mean() > 0.5
+    assert (green_on_white == "green").mean() > 0.03
+
+
+@pytest.mark.xfail(strict=True, reason=POSITION_GAP)
+def test_position_words_move_the_shape(run):
+    def centre(prompt: str) -> tuple[float, float]:
+        ys, xs = np.nonzero(colour_names(run(prompt)) == "red")
+        return xs.mean(), ys.mean()
+
+    x, y = centre("a small red circle at the top left on a white background")
+    assert x < 28 and y < 28
+    x, y = centre("a small red circle at the bottom right on a white background")
+    assert x > 36 and y > 36
+
+
+@pytest.mark.xfail(strict=True, reason=INPAINT_GAP)
+def test_inpainting_a_square_with_a_green_star_changes_only_the_mask(run):
+    init = Image.new("RGB", (64, 64), NAMED["gray"])
+    ImageDraw.Draw(init).rectangle((18, 18, 45, 45), fill=NAMED["yellow"])
+    mask = Image.new("L", (64, 64), 0)
+    ImageDraw.Draw(mask).rectangle((12, 12, 51, 51), fill=255)
+    image = run(
+        "a large green star in the center on a gray background",
+        mode=Mode.INPAINT, init_image=init, mask_image=mask, strength=1.0, mask_blur=0,
+    )  # fmt: skip
+    outside = np.asarray(mask) == 0
+    assert (np.asarray(init)[outside] == np.asarray(image)[outside]).all()
+    inside = colour_names(image)[~outside]
+    assert (inside == "green").mean() > 0.2
+    assert (inside == "yellow").mean() < 0.05
+
+
+@pytest.mark.xfail(strict=True, reason=CONTROL_GAP)
+def test_controlnet_follows_a_triangles_edges(run):
+    control = Image.new("RGB", (64, 64), NAMED["white"])
+    ImageDraw.Draw(control).polygon([(32, 10), (54, 50), (10, 50)], fill=NAMED["blue"])
+    image = run(
+        "a purple triangle on a yellow background",
+        mode=Mode.CONTROLNET_CANNY, controlnet="demo-controlnet", control_image=control,
+    )  # fmt: skip
+    edges = np.asarray(canny_edges(image, 100, 200))[..., 0] > 0
+    wanted = canny_edges(control, 100, 200).convert("L").filter(ImageFilter.MaxFilter(3))
+    assert edges.sum() > 40
+    assert (edges & (np.asarray(wanted) > 0)).sum() / edges.sum() > 0.6
+    names = colour_names(image)
+    assert (names == "purple").mean() > 0.1 and (border(names) == "yellow").mean() > 0.8
+
+
+def test_cli_draws_the_readme_example_offline_with_no_model_named(tmp_path):
+    out = tmp_path / "star.png"
+    code = main(
+        ["generate", "--prompt", "a yellow star on a black background", "--seed", "3",
+         "--out", str(out), "--quiet"]
+    )  # fmt: skip
+    assert code == 0
+    image = Image.open(out)
+    assert image.size == (64, 64)
+    assert "Model: demo" in read_png_parameters(out)
+    names = colour_names(image)
+    assert (border(names) == "black").mean() > 0.8 and (names == "yellow").mean() > 0.04

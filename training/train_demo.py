@@ -1,0 +1,188 @@
+"""Regenerates the procedural data set and retrains the demo model from scratch.
+
+    scripts/train-demo                  # the shipped recipe: resources/models/demo*
+    scripts/train-demo --quick --out /tmp/demo-smoke   # a 2-minute smoke run
+
+Stages, each with a fixed seed: render the scenes; train the VAE (its latent
+space is fixed, see stages.py); train the UNet and the text encoder together;
+train the canny ControlNet with the UNet frozen. Loss curves are printed as it
+goes and drawn into a PNG. Runs on the CPU with 2 threads.
+"""
+
+from __future__ import annotations
+
+import os
+
+# With the cores shared, OpenMP's busy-waiting threads slow each other down
+# 2–3×; passive waiting keeps 2 threads useful. Must be set before torch loads.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import argparse
+import json
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+
+from . import architecture as arch
+from .curves import plot
+from .data import CaptionEncoder, build_scene_set
+from .stages import (
+    NoiseSchedule,
+    StageConfig,
+    target_latents,
+    train_controlnet,
+    train_unet,
+    train_vae,
+)
+from .tokenizer import load_tokenizer, write_tokenizer
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = ROOT / "docs"
+THREADS = 2
+
+
+@dataclass(frozen=True)
+class Recipe:
+    images: int
+    vae: StageConfig
+    unet: StageConfig
+    controlnet: StageConfig
+    data_seed: int = 1
+
+
+FULL = Recipe(
+    images=40_000,
+    vae=StageConfig(steps=1500, batch=32, lr=5e-3, warmup=20, log_every=100, seed=2),
+    unet=StageConfig(steps=2400, batch=64, lr=1e-3, warmup=100, log_every=100, seed=3),
+    controlnet=StageConfig(steps=800, batch=32, lr=5e-4, warmup=50, log_every=100, seed=4),
+)
+QUICK = Recipe(
+    images=2_000,
+    vae=StageConfig(steps=40, batch=16, lr=5e-3, warmup=5, log_every=10, seed=2),
+    unet=StageConfig(steps=40, batch=16, lr=1e-3, warmup=5, log_every=10, seed=3),
+    controlnet=StageConfig(steps=20, batch=8, lr=5e-4, warmup=5, log_every=10, seed=4),
+)
+
+
+def _save_pipeline(folder: Path, vae, text_encoder, tokenizer, unet) -> None:
+    from diffusers import StableDiffusionPipeline
+
+    pipe = StableDiffusionPipeline(
+        vae=vae.to(memory_format=torch.contiguous_format),
+        text_encoder=text_encoder,
+        tokenizer=tokenizer,
+        unet=unet.to(memory_format=torch.contiguous_format).half(),  # stored as fp16
+        scheduler=arch.build_scheduler(),
+        safety_checker=None,
+        feature_extractor=None,
+        image_encoder=None,
+        requires_safety_checker=False,
+    )
+    pipe.save_pretrained(str(folder), safe_serialization=True)
+    unet.float()
+
+
+def _replace(folder: Path, built: Path) -> None:
+    """Moves a finished folder into place (the old one goes only once the new is whole)."""
+    if folder.exists():
+        shutil.rmtree(folder)
+    built.replace(folder)
+
+
+def train(recipe: Recipe, out: Path, plot_path: Path | None) -> dict:
+    torch.set_num_threads(THREADS)
+    torch.manual_seed(0)
+    out.mkdir(parents=True, exist_ok=True)
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+    staging = Path(tempfile.mkdtemp(prefix=".demo-", dir=out))
+    try:
+        t = time.perf_counter()
+        tokenizer = load_tokenizer(write_tokenizer(staging / "tokenizer-src"))
+        data = build_scene_set(recipe.images, recipe.data_seed)
+        latents = torch.cat(
+            [target_latents(data.pixels(torch.arange(i, min(i + 1000, recipe.images))))
+             for i in range(0, recipe.images, 1000)]
+        )  # fmt: skip
+        timings["data"] = time.perf_counter() - t
+        print(f"data: {recipe.images} scenes in {timings['data']:.0f} s", flush=True)
+
+        torch.manual_seed(recipe.vae.seed)
+        vae, vae_log = train_vae(arch.build_vae(), data, recipe.vae)
+        timings["vae"] = vae_log.elapsed
+
+        torch.manual_seed(recipe.unet.seed)
+        unet, text_encoder = arch.build_unet(), arch.build_text_encoder(len(tokenizer))
+        scheduler = arch.build_scheduler()
+        schedule = NoiseSchedule.of(scheduler)
+        captions = CaptionEncoder(tokenizer)
+        unet, text_encoder, unet_log = train_unet(
+            unet, text_encoder, latents, data, captions, schedule, recipe.unet
+        )
+        timings["unet"] = unet_log.elapsed
+        _save_pipeline(staging / "demo", vae, text_encoder, tokenizer, unet)
+
+        torch.manual_seed(recipe.controlnet.seed)
+        controlnet, cn_log = train_controlnet(
+            arch.build_controlnet(unet), unet, text_encoder, latents, data, captions,
+            schedule, recipe.controlnet,
+        )  # fmt: skip
+        timings["controlnet"] = cn_log.elapsed
+        controlnet.to(memory_format=torch.contiguous_format).half().save_pretrained(
+            str(staging / "demo-controlnet"), safe_serialization=True
+        )
+        _replace(out / "demo", staging / "demo")
+        _replace(out / "demo-controlnet", staging / "demo-controlnet")
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    timings["total"] = time.perf_counter() - started
+    logs = [vae_log, unet_log, cn_log]
+    if plot_path is not None:
+        plot(logs, plot_path)
+    return {
+        "recipe": asdict(recipe),
+        "threads": THREADS,
+        "seconds": {k: round(v, 1) for k, v in timings.items()},
+        "loss_curves": {log.name: log.points for log in logs},
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, default=ROOT / "resources" / "models",
+                        help="where demo/ and demo-controlnet/ are written")  # fmt: skip
+    parser.add_argument("--plot", type=Path, default=None,
+                        help="the loss curves' PNG (default: docs/demo-model-loss.png "
+                        "for the shipped folder, else OUT/loss.png)")  # fmt: skip
+    parser.add_argument("--report", type=Path, default=None,
+                        help="timings and loss curves as JSON "
+                        "(default: beside the plot)")  # fmt: skip
+    parser.add_argument("--quick", action="store_true", help="a tiny recipe, for a smoke test")
+    args = parser.parse_args(argv)
+
+    from studio.engine.pipelines import quiet_libraries
+
+    quiet_libraries()
+    shipped = args.out.resolve() == (ROOT / "resources" / "models").resolve()
+    plot_path = args.plot or (DOCS / "demo-model-loss.png" if shipped else args.out / "loss.png")
+    report_path = args.report or plot_path.with_name(
+        "demo-model-training.json" if shipped else "training.json"
+    )
+    report = train(QUICK if args.quick else FULL, args.out, plot_path)
+    seconds = report["seconds"]
+    print(
+        "trained in {total:.0f} s (data {data:.0f}, vae {vae:.0f}, unet {unet:.0f}, "
+        "controlnet {controlnet:.0f}) -> {out}".format(**seconds, out=args.out),
+        file=sys.stderr,
+    )
+    report_path.write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
