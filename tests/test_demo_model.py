@@ -19,6 +19,7 @@ from studio.engine.metadata import read_png_parameters
 from studio.engine.models import CATALOG, DEFAULT_IMAGE_MODEL, Kind, resolve_model
 from studio.engine.request import GenerationRequest, Mode
 from studio.paths import bundled_models_dir
+from training.world import COLOURS  # the named colours the model was trained on
 
 # What the 2026-11-22 training run does not do yet (issue 6 stays open); strict,
 # so a retrained model that passes turns these into failures to un-mark.
@@ -26,27 +27,12 @@ POSITION_GAP = "'at the top left' put the small circle at x ~ 48, not < 28"
 INPAINT_GAP = "the masked square came out ~10 % green, not the 20 % asked"
 CONTROL_GAP = "the 800-step ControlNet drew no edges for this control image"
 
-# The procedural world's colours (training/world.py), for reading pictures back.
-NAMED = {
-    "red": (215, 30, 35),
-    "orange": (245, 135, 20),
-    "yellow": (245, 220, 40),
-    "green": (40, 165, 60),
-    "cyan": (40, 205, 215),
-    "blue": (35, 65, 205),
-    "purple": (130, 45, 175),
-    "pink": (245, 135, 195),
-    "white": (245, 245, 245),
-    "gray": (128, 128, 128),
-    "black": (20, 20, 20),
-}
-
 
 def colour_names(image: Image.Image) -> np.ndarray:
     """Each pixel's nearest named colour."""
     pixels = np.asarray(image.convert("RGB"), dtype=np.float32)
-    names = list(NAMED)
-    palette = np.array([NAMED[n] for n in names], dtype=np.float32)
+    names = list(COLOURS)
+    palette = np.array([COLOURS[n] for n in names], dtype=np.float32)
     nearest = ((pixels[:, :, None, :] - palette) ** 2).sum(-1).argmin(-1)
     return np.array(names)[nearest]
 
@@ -144,8 +130,8 @@ def test_position_words_move_the_shape(run):
 
 @pytest.mark.xfail(strict=True, reason=INPAINT_GAP)
 def test_inpainting_a_square_with_a_green_star_changes_only_the_mask(run):
-    init = Image.new("RGB", (64, 64), NAMED["gray"])
-    ImageDraw.Draw(init).rectangle((18, 18, 45, 45), fill=NAMED["yellow"])
+    init = Image.new("RGB", (64, 64), COLOURS["gray"])
+    ImageDraw.Draw(init).rectangle((18, 18, 45, 45), fill=COLOURS["yellow"])
     mask = Image.new("L", (64, 64), 0)
     ImageDraw.Draw(mask).rectangle((12, 12, 51, 51), fill=255)
     image = run(
@@ -161,8 +147,8 @@ def test_inpainting_a_square_with_a_green_star_changes_only_the_mask(run):
 
 @pytest.mark.xfail(strict=True, reason=CONTROL_GAP)
 def test_controlnet_follows_a_triangles_edges(run):
-    control = Image.new("RGB", (64, 64), NAMED["white"])
-    ImageDraw.Draw(control).polygon([(32, 10), (54, 50), (10, 50)], fill=NAMED["blue"])
+    control = Image.new("RGB", (64, 64), COLOURS["white"])
+    ImageDraw.Draw(control).polygon([(32, 10), (54, 50), (10, 50)], fill=COLOURS["blue"])
     image = run(
         "a purple triangle on a yellow background",
         mode=Mode.CONTROLNET_CANNY, controlnet="demo-controlnet", control_image=control,

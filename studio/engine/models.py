@@ -56,11 +56,6 @@ class CatalogEntry:
     bundled: bool = False  # shipped with the app under resources/models/<name>
     example_prompt: str | None = None  # for models that only know a small vocabulary
 
-    @property
-    def local(self) -> bool:
-        """Present without a download: bundled, or built on first use."""
-        return not self.hub_id
-
 
 DEFAULT_IMAGE_MODEL = "demo"
 

@@ -52,6 +52,16 @@ _DTYPE_LABELS = {
 }
 
 
+def _browse_row(edit: QLineEdit, on_browse) -> QHBoxLayout:
+    """A path field with its Browse… button."""
+    browse = QPushButton("Browse…")
+    browse.clicked.connect(on_browse)
+    row = QHBoxLayout()
+    row.addWidget(edit, 1)
+    row.addWidget(browse)
+    return row
+
+
 class SettingsDialog(QDialog):
     def __init__(self, prefs: AppPreferences, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -104,11 +114,7 @@ class SettingsDialog(QDialog):
 
         self.output_dir = QLineEdit(prefs.output_dir)
         self.output_dir.setPlaceholderText(str(prefs.outputs_path()))
-        browse = QPushButton("Browse…")
-        browse.clicked.connect(self._choose_output)
-        out_row = QHBoxLayout()
-        out_row.addWidget(self.output_dir, 1)
-        out_row.addWidget(browse)
+        out_row = _browse_row(self.output_dir, self._choose_output)
         self.theme = QComboBox()
         self.theme.addItem("Dark", "dark")
         self.theme.addItem("Light", "light")
@@ -274,11 +280,7 @@ class SettingsDialog(QDialog):
             "A TAESD AutoencoderTiny folder, or its hub id if it is in the local cache: "
             "decodes many times faster, slightly softer."
         )
-        browse = QPushButton("Browse…")
-        browse.clicked.connect(self._choose_tiny_vae)
-        tiny_row = QHBoxLayout()
-        tiny_row.addWidget(self.tiny_vae, 1)
-        tiny_row.addWidget(browse)
+        tiny_row = _browse_row(self.tiny_vae, self._choose_tiny_vae)
         self.compile = QCheckBox("Compile the UNet with torch.compile (the first image is slow)")
         self.compile.setChecked(prefs.compile)
         self.threads = QSpinBox()
