@@ -9,10 +9,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from PIL import Image, ImageDraw, ImageFilter
+from PIL import Image, ImageDraw
 
 from studio.app import main
-from studio.engine.canny import canny_edges
 from studio.engine.errors import ModelNotFoundError
 from studio.engine.generate import generate
 from studio.engine.metadata import read_png_parameters
@@ -21,11 +20,12 @@ from studio.engine.request import GenerationRequest, Mode
 from studio.paths import bundled_models_dir
 from training.world import COLOURS  # the named colours the model was trained on
 
-# What the 2026-11-22 training run does not do yet (issue 6 stays open); strict,
-# so a retrained model that passes turns these into failures to un-mark.
-POSITION_GAP = "'at the top left' put the small circle at x ~ 48, not < 28"
-INPAINT_GAP = "the masked square came out ~10 % green, not the 20 % asked"
-CONTROL_GAP = "the 800-step ControlNet drew no edges for this control image"
+# What the shipped model does not do yet (issue 6 stays open); strict, so a
+# retrained model that passes turns this into a failure to un-mark.
+POSITION_GAP = (
+    "position words are ignored (20 % position accuracy in training.evaluate, chance): "
+    "'at the top left' put the small circle at x ~ 48, not < 28"
+)
 
 
 def colour_names(image: Image.Image) -> np.ndarray:
@@ -128,7 +128,6 @@ def test_position_words_move_the_shape(run):
     assert x > 36 and y > 36
 
 
-@pytest.mark.xfail(strict=True, reason=INPAINT_GAP)
 def test_inpainting_a_square_with_a_green_star_changes_only_the_mask(run):
     init = Image.new("RGB", (64, 64), COLOURS["gray"])
     ImageDraw.Draw(init).rectangle((18, 18, 45, 45), fill=COLOURS["yellow"])
@@ -145,20 +144,33 @@ def test_inpainting_a_square_with_a_green_star_changes_only_the_mask(run):
     assert (inside == "yellow").mean() < 0.05
 
 
-@pytest.mark.xfail(strict=True, reason=CONTROL_GAP)
 def test_controlnet_follows_a_triangles_edges(run):
     control = Image.new("RGB", (64, 64), COLOURS["white"])
     ImageDraw.Draw(control).polygon([(32, 10), (54, 50), (10, 50)], fill=COLOURS["blue"])
-    image = run(
-        "a purple triangle on a yellow background",
-        mode=Mode.CONTROLNET_CANNY, controlnet="demo-controlnet", control_image=control,
-    )  # fmt: skip
-    edges = np.asarray(canny_edges(image, 100, 200))[..., 0] > 0
-    wanted = canny_edges(control, 100, 200).convert("L").filter(ImageFilter.MaxFilter(3))
-    assert edges.sum() > 40
-    assert (edges & (np.asarray(wanted) > 0)).sum() / edges.sum() > 0.6
-    names = colour_names(image)
-    assert (names == "purple").mean() > 0.1 and (border(names) == "yellow").mean() > 0.8
+    triangle = np.asarray(control.convert("L")) < 200
+    prompt = "a purple triangle on a yellow background"
+
+    def purple_overlap(image: Image.Image) -> float:
+        """Intersection over union of the purple pixels and the control's triangle."""
+        purple = colour_names(image) == "purple"
+        return (purple & triangle).sum() / (purple | triangle).sum()
+
+    controlled = run(
+        prompt, mode=Mode.CONTROLNET_CANNY, controlnet="demo-controlnet", control_image=control
+    )
+    assert (colour_names(controlled) == "purple").mean() > 0.1  # a shape, in the prompt's colour
+    assert purple_overlap(controlled) > 0.7  # the control's triangle, where the control has it
+    assert purple_overlap(run(prompt)) < 0.3  # same prompt and seed, no control: elsewhere
+
+
+def test_the_vae_encodes_an_image_to_one_latent_not_a_random_one(demo_store):
+    """img2img and inpainting sample the encoder's posterior: a wide one turned
+    the inpainted area into coloured noise."""
+    pipe = demo_store.base_for(resolve_model("demo"))
+    pixels = torch.rand(1, 3, 64, 64) * 2 - 1
+    with torch.no_grad():
+        posterior = pipe.vae.encode(pixels).latent_dist
+    assert (posterior.sample() - posterior.mean).abs().max() < 0.05
 
 
 def test_cli_draws_the_readme_example_offline_with_no_model_named(tmp_path):

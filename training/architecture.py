@@ -20,7 +20,6 @@ UNET_ATTENTION = (False, True, True)
 
 
 def build_vae():
-    import torch
     from diffusers import AutoencoderKL
 
     vae = AutoencoderKL(
@@ -36,12 +35,22 @@ def build_vae():
         mid_block_add_attention=False,
         scaling_factor=1.0,  # the latents already have unit-ish variance (see stages.py)
     )
-    # A deterministic posterior: log-variance -10 everywhere (std 0.007), so
-    # img2img's sampled latents are the mean. Nothing trains these weights.
-    with torch.no_grad():
-        vae.encoder.conv_out.weight[LATENT_CHANNELS:] = 0.0
-        vae.encoder.conv_out.bias[LATENT_CHANNELS:] = -10.0
+    fix_log_variance(vae)
     return vae
+
+
+def fix_log_variance(vae) -> None:
+    """A deterministic posterior: log-variance -10 everywhere (std 0.007), so the
+    latents img2img and inpainting sample from an image are its mean. Both the
+    encoder's last convolution and the 1×1 `quant_conv` after it output the
+    log-variance rows; nothing trains them (stages.train_vae zeroes their
+    gradients)."""
+    import torch
+
+    with torch.no_grad():
+        for conv in (vae.encoder.conv_out, vae.quant_conv):
+            conv.weight[LATENT_CHANNELS:] = 0.0
+            conv.bias[LATENT_CHANNELS:] = -10.0
 
 
 def build_text_encoder(vocab_size: int):

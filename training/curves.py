@@ -16,6 +16,7 @@ class LossLog:
         self.points: list[tuple[int, float]] = []  # (step, mean loss over the window)
         self._window: list[float] = []
         self._started = time.perf_counter()
+        self._cpu_started = time.process_time()
 
     def add(self, step: int, loss: float) -> None:
         self._window.append(loss)
@@ -32,6 +33,12 @@ class LossLog:
     @property
     def elapsed(self) -> float:
         return time.perf_counter() - self._started
+
+    @property
+    def cpu(self) -> float:
+        """CPU seconds of this process (all threads): unlike the wall clock, it
+        does not grow when a shared machine lends the cores to someone else."""
+        return time.process_time() - self._cpu_started
 
 
 def plot(logs: list[LossLog], path: Path, width: int = 360, height: int = 220) -> Path:

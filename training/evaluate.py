@@ -1,6 +1,6 @@
 """Scores the shipped demo model on captions it never saw in training.
 
-    python -m training.evaluate                 # the table, ~2 minutes on 2 cores
+    python -m training.evaluate                 # the table, about 4 minutes on 2 cores
     python -m training.evaluate --count 200     # more samples, tighter numbers
 
 Every picture is made through the engine's generate(), as a user gets it, from
