@@ -221,9 +221,14 @@ def main() -> None:
             for k in ("unet", "vae", "text", "taesd"):
                 components[k].to(dtype=dtype, memory_format=torch.contiguous_format)
             pipe = pipeline(components, fast, tiny)
-            # from_pipe drops a VAE of another class than annotated: pass it on
+            # from_pipe drops a VAE of another class than annotated: pass it on;
+            # and it casts every module to float32 unless given the dtype
             i2i = "image" in kwargs
-            p = StableDiffusionImg2ImgPipeline.from_pipe(pipe, vae=pipe.vae) if i2i else pipe
+            p = (
+                StableDiffusionImg2ImgPipeline.from_pipe(pipe, vae=pipe.vae, dtype=dtype)
+                if i2i
+                else pipe
+            )
             p.set_progress_bar_config(disable=True)
 
             def run(p=p, kwargs=kwargs):

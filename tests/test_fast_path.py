@@ -68,6 +68,28 @@ def test_fast_path_places_channels_last_sdpa_and_stays_deterministic(sd_model, m
     assert store.loads == 1
 
 
+def test_mode_switches_keep_the_fast_precision(sd_model, sd_controlnet, monkeypatch):
+    """diffusers' from_pipe casts the shared modules to float32 unless told the
+    dtype: one img2img made every later image, txt2img too, run in float32."""
+    monkeypatch.setattr(fastpath, "cpu_has_native_bf16", lambda: True)
+    store = PipelineStore(EngineOptions(device="cpu", fast_cpu=True))
+    first = generate(_request(sd_model), store).images[0]
+    mask = first.convert("L").point(lambda v: 255)
+    for mode, extra in (
+        (Mode.IMG2IMG, {"init_image": first}),
+        (Mode.INPAINT, {"init_image": first, "mask_image": mask}),
+        (Mode.CONTROLNET_CANNY, {"control_image": first, "controlnet": str(sd_controlnet)}),
+    ):
+        generate(_request(sd_model, mode=mode, **extra), store)
+        pipes = [store.base_for(store._loaded.model), *store._loaded.derived.values()]
+        for pipe in pipes:
+            modules = [pipe.unet, pipe.vae, pipe.text_encoder, getattr(pipe, "controlnet", None)]
+            dtypes = {p.dtype for m in modules if m is not None for p in m.parameters()}
+            assert dtypes == {torch.bfloat16}, (mode, type(pipe).__name__, dtypes)
+    again = generate(_request(sd_model), store).images[0]
+    assert np.array_equal(np.asarray(first), np.asarray(again))
+
+
 def test_channels_last_follows_the_fast_path_unless_chosen(sd_model):
     store = PipelineStore(EngineOptions(device="cpu"))
     generate(_request(sd_model), store)

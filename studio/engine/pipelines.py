@@ -249,7 +249,10 @@ class PipelineStore:
             return base
         pipe = self._loaded.derived.get(key)
         if pipe is None:
-            pipe = cls.from_pipe(base, **extra)
+            # from_pipe casts every shared module to `dtype`, float32 unless told:
+            # without it, the first img2img turned a bf16/fp16 model into float32
+            # for every mode, txt2img included (2-3× slower, twice the memory)
+            pipe = cls.from_pipe(base, dtype=self.dtype, **extra)
             pipe.set_progress_bar_config(disable=True)
             if self.options.cpu_offload and self.device == "cuda":
                 pipe.enable_model_cpu_offload()
