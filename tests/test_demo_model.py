@@ -6,6 +6,8 @@ noise, ignores the prompt, or inpaints outside the mask fails them."""
 
 from __future__ import annotations
 
+import random
+
 import numpy as np
 import pytest
 import torch
@@ -18,7 +20,7 @@ from studio.engine.metadata import read_png_parameters
 from studio.engine.models import CATALOG, DEFAULT_IMAGE_MODEL, Kind, resolve_model
 from studio.engine.request import GenerationRequest, Mode
 from studio.paths import bundled_models_dir
-from training.world import COLOURS  # the named colours the model was trained on
+from training.world import COLOURS, make_scene, render
 
 # What the shipped model does not do yet (issue 6 stays open); strict, so a
 # retrained model that passes turns this into a failure to un-mark.
@@ -142,6 +144,20 @@ def test_inpainting_a_square_with_a_green_star_changes_only_the_mask(run):
     inside = colour_names(image)[~outside]
     assert (inside == "green").mean() > 0.2
     assert (inside == "yellow").mean() < 0.05
+
+
+def test_img2img_keeps_the_picture_at_low_strength_and_recolours_at_high(run):
+    init = render(make_scene(random.Random(3), "square", "yellow", "purple", "large", "center"))
+    prompt = "a green square on a purple background"
+
+    def shares(strength: float) -> dict[str, float]:
+        names = colour_names(run(prompt, mode=Mode.IMG2IMG, init_image=init, strength=strength))
+        return {c: (names == c).mean() for c in ("yellow", "green", "purple")}
+
+    low, high = shares(0.3), shares(0.8)
+    assert low["yellow"] > 0.1 and low["green"] < 0.02  # the init image's square stays
+    assert high["green"] > 0.1 and high["yellow"] < 0.05  # the prompt recolours it
+    assert low["purple"] > 0.6 and high["purple"] > 0.6  # the background is kept
 
 
 def test_controlnet_follows_a_triangles_edges(run):
