@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from studio.engine import fastpath
 from studio.engine.errors import ModelLoadError
@@ -74,7 +75,7 @@ def test_mode_switches_keep_the_fast_precision(sd_model, sd_controlnet, monkeypa
     monkeypatch.setattr(fastpath, "cpu_has_native_bf16", lambda: True)
     store = PipelineStore(EngineOptions(device="cpu", fast_cpu=True))
     first = generate(_request(sd_model), store).images[0]
-    mask = first.convert("L").point(lambda v: 255)
+    mask = Image.new("L", first.size, 255)
     for mode, extra in (
         (Mode.IMG2IMG, {"init_image": first}),
         (Mode.INPAINT, {"init_image": first, "mask_image": mask}),

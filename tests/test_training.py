@@ -1,6 +1,6 @@
-"""scripts/train-demo's code: the loss weighting that makes position words
-work, the ControlNet's timestep draw, the judge, and a whole (tiny) training
-run whose output the engine loads and generates with."""
+"""scripts/train-demo's code: the loss weightings, the ControlNet's timestep
+draw, the judge, and a whole (tiny) training run whose output the engine loads
+and generates with."""
 
 from __future__ import annotations
 
@@ -43,6 +43,10 @@ def test_the_loss_weightings(schedule):
     assert noisy[t < 20].max() < 0.2  # damps the near-clean ones instead
     t, plain = weights("plain")
     assert torch.equal(plain, torch.ones_like(plain))
+    with pytest.raises(ValueError, match="min_snr"):
+        StageConfig(steps=1, batch=1, lr=1.0, weighting="min_snr")
+    with pytest.raises(ValueError, match="Cubic"):
+        StageConfig(steps=1, batch=1, lr=1.0, timesteps="Cubic")
 
 
 def test_the_controlnet_draws_mostly_noisy_timesteps(schedule):

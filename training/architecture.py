@@ -39,16 +39,20 @@ def build_vae():
     return vae
 
 
+def log_variance_convs(vae) -> tuple:
+    """The convolutions whose rows from LATENT_CHANNELS on output the posterior's
+    log-variance: the encoder's last one and the 1×1 `quant_conv` after it."""
+    return vae.encoder.conv_out, vae.quant_conv
+
+
 def fix_log_variance(vae) -> None:
     """A deterministic posterior: log-variance -10 everywhere (std 0.007), so the
-    latents img2img and inpainting sample from an image are its mean. Both the
-    encoder's last convolution and the 1×1 `quant_conv` after it output the
-    log-variance rows; nothing trains them (stages.train_vae zeroes their
-    gradients)."""
+    latents img2img and inpainting sample from an image are its mean. Nothing
+    trains these rows (stages.train_vae zeroes their gradients)."""
     import torch
 
     with torch.no_grad():
-        for conv in (vae.encoder.conv_out, vae.quant_conv):
+        for conv in log_variance_convs(vae):
             conv.weight[LATENT_CHANNELS:] = 0.0
             conv.bias[LATENT_CHANNELS:] = -10.0
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from .architecture import log_variance_convs
 from .curves import LossLog
 from .data import EMPTY_CAPTION_RATE, CaptionEncoder, SceneSet
 
@@ -39,7 +40,16 @@ class StageConfig:
     # control image still has something to decide
     timesteps: str = "uniform"
 
+    def __post_init__(self) -> None:
+        # a misspelt choice must not silently train with another one
+        if self.weighting not in WEIGHTINGS:
+            raise ValueError(f"weighting {self.weighting!r} is not one of {WEIGHTINGS}")
+        if self.timesteps not in TIMESTEP_DRAWS:
+            raise ValueError(f"timesteps {self.timesteps!r} is not one of {TIMESTEP_DRAWS}")
 
+
+WEIGHTINGS = ("min-snr", "noisy", "plain")
+TIMESTEP_DRAWS = ("uniform", "cubic")
 MIN_SNR_GAMMA = 5.0
 
 
@@ -130,7 +140,7 @@ def train_vae(vae, data: SceneSet, config: StageConfig):
         opt.zero_grad(set_to_none=True)
         loss.backward()
         with torch.no_grad():  # keep the log-variance rows fixed
-            for conv in (vae.encoder.conv_out, vae.quant_conv):
+            for conv in log_variance_convs(vae):
                 conv.weight.grad[channels:] = 0
                 conv.bias.grad[channels:] = 0
         opt.step()
