@@ -117,7 +117,9 @@ def runner(path: str, folder: str, size: int, steps: int):
     from studio.engine.pipelines import PipelineStore
     from studio.engine.request import GenerationRequest
 
-    store = PipelineStore(EngineOptions(device="cpu", channels_last=path != "engine"))
+    # float32 as bare diffusers, whatever the automatic fast path would pick
+    options = EngineOptions(device="cpu", channels_last=path != "engine", fast_cpu=False)
+    store = PipelineStore(options)
     assert store.channels_last is (path != "engine")
     request = GenerationRequest(
         prompt, model=folder, seed=seed, steps=steps, guidance_scale=1.0, width=size, height=size

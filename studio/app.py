@@ -46,16 +46,20 @@ def _device_options() -> argparse.ArgumentParser:
         "--dtype",
         default="auto",
         choices=["auto", "float16", "bfloat16", "float32"],
-        help="precision (auto: float16 on GPUs, float32 on the CPU)",
+        help="precision (auto: float16 on GPUs; on the CPU float32, or bfloat16 with the "
+        "fast CPU path)",
     )
     group.add_argument("--attention-slicing", action="store_true", help="lower memory use")
     group.add_argument("--vae-tiling", action="store_true", help="decode large images in tiles")
     group.add_argument("--cpu-offload", action="store_true", help="CUDA: keep idle parts in RAM")
     group.add_argument(
         "--fast-cpu",
-        action="store_true",
+        action=argparse.BooleanOptionalAction,
+        default=None,
         help="the fast CPU path: bfloat16 and channels_last where the CPU multiplies bf16 "
-        "natively (float32 elsewhere); see docs/PERFORMANCE.md",
+        "natively (float32 elsewhere). Default: automatic, on for models with a UNet of "
+        "100 M parameters or more (real SD models), off for small ones such as the demo; "
+        "see docs/PERFORMANCE.md",
     )
     group.add_argument(
         "--tiny-vae",

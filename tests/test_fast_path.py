@@ -91,6 +91,61 @@ def test_mode_switches_keep_the_fast_precision(sd_model, sd_controlnet, monkeypa
     assert np.array_equal(np.asarray(first), np.asarray(again))
 
 
+def test_unet_parameters_are_read_from_the_headers(sd_model):
+    from diffusers import UNet2DConditionModel
+
+    unet = UNet2DConditionModel.from_pretrained(str(sd_model / "unet"))
+    expected = sum(p.numel() for p in unet.parameters())
+    assert fastpath.unet_parameters(sd_model, single_file=False) == expected
+    weights = next((sd_model / "unet").glob("*.safetensors"))
+    # a single file counts whole; an unreadable model counts nothing (the loader says why)
+    assert fastpath.unet_parameters(weights, single_file=True) == expected
+    assert fastpath.unet_parameters(sd_model / "missing", single_file=False) == 0
+
+
+def test_automatic_fast_path_is_for_large_models_only(sd_model, monkeypatch):
+    """fast_cpu=None (the default): bf16 + channels_last for a UNet of at least
+    FAST_CPU_MIN_PARAMETERS on a CPU with native bf16; float32 for small ones,
+    which bf16 slows down, and everywhere without native bf16."""
+    monkeypatch.setattr(fastpath, "cpu_has_native_bf16", lambda: True)
+    small = PipelineStore(EngineOptions(device="cpu"))
+    generate(_request(sd_model), small)
+    assert (small.dtype, small.channels_last) == (torch.float32, False)
+    assert small.base_for(small._loaded.model).unet.dtype is torch.float32
+
+    size = fastpath.unet_parameters(sd_model, single_file=False)
+    monkeypatch.setattr(fastpath, "FAST_CPU_MIN_PARAMETERS", size)  # now it counts as large
+    large = PipelineStore(EngineOptions(device="cpu"))
+    generate(_request(sd_model), large)
+    pipe = large.base_for(large._loaded.model)
+    assert pipe.unet.dtype is torch.bfloat16
+    assert pipe.unet.conv_in.weight.is_contiguous(memory_format=torch.channels_last)
+    assert large.precision_for(large._loaded.model).fast_cpu
+    # an explicit choice wins over the size, both ways
+    assert PipelineStore(EngineOptions(device="cpu", fast_cpu=False)).precision_for(
+        large._loaded.model
+    ).dtype is torch.float32  # fmt: skip
+    assert PipelineStore(EngineOptions(device="cpu", dtype="float32")).precision_for(
+        large._loaded.model
+    ).dtype is torch.float32  # fmt: skip
+    monkeypatch.setattr(fastpath, "cpu_has_native_bf16", lambda: False)
+    fastpath_less = PipelineStore(EngineOptions(device="cpu"))
+    assert fastpath_less.precision_for(large._loaded.model).dtype is torch.float32
+
+
+def test_result_cache_key_names_the_automatic_precision(sd_model, monkeypatch):
+    from studio.engine.cache import job_key
+    from studio.engine.generate import _resolve, resolve_defaults
+
+    monkeypatch.setattr(fastpath, "cpu_has_native_bf16", lambda: True)
+    store = PipelineStore(EngineOptions(device="cpu"))
+    model = _resolve(str(sd_model), store)
+    request = resolve_defaults(_request(sd_model), model)
+    small = job_key(request, model, None, [""], store)
+    monkeypatch.setattr(fastpath, "FAST_CPU_MIN_PARAMETERS", 1)
+    assert job_key(request, model, None, [""], PipelineStore(EngineOptions(device="cpu"))) != small
+
+
 def test_channels_last_follows_the_fast_path_unless_chosen(sd_model):
     store = PipelineStore(EngineOptions(device="cpu"))
     generate(_request(sd_model), store)
@@ -142,7 +197,7 @@ def test_speed_settings_round_trip_through_the_dialog_into_engine_options(tmp_pa
     from studio.ui.settings_dialog import SettingsDialog
     from studio.ui.settings_store import AppPreferences, open_settings
 
-    prefs = AppPreferences(fast_cpu=True, tiny_vae="/models/taesd", compile=True, threads=3)
+    prefs = AppPreferences(fast_cpu="on", tiny_vae="/models/taesd", compile=True, threads=3)
     prefs.save(open_settings(tmp_path / "settings.ini"))
     loaded = AppPreferences.load(open_settings(tmp_path / "settings.ini"))
     assert loaded == prefs
@@ -155,9 +210,28 @@ def test_speed_settings_round_trip_through_the_dialog_into_engine_options(tmp_pa
     )  # fmt: skip
     dialog.threads.setValue(0)
     dialog.tiny_vae.setText("  ")
-    dialog.fast_cpu.setChecked(False)
+    dialog.fast_cpu.setCurrentIndex(dialog.fast_cpu.findData("off"))
     options = dialog.preferences().engine_options()
-    assert options == EngineOptions(compile=True)  # automatic threads, own decoder, fp32
+    assert options == EngineOptions(compile=True, fast_cpu=False)  # own decoder, fp32
+    dialog.fast_cpu.setCurrentIndex(dialog.fast_cpu.findData("auto"))
+    assert dialog.preferences().engine_options() == EngineOptions(compile=True)
+
+
+def test_fast_cpu_setting_is_automatic_unless_it_was_ticked(tmp_path):
+    """The old checkbox was saved unticked by every settings dialog: only a ticked
+    one was a choice; the new setting says automatic, on or off."""
+    from studio.ui.settings_store import AppPreferences, open_settings
+
+    for old, expected in ((True, "on"), (False, "auto"), (None, "auto")):
+        settings = open_settings(tmp_path / f"old-{old}.ini")
+        if old is not None:
+            settings.setValue("engine/fast_cpu", old)
+        assert AppPreferences.load(settings).fast_cpu == expected
+    settings = open_settings(tmp_path / "new.ini")
+    settings.setValue("engine/fast_cpu", True)
+    settings.setValue("engine/fast_cpu_mode", "off")
+    assert AppPreferences.load(settings).engine_options().fast_cpu is False
+    assert AppPreferences().engine_options().fast_cpu is None
 
 
 def test_speed_flags_reach_the_engine_options():
@@ -166,8 +240,10 @@ def test_speed_flags_reach_the_engine_options():
 
     plain = engine_options(build_parser().parse_args(["generate", "-p", "x"]))
     assert (plain.fast_cpu, plain.tiny_vae, plain.compile, plain.threads) == (
-        False, None, False, None,
+        None, None, False, None,
     )  # fmt: skip
+    off = engine_options(build_parser().parse_args(["generate", "-p", "x", "--no-fast-cpu"]))
+    assert off.fast_cpu is False
     args = build_parser().parse_args(
         ["generate", "-p", "x", "--fast-cpu", "--tiny-vae", "madebyollin/taesd", "--compile",
          "--threads", "2"]

@@ -94,6 +94,7 @@ def job_key(
 
     r = request
     opts = store.options
+    precision = store.precision_for(model)  # per model: the automatic fast path
     material = {
         "model": [
             model.label,
@@ -110,8 +111,8 @@ def job_key(
         "checker": files_fingerprint(checker) if checker is not None else None,
         # Everything about the engine that changes pixels: the decoder above all.
         "engine": [
-            store.device, str(store.dtype), opts.attention_slicing, opts.vae_tiling,
-            opts.tiny_vae, opts.channels_last, opts.compile,
+            store.device, str(precision.dtype), opts.attention_slicing, opts.vae_tiling,
+            opts.tiny_vae, precision.channels_last, opts.compile,
         ],
         "versions": [torch.__version__, diffusers.__version__],
     }

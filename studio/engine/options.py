@@ -15,7 +15,7 @@ DTYPES = ("auto", "float16", "bfloat16", "float32")
 @dataclass(frozen=True)
 class EngineOptions:
     device: str = "auto"  # auto: CUDA, then Apple MPS, then the CPU
-    dtype: str = "auto"  # auto: float16 on GPUs, float32 on the CPU
+    dtype: str = "auto"  # auto: float16 on GPUs; float32 on the CPU, bf16 with fast_cpu
     attention_slicing: bool = False
     vae_tiling: bool = False
     cpu_offload: bool = False  # CUDA only: keeps idle sub-models in RAM
@@ -23,8 +23,10 @@ class EngineOptions:
     model_dirs: tuple[Path, ...] = ()
     models_root: Path | None = None  # where locally built models go (tests)
     # The fast CPU path (docs/PERFORMANCE.md). fast_cpu: with dtype "auto", bfloat16
-    # on CPUs that compute it natively (AVX512-BF16 / AMX), float32 elsewhere.
-    fast_cpu: bool = False
+    # and channels_last on CPUs that compute bf16 natively (AVX512-BF16 / AMX),
+    # float32 elsewhere. None: automatic, for models whose UNet has at least
+    # fastpath.FAST_CPU_MIN_PARAMETERS (real SD models, not the bundled demo).
+    fast_cpu: bool | None = None
     # UNet/VAE/ControlNet NHWC layout; None: on GPUs and with fast_cpu, off otherwise
     channels_last: bool | None = None
     tiny_vae: str | None = None  # TAESD weights (folder or hub id in the cache) as the VAE

@@ -91,6 +91,13 @@ def pick_dtype(requested: str, device: str, fast_cpu: bool = False):
     return dtype
 
 
+@dataclass(frozen=True)
+class Precision:
+    dtype: Any  # torch.dtype
+    channels_last: bool
+    fast_cpu: bool  # the fast CPU path is in use
+
+
 @dataclass
 class _Loaded:
     model: ResolvedModel
@@ -107,21 +114,42 @@ class PipelineStore:
         quiet_libraries()
         self.options = options or EngineOptions()
         self.device = pick_device(self.options.device)
-        self.dtype = pick_dtype(self.options.dtype, self.device, self.options.fast_cpu)
         if self.device == "cpu":
             from .fastpath import set_threads
 
             set_threads(self.options.threads)
-        cl = self.options.channels_last
-        # NHWC is the native conv layout of oneDNN bf16 / cuDNN; in CPU float32 it measured
-        # slower on small models (docs/PERFORMANCE.md), so it comes with fast_cpu there
-        self.channels_last = (
-            cl if cl is not None else (self.device != "cpu" or self.options.fast_cpu)
-        )
+        # the loaded model's precision and layout; until one is loaded, as if it were small
+        first = self._precision(self.options.fast_cpu is True)
+        self.dtype, self.channels_last = first.dtype, first.channels_last
+        self._precisions: dict[tuple, Precision] = {}
         self.loads = 0  # how many times weights were read from disk (tests, benchmarks)
         self._loaded: _Loaded | None = None
         self._controlnets: dict[tuple, Any] = {}
         self.loras = LoraState()
+
+    # -- precision ---------------------------------------------------------------
+
+    def _precision(self, fast_cpu: bool) -> Precision:
+        cl = self.options.channels_last
+        # NHWC is the native conv layout of oneDNN bf16 / cuDNN; in CPU float32 it measured
+        # slower on small models (docs/PERFORMANCE.md), so it comes with fast_cpu there
+        channels_last = cl if cl is not None else (self.device != "cpu" or fast_cpu)
+        dtype = pick_dtype(self.options.dtype, self.device, fast_cpu)
+        return Precision(dtype, channels_last, fast_cpu and self.device == "cpu")
+
+    def precision_for(self, model: ResolvedModel) -> Precision:
+        """The precision and layout `model` runs in: with fast_cpu automatic (None), the
+        fast CPU path only for models large enough to gain from it."""
+        fast = self.options.fast_cpu
+        if fast is not None or self.device != "cpu" or self.options.dtype != "auto":
+            return self._precision(bool(fast))
+        key = model.identity
+        if key not in self._precisions:
+            from .fastpath import fast_cpu_helps
+
+            single = model.source is Source.SINGLE_FILE
+            self._precisions[key] = self._precision(fast_cpu_helps(model.path, single))
+        return self._precisions[key]
 
     # -- loading -----------------------------------------------------------------
 
@@ -188,6 +216,8 @@ class PipelineStore:
         if self._loaded is not None and self._loaded.identity == identity:
             return self._loaded.base
         self.release()
+        precision = self.precision_for(model)
+        self.dtype, self.channels_last = precision.dtype, precision.channels_last
         base = self._load_base(model)
         self._loaded = _Loaded(model, identity, base, base.scheduler)
         return base
@@ -201,7 +231,8 @@ class PipelineStore:
                 f"{controlnet.architecture.value.upper()} models but {model.label!r} is "
                 f"{model.architecture.value.upper()}; choose a matching ControlNet."
             )
-        identity = controlnet.identity
+        # a ControlNet loaded for a model in another precision is loaded again
+        identity = (controlnet.identity, str(self.dtype), self.channels_last)
         if identity not in self._controlnets:
             from diffusers import ControlNetModel
 

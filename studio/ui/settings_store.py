@@ -61,6 +61,18 @@ def read_list(settings: QSettings, key: str) -> list[str]:
     return [str(v) for v in value or []]
 
 
+FAST_CPU_MODES: dict[str, bool | None] = {"auto": None, "on": True, "off": False}
+
+
+def _read_fast_cpu(s: QSettings, default: str) -> str:
+    mode = str(s.value("engine/fast_cpu_mode", ""))
+    if mode in FAST_CPU_MODES:
+        return mode
+    # before "auto" existed the setting was a checkbox, saved unticked by every
+    # settings dialog: only a ticked one was a choice
+    return "on" if read_bool(s, "engine/fast_cpu", False) else default
+
+
 @dataclass
 class AppPreferences:
     """What the settings dialog edits."""
@@ -72,8 +84,8 @@ class AppPreferences:
     vae_tiling: bool = False
     cpu_offload: bool = False
     allow_pickle: bool = False
-    # The fast CPU path (docs/PERFORMANCE.md)
-    fast_cpu: bool = False
+    # The fast CPU path (docs/PERFORMANCE.md): "auto" (large models), "on" or "off"
+    fast_cpu: str = "auto"
     tiny_vae: str = ""  # empty: the model's own VAE
     compile: bool = False
     threads: int = 0  # 0: torch's default (one per core)
@@ -107,7 +119,7 @@ class AppPreferences:
             cpu_offload=self.cpu_offload,
             allow_pickle=self.allow_pickle,
             model_dirs=tuple(Path(d) for d in self.model_dirs),
-            fast_cpu=self.fast_cpu,
+            fast_cpu=FAST_CPU_MODES.get(self.fast_cpu),
             tiny_vae=self.tiny_vae.strip() or None,
             compile=self.compile,
             threads=self.threads if self.threads > 0 else None,
@@ -171,7 +183,7 @@ class AppPreferences:
             vae_tiling=read_bool(s, "engine/vae_tiling", d.vae_tiling),
             cpu_offload=read_bool(s, "engine/cpu_offload", d.cpu_offload),
             allow_pickle=read_bool(s, "engine/allow_pickle", d.allow_pickle),
-            fast_cpu=read_bool(s, "engine/fast_cpu", d.fast_cpu),
+            fast_cpu=_read_fast_cpu(s, d.fast_cpu),
             tiny_vae=str(s.value("engine/tiny_vae", d.tiny_vae)),
             compile=read_bool(s, "engine/compile", d.compile),
             threads=max(read_int(s, "engine/threads", d.threads), 0),
@@ -204,7 +216,7 @@ class AppPreferences:
         s.setValue("engine/vae_tiling", self.vae_tiling)
         s.setValue("engine/cpu_offload", self.cpu_offload)
         s.setValue("engine/allow_pickle", self.allow_pickle)
-        s.setValue("engine/fast_cpu", self.fast_cpu)
+        s.setValue("engine/fast_cpu_mode", self.fast_cpu)
         s.setValue("engine/tiny_vae", self.tiny_vae)
         s.setValue("engine/compile", self.compile)
         s.setValue("engine/threads", self.threads)
