@@ -29,6 +29,11 @@ POSITION_GAP = (
     "'at the top left' put the small circle at x ~ 48, not < 28"
 )
 
+BACKGROUND_GAP = (
+    "the background is the named colour 63 % of the time (training.evaluate); "
+    "'on a white background' came out pink or yellow for some of seeds 1-3"
+)
+
 
 def colour_names(image: Image.Image) -> np.ndarray:
     """Each pixel's nearest named colour."""
@@ -116,6 +121,14 @@ def test_colour_words_change_the_colours(run):
     green_on_white = colour_names(run("a green square on a white background"))
     assert (green_on_white == "white").mean() > 0.5
     assert (green_on_white == "green").mean() > 0.03
+
+
+@pytest.mark.xfail(strict=True, reason=BACKGROUND_GAP)
+@pytest.mark.parametrize("background", ["white", "yellow", "pink"])
+def test_background_words_colour_the_background(run, background):
+    for seed in (1, 2, 3):
+        names = colour_names(run(f"a blue square on a {background} background", seed=seed))
+        assert (border(names) == background).mean() > 0.6, seed
 
 
 @pytest.mark.xfail(strict=True, reason=POSITION_GAP)

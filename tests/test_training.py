@@ -57,6 +57,30 @@ def test_the_controlnet_draws_mostly_noisy_timesteps(schedule):
     assert cubic.min() >= 0 and cubic.max() <= 999
 
 
+def test_a_finish_stage_trains_the_frozen_ema_copies_it_is_given(tmp_path):
+    """The UNet's finish continues from the first stage's EMA copies, which are
+    frozen (requires_grad off): it must still train them."""
+    from training.data import CaptionEncoder, build_scene_set
+    from training.stages import EMA, target_latents, train_unet
+    from training.tokenizer import load_tokenizer, write_tokenizer
+
+    torch.manual_seed(0)
+    tokenizer = load_tokenizer(write_tokenizer(tmp_path / "tokenizer"))
+    unet, text = arch.build_unet(), arch.build_text_encoder(len(tokenizer))
+    frozen_unet, frozen_text = EMA(unet, 0.9).module, EMA(text, 0.9).module
+    before = [p.clone() for p in frozen_unet.parameters()]
+    data = build_scene_set(8, seed=1)
+    latents = target_latents(data.pixels(torch.arange(8)))
+    config = StageConfig(steps=2, batch=4, lr=1e-3, warmup=1, log_every=1, seed=7)
+    finished, _, log = train_unet(
+        frozen_unet, frozen_text, latents, data, CaptionEncoder(tokenizer),
+        NoiseSchedule.of(arch.build_scheduler()), config, name="unet-finish",
+    )  # fmt: skip
+    assert log.name == "unet-finish" and len(log.points) == 2
+    moved = [not torch.equal(a, b) for a, b in zip(before, finished.parameters(), strict=True)]
+    assert sum(moved) > len(moved) // 2
+
+
 def test_the_judge_reads_a_rendered_scene():
     scene = make_scene(random.Random(5), "star", "yellow", "black", "large", "top right")
     reading = read(render(scene))
@@ -70,14 +94,20 @@ def test_a_tiny_training_run_writes_a_model_the_engine_draws_with(tmp_path, monk
         vae=StageConfig(steps=2, batch=4, lr=1e-3, warmup=1, log_every=1, seed=2),
         unet=StageConfig(steps=2, batch=4, lr=1e-3, warmup=1, log_every=1, seed=3),
         controlnet=StageConfig(steps=2, batch=4, lr=1e-3, warmup=1, log_every=1, seed=4),
+        unet_finish=StageConfig(
+            steps=2, batch=4, lr=1e-3, warmup=1, log_every=1, seed=7, weighting="noisy"
+        ),
     )
     monkeypatch.setattr("training.train_demo.QUICK", tiny)
     out = tmp_path / "models"
     assert main(["--quick", "--out", str(out)]) == 0
     report = json.loads((out / "training.json").read_text())
-    assert set(report["seconds"]) == {"data", "vae", "unet", "controlnet", "total"}
+    stages = {"data", "vae", "unet", "unet_finish", "controlnet", "total"}
+    assert set(report["seconds"]) == stages
     assert report["cpu_seconds"]["total"] > 0
-    assert [len(curve) for curve in report["loss_curves"].values()] == [2, 2, 2]
+    curves = report["loss_curves"]
+    assert list(curves) == ["vae", "unet", "unet-finish", "controlnet"]
+    assert [len(curve) for curve in curves.values()] == [2, 2, 2, 2]
     assert (out / "loss.png").stat().st_size > 0
     assert not list(out.glob(".demo-*"))  # the staging folder is gone
 
@@ -92,3 +122,14 @@ def test_a_tiny_training_run_writes_a_model_the_engine_draws_with(tmp_path, monk
         control_image=control,
     )  # fmt: skip
     assert generate(controlled, store).images[0].size == (64, 64)
+
+    # --resume trains only the finish and the ControlNet on the model it is given
+    again = tmp_path / "resumed"
+    monkeypatch.setattr("training.train_demo.QUICK_FINISH", tiny.unet_finish)
+    assert main(["--quick", "--out", str(again), "--finish", "--resume", str(out / "demo")]) == 0
+    resumed = json.loads((again / "training.json").read_text())
+    assert list(resumed["loss_curves"]) == ["unet-finish", "controlnet"]
+    assert resumed["resumed_from"] == str(out / "demo")
+    vae = (out / "demo" / "vae" / "diffusion_pytorch_model.safetensors").read_bytes()
+    assert (again / "demo" / "vae" / "diffusion_pytorch_model.safetensors").read_bytes() == vae
+    assert generate(request.replace(model=str(again / "demo")), store).images[0].size == (64, 64)

@@ -201,18 +201,20 @@ def _weighted_mse(pred: torch.Tensor, target: torch.Tensor, weight: torch.Tensor
 
 def train_unet(
     unet, text_encoder, latents: torch.Tensor, data: SceneSet, captions: CaptionEncoder,
-    schedule: NoiseSchedule, config: StageConfig, ema_decay: float = 0.995,
+    schedule: NoiseSchedule, config: StageConfig, ema_decay: float = 0.995, name: str = "unet",
 ):  # fmt: skip
-    """Trains the UNet and the text encoder together; returns their EMA copies."""
+    """Trains the UNet and the text encoder together; returns their EMA copies.
+    A second call on those copies continues from them (the "unet-finish" stage)."""
     torch.manual_seed(config.seed)
     rng = random.Random(config.seed)
     gen = torch.Generator().manual_seed(config.seed)
-    unet = unet.to(memory_format=CL).train()
-    text_encoder.train()
+    # requires_grad: a finish stage gets the frozen EMA copies of the first
+    unet = unet.to(memory_format=CL).train().requires_grad_(True)
+    text_encoder.train().requires_grad_(True)
     params = list(unet.parameters()) + list(text_encoder.parameters())
     opt, sched = _optimizer(params, config)
     ema_unet, ema_text = EMA(unet, ema_decay), EMA(text_encoder, ema_decay)
-    log = LossLog("unet", config.steps, config.log_every)
+    log = LossLog(name, config.steps, config.log_every)
     for step in range(1, config.steps + 1):
         index = torch.randint(len(latents), (config.batch,), generator=gen)
         ids = captions.ids(data.captions(index, rng, EMPTY_CAPTION_RATE))
