@@ -127,11 +127,11 @@ def train(recipe: Recipe, out: Path, plot_path: Path | None, resume: Path | None
     started, cpu_started = time.perf_counter(), time.process_time()
     staging = Path(tempfile.mkdtemp(prefix=".demo-", dir=out))
     try:
-        t = time.perf_counter()
         if resume is not None:
             vae, tokenizer, text_encoder, unet = _trained_parts(resume)
         else:
             tokenizer = load_tokenizer(write_tokenizer(staging / "tokenizer-src"))
+        t = time.perf_counter()  # the data's own time, not the resumed model's loading
         data = build_scene_set(recipe.images, recipe.data_seed)
         latents = torch.cat(
             [target_latents(data.pixels(torch.arange(i, min(i + 1000, recipe.images))))
