@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import random
+from pathlib import Path
 
 import pytest
 import torch
@@ -49,7 +50,7 @@ def test_the_loss_weightings(schedule):
         StageConfig(steps=1, batch=1, lr=1.0, timesteps="Cubic")
 
 
-def test_the_controlnet_draws_mostly_noisy_timesteps(schedule):
+def test_the_cubic_draw_favours_noisy_timesteps(schedule):
     uniform = draw(schedule, StageConfig(steps=1, batch=1, lr=1.0))[0]  # the default
     cubic = draw(schedule, StageConfig(steps=1, batch=1, lr=1.0, timesteps="cubic"))[0]
     assert 0.4 < (uniform > 500).float().mean() < 0.6
@@ -88,6 +89,13 @@ def test_the_judge_reads_a_rendered_scene():
     assert (reading.size, reading.position) == ("large", "top right")
 
 
+def test_finish_without_resume_is_refused(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--quick", "--out", str(tmp_path), "--finish"])
+    assert exit_info.value.code == 2
+    assert "--finish goes with --resume" in capsys.readouterr().err
+
+
 def test_a_tiny_training_run_writes_a_model_the_engine_draws_with(tmp_path, monkeypatch):
     tiny = Recipe(
         images=64,
@@ -123,13 +131,22 @@ def test_a_tiny_training_run_writes_a_model_the_engine_draws_with(tmp_path, monk
     )  # fmt: skip
     assert generate(controlled, store).images[0].size == (64, 64)
 
-    # --resume trains only the finish and the ControlNet on the model it is given
+    # --resume --finish trains only the finish and the ControlNet on the model it is given
     again = tmp_path / "resumed"
-    monkeypatch.setattr("training.train_demo.QUICK_FINISH", tiny.unet_finish)
     assert main(["--quick", "--out", str(again), "--finish", "--resume", str(out / "demo")]) == 0
     resumed = json.loads((again / "training.json").read_text())
     assert list(resumed["loss_curves"]) == ["unet-finish", "controlnet"]
     assert resumed["resumed_from"] == str(out / "demo")
     vae = (out / "demo" / "vae" / "diffusion_pytorch_model.safetensors").read_bytes()
     assert (again / "demo" / "vae" / "diffusion_pytorch_model.safetensors").read_bytes() == vae
+    # the configs do not record the folder the parts were resumed from
+    assert not any("_name_or_path" in p.read_text() for p in again.glob("demo/*/config.json"))
+    # --resume alone: only the ControlNet; the UNet is the one it was given, byte for byte
+    cn_only = tmp_path / "controlnet-only"
+    assert main(["--quick", "--out", str(cn_only), "--resume", str(out / "demo")]) == 0
+    assert list(json.loads((cn_only / "training.json").read_text())["loss_curves"]) == [
+        "controlnet"
+    ]
+    unet = Path("unet", "diffusion_pytorch_model.safetensors")
+    assert (cn_only / "demo" / unet).read_bytes() == (out / "demo" / unet).read_bytes()
     assert generate(request.replace(model=str(again / "demo")), store).images[0].size == (64, 64)

@@ -34,10 +34,11 @@ class StageConfig:
     # high-noise steps where background and layout are decided. "plain": 1.
     # Tried on 2026-11-22 (docs/MODEL_CARD.md): "noisy" for 2,000 steps got
     # every background right but drew blobs (shape 10 %); the shipped model
-    # uses "min-snr".
+    # uses "min-snr" for the UNet's main stage, then "noisy" for a short finish
+    # and for the ControlNet (train_demo.FULL).
     weighting: str = "min-snr"
-    # "uniform" timesteps, or "cubic": biased towards high noise, where a
-    # control image still has something to decide
+    # "uniform" timesteps, or "cubic": biased towards high noise (tried for the
+    # finish on 2026-11-27: it starved the low-noise steps and softened shapes)
     timesteps: str = "uniform"
 
     def __post_init__(self) -> None:

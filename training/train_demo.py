@@ -2,13 +2,16 @@
 
     scripts/train-demo                  # the shipped recipe: resources/models/demo*
     scripts/train-demo --quick --out /tmp/demo-smoke   # a 2-minute smoke run
-    scripts/train-demo --finish --resume resources/models/demo --out /tmp/finished
-                                        # the UNet finish experiment (docs/MODEL_CARD.md)
+    scripts/train-demo --resume /tmp/demo --out /tmp/again
+                                        # only the ControlNet, on a model this wrote
+    scripts/train-demo --resume /tmp/demo --finish --out /tmp/again
+                                        # the UNet's finish on it too, then the ControlNet
 
 Stages, each with a fixed seed: render the scenes; train the VAE (its latent
-space is fixed, see stages.py); train the UNet and the text encoder together;
-train the canny ControlNet with the UNet frozen. Loss curves are printed as it
-goes and drawn into a PNG. Runs on the CPU with 2 threads.
+space is fixed, see stages.py); train the UNet and the text encoder together,
+then finish them with the noisiest timesteps weighted fully; train the canny
+ControlNet with the UNet frozen. Loss curves are printed as it goes and drawn
+into a PNG. Runs on the CPU with 2 threads.
 """
 
 from __future__ import annotations
@@ -59,28 +62,34 @@ class Recipe:
     data_seed: int = 1
 
 
+# The UNet's finish: the main stage learns shapes and colours with min-SNR
+# weights, which give the noisiest timesteps, where the background colour is
+# decided, almost no weight; the finish weights them fully. Measured on
+# 2026-11-27 (docs/MODEL_CARD.md): held-out backgrounds 63 % -> 100 %. A first
+# try also drew the timesteps towards high noise ("cubic"): that starved the
+# low-noise steps and softened the shapes; with uniform timesteps they stay.
+FINISH = StageConfig(
+    steps=300, batch=64, lr=3e-4, warmup=20, log_every=50, seed=7, weighting="noisy",
+)  # fmt: skip
 FULL = Recipe(
     images=40_000,
     vae=StageConfig(steps=1500, batch=32, lr=5e-3, warmup=20, log_every=100, seed=2),
     unet=StageConfig(steps=2400, batch=64, lr=1e-3, warmup=100, log_every=100, seed=3),
-    controlnet=StageConfig(steps=800, batch=32, lr=5e-4, warmup=50, log_every=100, seed=4),
+    unet_finish=FINISH,
+    # "noisy" too: the finished UNet settles the layout in the first, noisiest
+    # steps, so that is where the control must act (with min-SNR weights the
+    # ControlNet's triangles landed wherever the seed put them)
+    controlnet=StageConfig(
+        steps=800, batch=32, lr=5e-4, warmup=50, log_every=100, seed=4, weighting="noisy"
+    ),
 )
 QUICK = Recipe(
     images=2_000,
     vae=StageConfig(steps=40, batch=16, lr=5e-3, warmup=5, log_every=10, seed=2),
     unet=StageConfig(steps=40, batch=16, lr=1e-3, warmup=5, log_every=10, seed=3),
-    controlnet=StageConfig(steps=20, batch=8, lr=5e-4, warmup=5, log_every=10, seed=4),
+    unet_finish=replace(FINISH, steps=10, batch=16, warmup=2, log_every=5),
+    controlnet=replace(FULL.controlnet, steps=20, batch=8, warmup=5, log_every=10),
 )
-# `--finish`: the UNet learns shapes and colours with min-SNR weights, which give
-# the noisiest timesteps, where the background colour is decided, almost no
-# weight; this finish weights them fully and draws more of them. Measured on
-# 2026-11-27 (docs/MODEL_CARD.md): backgrounds 63 % -> 100 %, but softer shapes
-# and a weaker ControlNet, so the shipped model does not have it.
-FINISH = StageConfig(
-    steps=300, batch=64, lr=3e-4, warmup=20, log_every=50, seed=7, weighting="noisy",
-    timesteps="cubic",
-)  # fmt: skip
-QUICK_FINISH = replace(FINISH, steps=10, batch=16, warmup=2, log_every=5)
 
 
 def _save_pipeline(folder: Path, vae, text_encoder, tokenizer, unet) -> None:
@@ -99,6 +108,10 @@ def _save_pipeline(folder: Path, vae, text_encoder, tokenizer, unet) -> None:
     )
     pipe.save_pretrained(str(folder), safe_serialization=True)
     unet.float()
+    for path in folder.glob("*/config.json"):  # a resumed part names where it came from
+        config = json.loads(path.read_text(encoding="utf-8"))
+        if config.pop("_name_or_path", None) is not None:  # diffusers' own format:
+            path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", "utf-8")
 
 
 def _replace(folder: Path, built: Path) -> None:
@@ -118,8 +131,8 @@ def _trained_parts(folder: Path):
 
 def train(recipe: Recipe, out: Path, plot_path: Path | None, resume: Path | None = None) -> dict:
     """Trains every stage; with `resume` (a demo folder this script wrote) it starts
-    from that folder's VAE, text encoder and UNet and trains only the UNet's finish
-    and the ControlNet."""
+    from that folder's VAE, text encoder and UNet and trains only the stages after
+    them: the UNet's finish (if the recipe has one) and the ControlNet."""
     torch.set_num_threads(THREADS)
     torch.manual_seed(0)
     out.mkdir(parents=True, exist_ok=True)
@@ -205,13 +218,12 @@ def main(argv: list[str] | None = None) -> int:
                         help="timings and loss curves as JSON "
                         "(default: beside the plot)")  # fmt: skip
     parser.add_argument("--quick", action="store_true", help="a tiny recipe, for a smoke test")
-    parser.add_argument("--finish", action="store_true",
-                        help="add the UNet finish stage (weights on the noisiest timesteps; "
-                        "see docs/MODEL_CARD.md, not in the shipped model)")  # fmt: skip
     parser.add_argument("--resume", type=Path, default=None, metavar="DEMO_FOLDER",
-                        help="with --finish: start from a demo model this script wrote "
-                        "(its VAE, text encoder and UNet) and train only the UNet's finish "
-                        "and the ControlNet")  # fmt: skip
+                        help="start from a demo model this script wrote (its VAE, text "
+                        "encoder and UNet) and train only its ControlNet")  # fmt: skip
+    parser.add_argument("--finish", action="store_true",
+                        help="with --resume: run the UNet's finish stage on that model "
+                        "first (a run from scratch always has it)")  # fmt: skip
     args = parser.parse_args(argv)
 
     from studio.engine.pipelines import quiet_libraries
@@ -223,10 +235,10 @@ def main(argv: list[str] | None = None) -> int:
         "demo-model-training.json" if shipped else "training.json"
     )
     recipe = QUICK if args.quick else FULL
-    if args.finish:
-        recipe = replace(recipe, unet_finish=QUICK_FINISH if args.quick else FINISH)
-    if args.resume is not None and recipe.unet_finish is None:
-        parser.error("--resume needs --finish: it trains only the finish and the ControlNet")
+    if args.finish and args.resume is None:
+        parser.error("--finish goes with --resume: a run from scratch always has the finish")
+    if args.resume is not None and not args.finish:
+        recipe = replace(recipe, unet_finish=None)
     report = train(recipe, args.out, plot_path, args.resume)
     seconds = report["seconds"]
     stages = ", ".join(f"{k} {v:.0f}" for k, v in seconds.items() if k != "total")
