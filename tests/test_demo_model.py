@@ -22,16 +22,11 @@ from studio.engine.request import GenerationRequest, Mode
 from studio.paths import bundled_models_dir
 from training.world import COLOURS, make_scene, render
 
-# What the shipped model does not do yet (issue 6 stays open); strict, so a
-# retrained model that passes turns this into a failure to un-mark.
+# What the shipped model does not do (docs/MODEL_CARD.md); strict, so a retrained
+# model that passes turns this into a failure to un-mark.
 POSITION_GAP = (
-    "position words are ignored (20 % position accuracy in training.evaluate, chance): "
-    "'at the top left' put the small circle at x ~ 48, not < 28"
-)
-
-BACKGROUND_GAP = (
-    "the background is the named colour 63 % of the time (training.evaluate); "
-    "'on a white background' came out pink or yellow for some of seeds 1-3"
+    "position words are ignored (23 % position accuracy in training.evaluate, chance 20 %): "
+    "'at the top left' does not put the small circle at x, y < 28"
 )
 
 
@@ -123,8 +118,8 @@ def test_colour_words_change_the_colours(run):
     assert (green_on_white == "green").mean() > 0.03
 
 
-@pytest.mark.xfail(strict=True, reason=BACKGROUND_GAP)
-@pytest.mark.parametrize("background", ["white", "yellow", "pink"])
+# every colour but the shape's; white, yellow and pink failed before the finish stage
+@pytest.mark.parametrize("background", [c for c in COLOURS if c != "blue"])
 def test_background_words_colour_the_background(run, background):
     for seed in (1, 2, 3):
         names = colour_names(run(f"a blue square on a {background} background", seed=seed))
@@ -187,8 +182,12 @@ def test_controlnet_follows_a_triangles_edges(run):
     controlled = run(
         prompt, mode=Mode.CONTROLNET_CANNY, controlnet="demo-controlnet", control_image=control
     )
-    assert (colour_names(controlled) == "purple").mean() > 0.1  # a shape, in the prompt's colour
-    assert purple_overlap(controlled) > 0.7  # the control's triangle, where the control has it
+    purple = colour_names(controlled) == "purple"
+    assert purple.mean() > 0.1  # a shape, in the prompt's colour
+    # The control's triangle, where the control has it: drawn inside its edges,
+    # though smaller (44 px wide, it is larger than any shape in training)
+    assert (purple & triangle).sum() / purple.sum() > 0.9
+    assert purple_overlap(controlled) > 0.5
     assert purple_overlap(run(prompt)) < 0.3  # same prompt and seed, no control: elsewhere
 
 
