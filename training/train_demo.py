@@ -225,6 +225,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="with --resume: run the UNet's finish stage on that model "
                         "first (a run from scratch always has it)")  # fmt: skip
     args = parser.parse_args(argv)
+    if args.finish and args.resume is None:
+        parser.error("--finish goes with --resume: a run from scratch always has the finish")
 
     from studio.engine.pipelines import quiet_libraries
 
@@ -235,8 +237,6 @@ def main(argv: list[str] | None = None) -> int:
         "demo-model-training.json" if shipped else "training.json"
     )
     recipe = QUICK if args.quick else FULL
-    if args.finish and args.resume is None:
-        parser.error("--finish goes with --resume: a run from scratch always has the finish")
     if args.resume is not None and not args.finish:
         recipe = replace(recipe, unet_finish=None)
     report = train(recipe, args.out, plot_path, args.resume)
