@@ -58,6 +58,29 @@ def test_the_cubic_draw_favours_noisy_timesteps(schedule):
     assert cubic.min() >= 0 and cubic.max() <= 999
 
 
+def test_the_weighted_draw_keeps_the_uniform_draws_expected_weight(schedule):
+    """Importance sampling: timesteps drawn in proportion to their min-SNR weight,
+    each sample weighted by the mean weight. The weight per timestep, averaged
+    over the draw, must match the uniform draw's (same expected loss), while the
+    draw avoids the timesteps whose weight is near zero."""
+    config = StageConfig(steps=1, batch=1, lr=1.0, timesteps="weighted")
+    t, weight = draw(schedule, config, n=20_000)
+    t_uniform, w_uniform = draw(schedule, StageConfig(steps=1, batch=1, lr=1.0), n=20_000)
+    assert torch.allclose(weight, weight[0].expand_as(weight))  # every sample alike
+    assert weight[0] == pytest.approx(w_uniform.mean().item(), rel=0.03)
+    assert (t > 950).float().mean() < 0.01 < (t_uniform > 950).float().mean()
+    assert (t < 30).float().mean() < 0.005 < (t_uniform < 30).float().mean()
+    # where min-SNR weighs most (around SNR 5, t ≈ 250–400: 2.3× the mean weight)
+    def peak(draw_t: torch.Tensor) -> float:
+        return ((draw_t > 250) & (draw_t < 400)).float().mean().item()
+
+    assert peak(t) > 1.8 * peak(t_uniform)
+    for weighting in ("noisy", "plain"):  # follows the stage's weighting
+        t_w, _ = draw(schedule, StageConfig(steps=1, batch=1, lr=1.0, weighting=weighting,
+                                            timesteps="weighted"))  # fmt: skip
+        assert (t_w > 900).float().mean() > 0.05
+
+
 def test_a_finish_stage_trains_the_frozen_ema_copies_it_is_given(tmp_path):
     """The UNet's finish continues from the first stage's EMA copies, which are
     frozen (requires_grad off): it must still train them."""
