@@ -176,29 +176,31 @@ class NoiseSchedule:
 
     def noisy_and_target(self, z: torch.Tensor, gen: torch.Generator, config: StageConfig):
         """Noised latents, timesteps, the v-prediction target and the loss weights."""
-        n, steps = z.shape[0], len(self.alphas_cumprod)
-        snr_all = self.alphas_cumprod / (1 - self.alphas_cumprod)
-        if config.timesteps == "weighted":
-            # Importance sampling: draw t in proportion to its loss weight and
-            # weigh every sample by the mean weight. The expected gradient is the
-            # uniform draw's, with fewer samples spent where the weight is ~0.
-            weights = loss_weights(snr_all, config.weighting)
-            t = torch.multinomial(weights, n, replacement=True, generator=gen)
-        elif config.timesteps == "cubic":  # T2I-Adapter's schedule
-            u = torch.rand((n,), generator=gen)
-            t = ((1 - u**3) * steps).long().clamp(0, steps - 1)
-        else:
-            t = torch.randint(0, steps, (n,), generator=gen)
+        n = z.shape[0]
+        t, weight = self._timesteps(n, gen, config)
         ab = self.alphas_cumprod[t].view(n, 1, 1, 1)
         noise = torch.randn(z.shape, generator=gen)
         a, s = ab.sqrt(), (1 - ab).sqrt()
         noisy = a * z + s * noise
         v = a * noise - s * z
-        if config.timesteps == "weighted":
-            weight = weights.mean().expand(n)
-        else:
-            weight = loss_weights(snr_all[t], config.weighting)
         return noisy.contiguous(memory_format=CL), t, v, weight
+
+    def _timesteps(self, n: int, gen: torch.Generator, config: StageConfig):
+        """n timesteps drawn as the config says, and their loss weights."""
+        snr = self.alphas_cumprod / (1 - self.alphas_cumprod)
+        if config.timesteps == "weighted":
+            # Importance sampling: draw t in proportion to its loss weight and
+            # weigh every sample by the mean weight. The expected loss is the
+            # uniform draw's, with fewer samples spent where the weight is ~0.
+            weights = loss_weights(snr, config.weighting)
+            t = torch.multinomial(weights, n, replacement=True, generator=gen)
+            return t, weights.mean().expand(n)
+        if config.timesteps == "cubic":  # T2I-Adapter's schedule
+            u = torch.rand((n,), generator=gen)
+            t = ((1 - u**3) * len(snr)).long().clamp(0, len(snr) - 1)
+        else:
+            t = torch.randint(0, len(snr), (n,), generator=gen)
+        return t, loss_weights(snr[t], config.weighting)
 
 
 def loss_weights(snr: torch.Tensor, weighting: str) -> torch.Tensor:
