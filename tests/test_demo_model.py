@@ -25,7 +25,7 @@ from training.world import COLOURS, make_scene, render
 # What the shipped model does not do (docs/MODEL_CARD.md); strict, so a retrained
 # model that passes turns this into a failure to un-mark.
 POSITION_GAP = (
-    "position words are ignored (23 % position accuracy in training.evaluate, chance 20 %): "
+    "position words are ignored (24 % position accuracy in training.evaluate, chance 20 %): "
     "'at the top left' does not put the small circle at x, y < 28"
 )
 
@@ -213,4 +213,6 @@ def test_cli_draws_the_readme_example_offline_with_no_model_named(tmp_path):
     assert image.size == (64, 64)
     assert "Model: demo" in read_png_parameters(out)
     names = colour_names(image)
-    assert (border(names) == "black").mean() > 0.8 and (names == "yellow").mean() > 0.04
+    # without a size word the model mostly draws a small star: 3.2-5.1 % of the
+    # picture in the training scenes (the ±12 % size jitter), less its soft edge
+    assert (border(names) == "black").mean() > 0.8 and (names == "yellow").mean() > 0.03

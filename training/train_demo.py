@@ -78,7 +78,7 @@ FINISH = StageConfig(
 )  # fmt: skip
 FULL = Recipe(
     images=40_000,
-    vae=StageConfig(steps=1500, batch=32, lr=5e-3, warmup=20, log_every=100, seed=2),
+    vae=StageConfig(steps=1200, batch=32, lr=5e-3, warmup=20, log_every=100, seed=2),
     # batch 64 and uniform timesteps: batch 32, and batch 40 with "weighted"
     # timesteps, both tried on 2026-11-27, lost the shapes or the backgrounds
     unet=StageConfig(steps=2400, batch=64, lr=1e-3, warmup=100, log_every=100, seed=3),
