@@ -16,7 +16,7 @@ from studio.engine.pipelines import PipelineStore
 from studio.engine.request import GenerationRequest, Mode
 from training import architecture as arch
 from training.judge import read
-from training.stages import NoiseSchedule, StageConfig
+from training.stages import LAYOUT_T, NoiseSchedule, StageConfig
 from training.train_demo import Recipe, main
 from training.world import make_scene, render
 
@@ -79,6 +79,44 @@ def test_the_weighted_draw_keeps_the_uniform_draws_expected_weight(schedule):
         t_w, _ = draw(schedule, StageConfig(steps=1, batch=1, lr=1.0, weighting=weighting,
                                             timesteps="weighted"))  # fmt: skip
         assert (t_w > 900).float().mean() > 0.05
+
+
+def test_layout_samples_lead_the_batch_at_the_noisiest_timesteps(schedule):
+    config = StageConfig(steps=1, batch=8, lr=1.0, weighting="noisy", layout_share=0.25)
+    t, weight = draw(schedule, config, n=8)
+    assert config.layout_samples == 2
+    assert (t[:2] >= LAYOUT_T).all() and torch.allclose(weight[:2], torch.tensor(1.0))
+    # without a layout share the draw is the one the shipped recipe made
+    plain = StageConfig(steps=1, batch=8, lr=1.0)
+    expected, _ = schedule._timesteps(4000, torch.Generator().manual_seed(0), plain)
+    assert torch.equal(draw(schedule, plain)[0], expected)
+    with pytest.raises(ValueError, match="noisiest"):  # min-SNR would weigh them ~0
+        StageConfig(steps=1, batch=8, lr=1.0, layout_share=0.25)
+    with pytest.raises(ValueError, match="layout_share"):
+        StageConfig(steps=1, batch=8, lr=1.0, weighting="noisy", layout_share=1.0)
+
+
+def test_layout_samples_are_trained_on_their_full_captions(tmp_path, monkeypatch):
+    from training.data import CaptionEncoder, build_scene_set
+    from training.stages import target_latents, train_unet
+    from training.tokenizer import load_tokenizer, write_tokenizer
+
+    torch.manual_seed(0)
+    tokenizer = load_tokenizer(write_tokenizer(tmp_path / "tokenizer"))
+    data = build_scene_set(8, seed=1)
+    seen: list[list[str]] = []
+    encode = CaptionEncoder.ids
+    monkeypatch.setattr(CaptionEncoder, "ids", lambda self, c: seen.append(c) or encode(self, c))
+    config = StageConfig(steps=3, batch=4, lr=1e-3, warmup=1, log_every=1, weighting="noisy",
+                         layout_share=0.5)  # fmt: skip
+    train_unet(
+        arch.build_unet(), arch.build_text_encoder(len(tokenizer)),
+        target_latents(data.pixels(torch.arange(8))), data, CaptionEncoder(tokenizer),
+        NoiseSchedule.of(arch.build_scheduler()), config,
+    )  # fmt: skip
+    full = set(data.full_captions(torch.arange(8)))
+    assert len(seen) == 3 and all(set(batch[:2]) <= full for batch in seen)
+    assert all("background" in c and (" at the " in c or " in the " in c) for c in full)
 
 
 def test_a_finish_stage_trains_the_frozen_ema_copies_it_is_given(tmp_path):

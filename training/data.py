@@ -32,6 +32,9 @@ class SceneSet:
             for i in index.tolist()
         ]
 
+    def full_captions(self, index: torch.Tensor) -> list[str]:
+        return [caption(self.scenes[i]) for i in index.tolist()]
+
     def edges(self, index: torch.Tensor) -> torch.Tensor:
         """Canny edge maps as the ControlNet pipeline feeds them: (n, 3, h, w) in [0, 1]."""
         hwc = self.images[index].permute(0, 2, 3, 1).numpy()
