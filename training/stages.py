@@ -199,11 +199,6 @@ class NoiseSchedule:
         """Noised latents, timesteps, the v-prediction target and the loss weights."""
         n = z.shape[0]
         t, weight = self._timesteps(n, gen, config)
-        if layout := config.layout_samples:  # the first ones: see StageConfig.layout_share
-            snr = self.alphas_cumprod / (1 - self.alphas_cumprod)
-            t[:layout] = torch.randint(LAYOUT_T, len(snr), (layout,), generator=gen)
-            weight = weight.clone()
-            weight[:layout] = loss_weights(snr[t[:layout]], config.weighting)
         ab = self.alphas_cumprod[t].view(n, 1, 1, 1)
         noise = torch.randn(z.shape, generator=gen)
         a, s = ab.sqrt(), (1 - ab).sqrt()
@@ -212,8 +207,18 @@ class NoiseSchedule:
         return noisy.contiguous(memory_format=CL), t, v, weight
 
     def _timesteps(self, n: int, gen: torch.Generator, config: StageConfig):
-        """n timesteps drawn as the config says, and their loss weights."""
+        """n timesteps drawn as the config says, and their loss weights; the first
+        config.layout_samples of them from t >= LAYOUT_T (StageConfig.layout_share)."""
         snr = self.alphas_cumprod / (1 - self.alphas_cumprod)
+        t, weight = self._draw(n, gen, config, snr)
+        if layout := config.layout_samples:
+            t[:layout] = torch.randint(LAYOUT_T, len(snr), (layout,), generator=gen)
+            weight = weight.clone()
+            weight[:layout] = loss_weights(snr[t[:layout]], config.weighting)
+        return t, weight
+
+    @staticmethod
+    def _draw(n: int, gen: torch.Generator, config: StageConfig, snr: torch.Tensor):
         if config.timesteps == "weighted":
             # Importance sampling: draw t in proportion to its loss weight and
             # weigh every sample by the mean weight. The expected loss is the
