@@ -17,6 +17,7 @@ class LossLog:
         self._window: list[float] = []
         self._started = time.perf_counter()
         self._cpu_started = time.process_time()
+        self._ended: tuple[float, float] | None = None  # (wall, CPU) at the last step
 
     def add(self, step: int, loss: float) -> None:
         self._window.append(loss)
@@ -24,7 +25,9 @@ class LossLog:
             mean = sum(self._window) / len(self._window)
             self._window.clear()
             self.points.append((step, mean))
-            elapsed = time.perf_counter() - self._started
+            if step == self.total:  # the stage's times stop here, not when they are read
+                self._ended = (time.perf_counter(), time.process_time())
+            elapsed = self.elapsed
             print(
                 f"[{self.name}] step {step:5d}/{self.total}  loss {mean:.4f}  {elapsed:6.0f} s",
                 flush=True,
@@ -32,13 +35,15 @@ class LossLog:
 
     @property
     def elapsed(self) -> float:
-        return time.perf_counter() - self._started
+        now = self._ended[0] if self._ended else time.perf_counter()
+        return now - self._started
 
     @property
     def cpu(self) -> float:
         """CPU seconds of this process (all threads): unlike the wall clock, it
         does not grow when a shared machine lends the cores to someone else."""
-        return time.process_time() - self._cpu_started
+        now = self._ended[1] if self._ended else time.process_time()
+        return now - self._cpu_started
 
 
 def plot(logs: list[LossLog], path: Path, width: int = 360, height: int = 220) -> Path:
