@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import random
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -15,9 +16,10 @@ from studio.engine.generate import generate
 from studio.engine.pipelines import PipelineStore
 from studio.engine.request import GenerationRequest, Mode
 from training import architecture as arch
+from training.curves import LossLog
 from training.judge import read
 from training.stages import LAYOUT_T, NoiseSchedule, StageConfig
-from training.train_demo import Recipe, main
+from training.train_demo import FULL, Recipe, main
 from training.world import make_scene, render
 
 
@@ -70,6 +72,7 @@ def test_the_weighted_draw_keeps_the_uniform_draws_expected_weight(schedule):
     assert weight[0] == pytest.approx(w_uniform.mean().item(), rel=0.03)
     assert (t > 950).float().mean() < 0.01 < (t_uniform > 950).float().mean()
     assert (t < 30).float().mean() < 0.005 < (t_uniform < 30).float().mean()
+
     # where min-SNR weighs most (around SNR 5, t ≈ 250–400: 2.3× the mean weight)
     def peak(draw_t: torch.Tensor) -> float:
         return ((draw_t > 250) & (draw_t < 400)).float().mean().item()
@@ -150,6 +153,15 @@ def test_the_judge_reads_a_rendered_scene():
     assert (reading.size, reading.position) == ("large", "top right")
 
 
+def test_a_stage_log_stops_its_clocks_at_its_last_step():
+    log = LossLog("vae", total_steps=2, every=1)
+    log.add(1, 0.5)
+    log.add(2, 0.4)
+    wall, cpu = log.elapsed, log.cpu
+    sum(i * i for i in range(3_000_000))  # the next stage's CPU time
+    assert (log.elapsed, log.cpu) == (wall, cpu)  # read later, as the report does
+
+
 def test_finish_without_resume_is_refused(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["--quick", "--out", str(tmp_path), "--finish"])
@@ -157,26 +169,40 @@ def test_finish_without_resume_is_refused(tmp_path, capsys):
     assert "--finish goes with --resume" in capsys.readouterr().err
 
 
+def test_the_layout_stage_runs_between_two_finishes_and_needs_them():
+    finish, layout = FULL.unet_finish, FULL.unet_layout
+    assert layout is not None and layout.layout_share > 0
+    assert FULL.unet_passes() == [
+        ("unet-finish", finish), ("unet-layout", layout), ("unet-refinish", finish)
+    ]  # fmt: skip
+    assert replace(FULL, unet_layout=None).unet_passes() == [("unet-finish", finish)]
+    with pytest.raises(ValueError, match="needs a finish"):
+        replace(FULL, unet_finish=None)
+
+
 def test_a_tiny_training_run_writes_a_model_the_engine_draws_with(tmp_path, monkeypatch):
+    finish = StageConfig(
+        steps=2, batch=4, lr=1e-3, warmup=1, log_every=1, seed=7, weighting="noisy"
+    )
     tiny = Recipe(
         images=64,
         vae=StageConfig(steps=2, batch=4, lr=1e-3, warmup=1, log_every=1, seed=2),
         unet=StageConfig(steps=2, batch=4, lr=1e-3, warmup=1, log_every=1, seed=3),
         controlnet=StageConfig(steps=2, batch=4, lr=1e-3, warmup=1, log_every=1, seed=4),
-        unet_finish=StageConfig(
-            steps=2, batch=4, lr=1e-3, warmup=1, log_every=1, seed=7, weighting="noisy"
-        ),
+        unet_finish=finish,
+        unet_layout=replace(finish, seed=8, layout_share=0.5),
     )
     monkeypatch.setattr("training.train_demo.QUICK", tiny)
     out = tmp_path / "models"
     assert main(["--quick", "--out", str(out)]) == 0
     report = json.loads((out / "training.json").read_text())
-    stages = {"data", "vae", "unet", "unet_finish", "controlnet", "total"}
-    assert set(report["seconds"]) == stages
+    passes = ["unet-finish", "unet-layout", "unet-refinish"]
+    stages = {"data", "vae", "unet", "unet_finish", "unet_layout", "unet_refinish", "controlnet"}
+    assert set(report["seconds"]) == stages | {"total"}
     assert report["cpu_seconds"]["total"] > 0
     curves = report["loss_curves"]
-    assert list(curves) == ["vae", "unet", "unet-finish", "controlnet"]
-    assert [len(curve) for curve in curves.values()] == [2, 2, 2, 2]
+    assert list(curves) == ["vae", "unet", *passes, "controlnet"]
+    assert [len(curve) for curve in curves.values()] == [2] * 6
     assert (out / "loss.png").stat().st_size > 0
     assert not list(out.glob(".demo-*"))  # the staging folder is gone
 
@@ -192,11 +218,11 @@ def test_a_tiny_training_run_writes_a_model_the_engine_draws_with(tmp_path, monk
     )  # fmt: skip
     assert generate(controlled, store).images[0].size == (64, 64)
 
-    # --resume --finish trains only the finish and the ControlNet on the model it is given
+    # --resume --finish trains only the stages after the main one on the model it is given
     again = tmp_path / "resumed"
     assert main(["--quick", "--out", str(again), "--finish", "--resume", str(out / "demo")]) == 0
     resumed = json.loads((again / "training.json").read_text())
-    assert list(resumed["loss_curves"]) == ["unet-finish", "controlnet"]
+    assert list(resumed["loss_curves"]) == [*passes, "controlnet"]
     assert resumed["resumed_from"] == str(out / "demo")
     vae = (out / "demo" / "vae" / "diffusion_pytorch_model.safetensors").read_bytes()
     assert (again / "demo" / "vae" / "diffusion_pytorch_model.safetensors").read_bytes() == vae

@@ -5,11 +5,12 @@
     scripts/train-demo --resume /tmp/demo --out /tmp/again
                                         # only the ControlNet, on a model this wrote
     scripts/train-demo --resume /tmp/demo --finish --out /tmp/again
-                                        # the UNet's finish on it too, then the ControlNet
+                                        # the UNet's later stages on it too, then the ControlNet
 
 Stages, each with a fixed seed: render the scenes; train the VAE (its latent
 space is fixed, see stages.py); train the UNet and the text encoder together,
-then finish them with the noisiest timesteps weighted fully; train the canny
+then finish them with the noisiest timesteps weighted fully, teach them the
+position words on layout samples and finish them again; train the canny
 ControlNet with the UNet frozen. Loss curves are printed as it goes and drawn
 into a PNG. Runs on the CPU with 2 threads.
 """
@@ -64,7 +65,23 @@ class Recipe:
     controlnet: StageConfig
     # continues the UNet from its EMA with other weights and timesteps; None: no finish
     unet_finish: StageConfig | None = None
+    # after the finish, teaches the position words (StageConfig.layout_share); the
+    # finish then runs again to win back the shapes it costs. Needs a finish.
+    unet_layout: StageConfig | None = None
     data_seed: int = 1
+
+    def __post_init__(self) -> None:
+        if self.unet_layout is not None and self.unet_finish is None:
+            raise ValueError("a layout stage needs a finish to run before and after it")
+
+    def unet_passes(self) -> list[tuple[str, StageConfig]]:
+        """The UNet's stages after the main one, named as their loss curves are."""
+        if self.unet_finish is None:
+            return []
+        passes = [("unet-finish", self.unet_finish)]
+        if self.unet_layout is not None:
+            passes += [("unet-layout", self.unet_layout), ("unet-refinish", self.unet_finish)]
+        return passes
 
 
 # The UNet's finish: the main stage learns shapes and colours with min-SNR
@@ -76,6 +93,12 @@ class Recipe:
 FINISH = StageConfig(
     steps=300, batch=64, lr=3e-4, warmup=20, log_every=50, seed=7, weighting="noisy",
 )  # fmt: skip
+# Teaches the position words: half of every batch drawn from t >= 950 with the
+# full caption (StageConfig.layout_share), at the main stage's lr. On the finished
+# model (docs/MODEL_CARD.md, 2026-11-28) 300 steps learnt all five positions with
+# one seed and only left, right and centre with another; 500 learnt all five.
+# It costs shapes, which the finish run again after it wins back.
+LAYOUT = replace(FINISH, steps=500, lr=1e-3, seed=8, layout_share=0.5)
 FULL = Recipe(
     images=40_000,
     vae=StageConfig(steps=1200, batch=32, lr=5e-3, warmup=20, log_every=100, seed=2),
@@ -83,6 +106,7 @@ FULL = Recipe(
     # timesteps, both tried on 2026-11-27, lost the shapes or the backgrounds
     unet=StageConfig(steps=2400, batch=64, lr=1e-3, warmup=100, log_every=100, seed=3),
     unet_finish=FINISH,
+    unet_layout=LAYOUT,
     # "noisy" too: the finished UNet settles the layout in the first, noisiest
     # steps, so that is where the control must act (with min-SNR weights the
     # ControlNet's triangles landed wherever the seed put them)
@@ -95,6 +119,7 @@ QUICK = Recipe(
     vae=StageConfig(steps=40, batch=16, lr=5e-3, warmup=5, log_every=10, seed=2),
     unet=StageConfig(steps=40, batch=16, lr=1e-3, warmup=5, log_every=10, seed=3),
     unet_finish=replace(FINISH, steps=10, batch=16, warmup=2, log_every=5),
+    unet_layout=replace(LAYOUT, steps=10, batch=16, warmup=2, log_every=5),
     controlnet=replace(FULL.controlnet, steps=20, batch=8, warmup=5, log_every=10),
 )
 
@@ -175,14 +200,13 @@ def train(recipe: Recipe, out: Path, plot_path: Path | None, resume: Path | None
             )
             timings["unet"] = unet_log.elapsed
             logs += [vae_log, unet_log]
-        if recipe.unet_finish is not None:
-            torch.manual_seed(recipe.unet_finish.seed)
-            unet, text_encoder, finish_log = train_unet(
-                unet, text_encoder, latents, data, captions, schedule, recipe.unet_finish,
-                name="unet-finish",
-            )  # fmt: skip
-            timings["unet_finish"] = finish_log.elapsed
-            logs.append(finish_log)
+        for name, config in recipe.unet_passes():
+            torch.manual_seed(config.seed)
+            unet, text_encoder, pass_log = train_unet(
+                unet, text_encoder, latents, data, captions, schedule, config, name=name
+            )
+            timings[name.replace("-", "_")] = pass_log.elapsed
+            logs.append(pass_log)
         _save_pipeline(staging / "demo", vae, text_encoder, tokenizer, unet)
 
         torch.manual_seed(recipe.controlnet.seed)
@@ -245,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     recipe = QUICK if args.quick else FULL
     if args.resume is not None and not args.finish:
-        recipe = replace(recipe, unet_finish=None)
+        recipe = replace(recipe, unet_finish=None, unet_layout=None)
     report = train(recipe, args.out, plot_path, args.resume)
     seconds = report["seconds"]
     stages = ", ".join(f"{k} {v:.0f}" for k, v in seconds.items() if k != "total")
