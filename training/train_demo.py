@@ -253,8 +253,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="start from a demo model this script wrote (its VAE, text "
                         "encoder and UNet) and train only its ControlNet")  # fmt: skip
     parser.add_argument("--finish", action="store_true",
-                        help="with --resume: run the UNet's finish stage on that model "
-                        "first (a run from scratch always has it)")  # fmt: skip
+                        help="with --resume: run the UNet's stages after the main one "
+                        "(finish, layout, finish again) on that model first (a run from "
+                        "scratch always has them)")  # fmt: skip
     args = parser.parse_args(argv)
     if args.finish and args.resume is None:
         parser.error("--finish goes with --resume: a run from scratch always has the finish")
