@@ -47,12 +47,10 @@ class StageConfig:
     # The share of every batch drawn from the noisiest timesteps (t >= LAYOUT_T)
     # with its full caption. There the model sees no picture, only the words, and
     # decides where the shape goes; with captions that leave words out, and a
-    # weight near 0 under min-SNR, the position words never took hold. Not in
-    # the shipped recipe yet: in a 300-step finish, half the batch taught the
-    # positions (held-out 85–100 %) but cost the shapes (94 % -> 51–53 %), a
-    # quarter kept the shapes and taught nothing; half at lr 1e-3 and then the
-    # usual finish kept most of both (position 99 %, shape 84 %), measured on the
-    # shipped model, not yet from scratch (docs/MODEL_CARD.md, 2026-11-27).
+    # weight near 0 under min-SNR, the position words never took hold. Half the
+    # batch teaches the positions but costs shapes, a quarter taught nothing;
+    # the recipe's layout stage uses half and runs the finish again after it
+    # (held-out position 24 % -> 100 %, shape 94 % -> 88 %: docs/MODEL_CARD.md).
     layout_share: float = 0.0
 
     def __post_init__(self) -> None:
