@@ -1,7 +1,7 @@
 """Regenerates the procedural data set and retrains the demo model from scratch.
 
     scripts/train-demo                  # the shipped recipe: resources/models/demo*
-    scripts/train-demo --quick --out /tmp/demo-smoke   # a 2-minute smoke run
+    scripts/train-demo --quick --out /tmp/demo-smoke   # a 1-minute smoke run
     scripts/train-demo --resume /tmp/demo --out /tmp/again
                                         # only the ControlNet, on a model this wrote
     scripts/train-demo --resume /tmp/demo --finish --out /tmp/again
