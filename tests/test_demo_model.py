@@ -109,7 +109,8 @@ def test_colour_words_change_the_colours(run):
     assert (yellow_on_black == "black").mean() > 0.5
     # its stars are small without a size word: 2.1-6.6 % of the picture over seeds 1-10
     assert (yellow_on_black == "yellow").mean() > 0.015
-    assert (read(yellow_star).colour, read(yellow_star).background) == ("yellow", "black")
+    reading = read(yellow_star)
+    assert (reading.colour, reading.background) == ("yellow", "black")
     green_on_white = colour_names(run("a green square on a white background"))
     assert (green_on_white == "white").mean() > 0.5
     assert (green_on_white == "green").mean() > 0.03

@@ -191,21 +191,18 @@ def train(recipe: Recipe, out: Path, plot_path: Path | None, resume: Path | None
         if resume is None:
             torch.manual_seed(recipe.vae.seed)
             vae, vae_log = train_vae(arch.build_vae(), data, recipe.vae)
-            timings["vae"] = vae_log.elapsed
 
             torch.manual_seed(recipe.unet.seed)
             unet, text_encoder = arch.build_unet(), arch.build_text_encoder(len(tokenizer))
             unet, text_encoder, unet_log = train_unet(
                 unet, text_encoder, latents, data, captions, schedule, recipe.unet
             )
-            timings["unet"] = unet_log.elapsed
             logs += [vae_log, unet_log]
         for name, config in recipe.unet_passes():
             torch.manual_seed(config.seed)
             unet, text_encoder, pass_log = train_unet(
                 unet, text_encoder, latents, data, captions, schedule, config, name=name
             )
-            timings[name.replace("-", "_")] = pass_log.elapsed
             logs.append(pass_log)
         _save_pipeline(staging / "demo", vae, text_encoder, tokenizer, unet)
 
@@ -214,7 +211,6 @@ def train(recipe: Recipe, out: Path, plot_path: Path | None, resume: Path | None
             arch.build_controlnet(unet), unet, text_encoder, latents, data, captions,
             schedule, recipe.controlnet,
         )  # fmt: skip
-        timings["controlnet"] = cn_log.elapsed
         logs.append(cn_log)
         controlnet.to(memory_format=torch.contiguous_format).half().save_pretrained(
             str(staging / "demo-controlnet"), safe_serialization=True
@@ -223,6 +219,8 @@ def train(recipe: Recipe, out: Path, plot_path: Path | None, resume: Path | None
         _replace(out / "demo-controlnet", staging / "demo-controlnet")
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+    # each stage's clocks stopped at its last step (curves.LossLog)
+    timings |= {log.name.replace("-", "_"): log.elapsed for log in logs}
     timings["total"] = time.perf_counter() - started
     cpu = {log.name: round(log.cpu, 1) for log in logs}
     cpu["total"] = round(time.process_time() - cpu_started, 1)
