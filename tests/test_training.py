@@ -8,14 +8,18 @@ import json
 import random
 from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
+from PIL import Image
 
 from studio.engine.generate import generate
+from studio.engine.models import CATALOG
 from studio.engine.pipelines import PipelineStore
 from studio.engine.request import GenerationRequest, Mode
 from training import architecture as arch
+from training import evaluate
 from training.curves import LossLog
 from training.judge import read
 from training.stages import LAYOUT_T, NoiseSchedule, StageConfig
@@ -151,6 +155,27 @@ def test_the_judge_reads_a_rendered_scene():
     reading = read(render(scene))
     assert (reading.shape, reading.colour, reading.background) == ("star", "yellow", "black")
     assert (reading.size, reading.position) == ("large", "top right")
+
+
+def test_the_evaluation_samples_a_candidate_folder_as_the_bundled_model(monkeypatch):
+    """A model trained into a folder is not the catalog entry: left to the engine
+    it would be sampled with a generic model's 25 steps and guidance 7, and its
+    scores compared with the bundled model's at 12 and 4."""
+    requests = []
+
+    def fake_generate(request, store):
+        requests.append(request)
+        return SimpleNamespace(images=[Image.new("RGB", (64, 64))])
+
+    monkeypatch.setattr("studio.engine.generate.generate", fake_generate)
+    args = evaluate.build_parser().parse_args(["--model", "/tmp/candidate/demo"])
+    run = evaluate.make_generator(
+        args.model, args.controlnet, args.steps, args.guidance, args.scheduler
+    )
+    run("a red circle", seed=1)
+    demo = CATALOG["demo"].defaults
+    assert (requests[0].steps, requests[0].guidance_scale) == (demo.steps, demo.guidance_scale)
+    assert requests[0].model == "/tmp/candidate/demo" and requests[0].scheduler is None
 
 
 def test_a_stage_log_stops_its_clocks_at_its_last_step():

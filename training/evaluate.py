@@ -23,10 +23,12 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from studio.engine.models import CATALOG
+
 from .judge import read
 from .world import Scene, caption, random_scene, render
 
-MODEL = "demo"  # the bundled catalog entries: their steps, guidance and sampler
+MODEL = "demo"  # the bundled catalog entries
 CONTROLNET = "demo-controlnet"
 ATTRIBUTES = ("colour", "background", "shape", "size", "position")
 EVAL_SEED = 20261121
@@ -116,17 +118,28 @@ def score_controlnet(run: Callable, cases: list[Scene]) -> tuple[Tally, float, f
     return tally, float(np.mean(with_control)), float(np.mean(without))
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default=MODEL, help="catalog name or folder (default: demo)")
     parser.add_argument("--controlnet", default=CONTROLNET, help="default: demo-controlnet")
     parser.add_argument("--count", type=int, default=100, help="captions per table row")
-    parser.add_argument("--steps", type=int, default=None, help="default: the model's")
-    parser.add_argument("--guidance", type=float, default=None, help="default: the model's")
-    parser.add_argument("--scheduler", default=None, help="default: the model's")
+    # A folder is not the catalog entry, and the engine would give it a generic
+    # model's 25 steps and guidance 7; until 2026-11-28 candidates trained into
+    # folders were scored that way and compared with the bundled model at 12 and
+    # 4 (docs/MODEL_CARD.md). Every model is now scored at the bundled settings.
+    demo = CATALOG[MODEL].defaults
+    parser.add_argument("--steps", type=int, default=demo.steps,
+                        help=f"default: {demo.steps}, the demo model's")  # fmt: skip
+    parser.add_argument("--guidance", type=float, default=demo.guidance_scale,
+                        help=f"default: {demo.guidance_scale:g}, the demo model's")  # fmt: skip
+    parser.add_argument("--scheduler", default=None, help="default: the model's own")
     parser.add_argument("--seen", action="store_true", help="also score seen combinations")
     parser.add_argument("--no-controlnet", action="store_true")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
 
     import torch
 
