@@ -50,7 +50,7 @@ class StageConfig:
     # weight near 0 under min-SNR, the position words never took hold. Half the
     # batch teaches the positions but costs shapes, a quarter taught nothing;
     # the recipe's layout stage uses half and runs the finish again after it
-    # (held-out position 24 % -> 100 %, shape 94 % -> 88 %: docs/MODEL_CARD.md).
+    # (held-out position 23 % -> 100 %, shape 92 % -> 88 %: docs/MODEL_CARD.md).
     layout_share: float = 0.0
 
     def __post_init__(self) -> None:
