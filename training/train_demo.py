@@ -165,7 +165,8 @@ def _trained_parts(folder: Path):
 def train(recipe: Recipe, out: Path, plot_path: Path | None, resume: Path | None = None) -> dict:
     """Trains every stage; with `resume` (a demo folder this script wrote) it starts
     from that folder's VAE, text encoder and UNet and trains only the stages after
-    them: the UNet's finish (if the recipe has one) and the ControlNet."""
+    them: the UNet's later stages (finish, layout, finish again, if the recipe
+    has them) and the ControlNet."""
     torch.set_num_threads(THREADS)
     torch.manual_seed(0)
     out.mkdir(parents=True, exist_ok=True)
