@@ -153,8 +153,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
     services = service_options(args)
     jobs = _jobs_from_args(args, services)
     from .engine.generate import StepInfo, generate
-    from .engine.metadata import save_png
     from .engine.pipelines import PipelineStore
+    from .engine.pngfile import save_png
 
     store = PipelineStore(engine_options(args))
 
@@ -237,7 +237,7 @@ def cmd_models(_args: argparse.Namespace) -> int:
 
 
 def cmd_params(args: argparse.Namespace) -> int:
-    from .engine.metadata import read_png_parameters
+    from .engine.pngfile import read_png_parameters
 
     image = _open_image(args.image, "image")
     text = read_png_parameters(image)

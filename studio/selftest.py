@@ -319,8 +319,11 @@ class _Session:
             r.timings_s["generation"] = round(result.elapsed_s, 2)
             req = result.request
             r.info["request"] = {
-                "width": req.width, "height": req.height, "steps": req.steps,
-                "scheduler": req.scheduler, "guidance": req.guidance_scale,
+                "width": req.width,
+                "height": req.height,
+                "steps": req.steps,
+                "scheduler": req.scheduler,
+                "guidance": req.guidance_scale,
             }
             r.check(
                 "engine",

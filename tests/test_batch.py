@@ -14,9 +14,10 @@ from studio.app import main
 from studio.engine.batch import plan_batch, prompts_per_call, read_prompt_file, read_prompts
 from studio.engine.errors import RequestError
 from studio.engine.generate import generate
+from studio.engine.infotext import parse_infotext
 from studio.engine.jobs import JobFailed, JobFinished, JobQueue
-from studio.engine.metadata import parse_infotext, read_png_parameters
 from studio.engine.options import ServiceOptions
+from studio.engine.pngfile import read_png_parameters
 from studio.engine.request import GenerationRequest
 
 PROMPTS = ["a red apple", "a green pear", "a yellow banana"]

@@ -10,7 +10,8 @@ import pytest
 from PIL import Image
 
 from studio.app import main
-from studio.engine.metadata import parse_infotext, read_png_parameters
+from studio.engine.infotext import parse_infotext
+from studio.engine.pngfile import read_png_parameters
 
 
 def test_help_answers_without_importing_torch_or_qt():

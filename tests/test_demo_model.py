@@ -16,8 +16,8 @@ from PIL import Image, ImageDraw
 from studio.app import main
 from studio.engine.errors import ModelNotFoundError
 from studio.engine.generate import generate
-from studio.engine.metadata import read_png_parameters
 from studio.engine.models import CATALOG, DEFAULT_IMAGE_MODEL, Kind, resolve_model
+from studio.engine.pngfile import read_png_parameters
 from studio.engine.request import GenerationRequest, Mode
 from studio.paths import bundled_models_dir
 from training.judge import read

@@ -9,7 +9,7 @@ from PIL import Image
 
 from studio.engine.errors import EngineError, JobCancelled
 from studio.engine.generate import generate
-from studio.engine.metadata import SAMPLER_NAMES, parse_infotext
+from studio.engine.infotext import SAMPLER_NAMES, parse_infotext
 from studio.engine.models import resolve_model
 from studio.engine.request import GenerationRequest, LoraSpec, Mode
 

@@ -12,8 +12,9 @@ from PIL import Image
 from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent
 
+from studio.engine.infotext import parse_infotext
 from studio.engine.masking import feather
-from studio.engine.metadata import parse_infotext, read_png_parameters, save_png
+from studio.engine.pngfile import read_png_parameters, save_png
 from studio.ui.main_window import MainWindow
 from studio.ui.settings_store import open_settings
 

@@ -13,15 +13,14 @@ import pytest
 from PIL import Image, PngImagePlugin
 
 import studio
-from studio.engine.metadata import (
+from studio.engine.infotext import (
     SAMPLER_NAMES,
     format_infotext,
     parse_infotext,
-    read_png_parameters,
     request_from_infotext,
-    save_png,
     scheduler_from_sampler,
 )
+from studio.engine.pngfile import read_png_parameters, save_png
 from studio.engine.request import SCHEDULERS, GenerationRequest, InpaintContext, LoraSpec, Mode
 
 PROMPT = 'a "cozy" cabin, snow: heavy\nsecond line, 50% fog\\'

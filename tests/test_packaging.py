@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 from PIL import Image, PngImagePlugin
 
-from studio.engine.metadata import save_png
+from studio.engine.pngfile import save_png
 from studio.selftest import image_problems, png_text_chunks
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -97,7 +97,10 @@ def _self_test(command: list[str], tmp_path: Path, env: dict[str, str], timeout:
     report = tmp_path / "report" / "self-test.json"
     done = subprocess.run(
         [*command, "--self-test", "--self-test-report", str(report)],
-        env=env, capture_output=True, text=True, timeout=timeout,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
     assert report.is_file(), f"no report; rc {done.returncode}\n{done.stdout}\n{done.stderr}"
     return done, json.loads(report.read_text(encoding="utf-8"))
@@ -113,8 +116,16 @@ def test_self_test_generates_and_checks_an_image(tmp_path):
     assert report["frozen"] is False
     assert report["model"] == default_model()
     names = {c["name"]: c for c in report["checks"]}
-    for name in ("window", "window before torch", "engine", "saved", "image", "tls certificates",
-                 "qt platform plugins", "data folder"):
+    for name in (
+        "window",
+        "window before torch",
+        "engine",
+        "saved",
+        "image",
+        "tls certificates",
+        "qt platform plugins",
+        "data folder",
+    ):
         assert names[name]["ok"], names[name]
     assert "step events" in names["engine"]["detail"]
     # The picture and a screenshot of the window are kept beside the report.
@@ -143,7 +154,9 @@ def test_self_test_without_report_prints_it(tmp_path):
     done = subprocess.run(
         [sys.executable, "-m", "studio", "--self-test"],
         env=_env(tmp_path, STUDIO_DATA_DIR=str(blocker / "x")),
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert done.returncode == 1
     report = json.loads(done.stdout[: done.stdout.rindex("}") + 1])
@@ -173,8 +186,11 @@ def test_a_self_test_killed_midway_leaves_a_report_saying_so(tmp_path):
 def _launcher(tmp_path: Path, code: str, **env: str) -> subprocess.CompletedProcess:
     script = f"import sys; sys.path.insert(0, {str(LAUNCHER.parent)!r}); import launcher\n{code}"
     return subprocess.run(
-        [sys.executable, "-c", script], env=_env(tmp_path, **env),
-        capture_output=True, text=True, timeout=120,
+        [sys.executable, "-c", script],
+        env=_env(tmp_path, **env),
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
@@ -205,11 +221,12 @@ def test_launcher_logs_an_unexpected_error(tmp_path):
 
 def test_launcher_records_a_fatal_qt_error(tmp_path):
     # What a missing platform plugin (e.g. libxcb-cursor0 absent) does: Qt aborts.
-    done = _launcher(tmp_path, "sys.argv[1:] = []; sys.exit(launcher.main())",
-                     QT_QPA_PLATFORM="nonexistent")
+    done = _launcher(
+        tmp_path, "sys.argv[1:] = []; sys.exit(launcher.main())", QT_QPA_PLATFORM="nonexistent"
+    )
     assert done.returncode != 0
     log = _log(tmp_path)
-    assert 'Qt FATAL' in log or "Qt critical" in log, log
+    assert "Qt FATAL" in log or "Qt critical" in log, log
     assert "nonexistent" in log
     assert "Fatal Python error: Aborted" in log  # faulthandler's stack dump
 
@@ -317,8 +334,13 @@ def unpacked(tmp_path) -> Path:
 
 def _install(folder: Path, home: Path, *args: str) -> subprocess.CompletedProcess:
     env = {"HOME": str(home), "PATH": os.environ["PATH"]}
-    return subprocess.run(["sh", str(folder / "install.sh"), *args], env=env,
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        ["sh", str(folder / "install.sh"), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def test_install_adds_a_working_launcher_and_uninstall_removes_it(unpacked, tmp_path):
@@ -343,8 +365,12 @@ def test_install_adds_a_working_launcher_and_uninstall_removes_it(unpacked, tmp_
 
     # What a desktop does on a click: run the Exec line.
     marker = tmp_path / "ran.txt"
-    subprocess.run([*exec_arguments(entry["Exec"]), "--hello"], check=True, timeout=30,
-                   env={**os.environ, "MARKER": str(marker)})
+    subprocess.run(
+        [*exec_arguments(entry["Exec"]), "--hello"],
+        check=True,
+        timeout=30,
+        env={**os.environ, "MARKER": str(marker)},
+    )
     assert marker.read_text() == "--hello\n"
     assert "uninstall with" in done.stdout
 
@@ -366,8 +392,10 @@ def test_install_refuses_a_folder_without_the_app(tmp_path):
     assert "run this script from the unpacked archive" in done.stderr
 
 
-@pytest.mark.skipif(not shutil.which("desktop-file-validate"),
-                    reason="desktop-file-validate (desktop-file-utils) is not installed")
+@pytest.mark.skipif(
+    not shutil.which("desktop-file-validate"),
+    reason="desktop-file-validate (desktop-file-utils) is not installed",
+)
 def test_desktop_entry_is_valid(unpacked, tmp_path):
     home = tmp_path / "home"
     assert _install(unpacked, home).returncode == 0
@@ -414,9 +442,13 @@ def _build_rules():
 @pytest.mark.parametrize(
     "dest",
     [
-        "torch/lib/libtorch_cpu.so", "torch/lib/libgomp.so.1", "torch/bin/torch_shm_manager",
-        "torch/__init__.py", "torch\\lib\\c10.dll",
-        "PySide6/Qt/plugins/platforms/libqxcb.so", "PySide6/Qt/plugins/platforms/libqwayland.so",
+        "torch/lib/libtorch_cpu.so",
+        "torch/lib/libgomp.so.1",
+        "torch/bin/torch_shm_manager",
+        "torch/__init__.py",
+        "torch\\lib\\c10.dll",
+        "PySide6/Qt/plugins/platforms/libqxcb.so",
+        "PySide6/Qt/plugins/platforms/libqwayland.so",
         "PySide6/Qt/plugins/platforms/libqoffscreen.so",
         "PySide6\\plugins\\platforms\\qwindows.dll",
         "PySide6/Qt/plugins/platforms/libqcocoa.dylib",
@@ -425,9 +457,12 @@ def _build_rules():
         "PySide6/Qt/plugins/imageformats/libqjpeg.so",
         "PySide6/Qt/plugins/imageformats/libqwebp.so",
         "PySide6/Qt/plugins/xcbglintegrations/libqxcb-glx-integration.so",
-        "libglib-2.0.so.0", "libharfbuzz-fb49c9fc.so.0.61450.0", "libQt6Core.so.6",
+        "libglib-2.0.so.0",
+        "libharfbuzz-fb49c9fc.so.0.61450.0",
+        "libQt6Core.so.6",
         "resources/models/demo/unet/diffusion_pytorch_model.safetensors",
-        "resources/icons/diffusion-studio-256.png", "certifi/cacert.pem",
+        "resources/icons/diffusion-studio-256.png",
+        "certifi/cacert.pem",
     ],
 )
 def test_the_build_keeps(dest):
@@ -437,9 +472,16 @@ def test_the_build_keeps(dest):
 @pytest.mark.parametrize(
     "dest",
     [
-        "torch/test/atest", "torch/bin/protoc", "torch/bin/test_api",
-        "torch/lib/libtorchbind_test.so", "torch/include/ATen/ATen.h", "libcudart.so",
-        "libpango-1.0.so.0", "libcairo.so.2", "libgtk-3.so.0", "libharfbuzz.so.0",
+        "torch/test/atest",
+        "torch/bin/protoc",
+        "torch/bin/test_api",
+        "torch/lib/libtorchbind_test.so",
+        "torch/include/ATen/ATen.h",
+        "libcudart.so",
+        "libpango-1.0.so.0",
+        "libcairo.so.2",
+        "libgtk-3.so.0",
+        "libharfbuzz.so.0",
         "PySide6/Qt/plugins/platformthemes/libqgtk3.so",
         "PySide6/Qt/plugins/platforms/libqeglfs.so",
         "PySide6/Qt/plugins/platforms/libqminimalegl.so",
@@ -447,8 +489,10 @@ def test_the_build_keeps(dest):
         "PySide6\\plugins\\platforms\\qdirect2d.dll",
         "PySide6/Qt/plugins/generic/libqevdevtouchplugin.so",
         "PySide6/Qt/plugins/imageformats/libqtiff.so",
-        "PySide6/Qt/translations/qtbase_de.qm", "PySide6\\translations\\qt_fr.qm",
-        "cv2/data/haarcascade_eye.xml", "studio/__pycache__/app.cpython-311.pyc",
+        "PySide6/Qt/translations/qtbase_de.qm",
+        "PySide6\\translations\\qt_fr.qm",
+        "cv2/data/haarcascade_eye.xml",
+        "studio/__pycache__/app.cpython-311.pyc",
     ],
 )
 def test_the_build_leaves_out(dest):
@@ -458,11 +502,15 @@ def test_the_build_leaves_out(dest):
 @pytest.mark.parametrize(
     ("dest", "stripped"),
     [
-        ("torch/lib/libtorch_cpu.so", True), ("torch/lib/libtorch_python.so", True),
-        ("torch/lib/libc10.so", True), ("torch/lib/libshm.so", True),
+        ("torch/lib/libtorch_cpu.so", True),
+        ("torch/lib/libtorch_python.so", True),
+        ("torch/lib/libc10.so", True),
+        ("torch/lib/libshm.so", True),
         # auditwheel/patchelf-rewritten libraries break when stripped
-        ("torch/lib/libgomp.so.1", False), ("numpy.libs/libscipy_openblas64_-32a4b2a6.so", False),
-        ("libQt6Core.so.6", False), ("torch/_C.cpython-311-x86_64-linux-gnu.so", False),
+        ("torch/lib/libgomp.so.1", False),
+        ("numpy.libs/libscipy_openblas64_-32a4b2a6.so", False),
+        ("libQt6Core.so.6", False),
+        ("torch/_C.cpython-311-x86_64-linux-gnu.so", False),
     ],
 )
 def test_only_torchs_own_libraries_are_stripped(dest, stripped):
@@ -470,8 +518,14 @@ def test_only_torchs_own_libraries_are_stripped(dest, stripped):
 
 
 def test_resources_ship_whole_without_junk(tmp_path):
-    for name in ("icons/a.png", "models/demo/model_index.json", "models/demo/unet/w.safetensors",
-                 "__pycache__/x.pyc", "icons/.DS_Store", "style.qss"):
+    for name in (
+        "icons/a.png",
+        "models/demo/model_index.json",
+        "models/demo/unet/w.safetensors",
+        "__pycache__/x.pyc",
+        "icons/.DS_Store",
+        "style.qss",
+    ):
         (tmp_path / "resources" / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / "resources" / name).write_text("x")
     found = _build_rules().resource_files(tmp_path)
@@ -501,8 +555,13 @@ def built_app() -> Path:
     dist = ROOT / "dist"
     app = dist / APP_NAME / APP_NAME
     if not (os.environ.get("STUDIO_REUSE_BUILD") and app.is_file()):
-        done = subprocess.run([str(ROOT / "scripts" / "build-app")], cwd=ROOT, timeout=3600,
-                              capture_output=True, text=True)
+        done = subprocess.run(
+            [str(ROOT / "scripts" / "build-app")],
+            cwd=ROOT,
+            timeout=3600,
+            capture_output=True,
+            text=True,
+        )
         assert done.returncode == 0, done.stderr[-4000:]
     assert app.is_file()
     return app
@@ -516,8 +575,9 @@ def test_frozen_app_passes_its_self_test(built_app, tmp_path):
     assert Path(report["app_dir"]) == built_app.parent / "_internal"
     assert "no metadata" not in report["versions"].values()
     # The frozen app computes what the checkout computes, bit for bit.
-    _, source = _self_test([sys.executable, "-m", "studio"], tmp_path / "source",
-                           _env(tmp_path / "source"))
+    _, source = _self_test(
+        [sys.executable, "-m", "studio"], tmp_path / "source", _env(tmp_path / "source")
+    )
     assert source["ok"], source
     frozen_pixels = np.asarray(Image.open(report["image"]))
     assert np.array_equal(frozen_pixels, np.asarray(Image.open(source["image"])))
@@ -538,8 +598,13 @@ def test_frozen_app_ships_resources_and_no_trimmed_parts(built_app):
 
 @pytest.mark.build
 def test_frozen_app_writes_a_crash_log_instead_of_dying_silently(built_app, tmp_path):
-    done = subprocess.run([str(built_app)], env=_env(tmp_path, QT_QPA_PLATFORM="nonexistent"),
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [str(built_app)],
+        env=_env(tmp_path, QT_QPA_PLATFORM="nonexistent"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode != 0
     log = _log(tmp_path)
     assert "nonexistent" in log and "Fatal Python error: Aborted" in log
@@ -575,10 +640,17 @@ def _write_lora(model: Path, path: Path) -> Path:
 
     unet = UNet2DConditionModel.from_pretrained(str(model / "unet"))
     torch.manual_seed(0)
-    unet.add_adapter(LoraConfig(r=4, lora_alpha=4, init_lora_weights=False,
-                                target_modules=["to_q", "to_k", "to_v", "to_out.0"]))
+    unet.add_adapter(
+        LoraConfig(
+            r=4,
+            lora_alpha=4,
+            init_lora_weights=False,
+            target_modules=["to_q", "to_k", "to_v", "to_out.0"],
+        )
+    )
     StableDiffusionPipeline.save_lora_weights(
-        str(path.parent), weight_name=path.name,
+        str(path.parent),
+        weight_name=path.name,
         unet_lora_layers=convert_state_dict_to_diffusers(get_peft_model_state_dict(unet)),
     )
     return path
@@ -602,10 +674,26 @@ def test_frozen_app_runs_every_kind_of_model(built_app, tmp_path, case, request,
     args = {
         "sd": ["-m", str(sd_model)],
         "img2img": ["-m", str(sd_model), "--mode", "img2img", "--init", str(picture)],
-        "inpaint": ["-m", str(request.getfixturevalue("sd_inpaint_model")), "--mode", "inpaint",
-                    "--init", str(picture), "--mask", str(mask)],
-        "controlnet": ["-m", str(sd_model), "--mode", "controlnet-canny", "--control",
-                       str(picture), "--controlnet", str(request.getfixturevalue("sd_controlnet"))],
+        "inpaint": [
+            "-m",
+            str(request.getfixturevalue("sd_inpaint_model")),
+            "--mode",
+            "inpaint",
+            "--init",
+            str(picture),
+            "--mask",
+            str(mask),
+        ],
+        "controlnet": [
+            "-m",
+            str(sd_model),
+            "--mode",
+            "controlnet-canny",
+            "--control",
+            str(picture),
+            "--controlnet",
+            str(request.getfixturevalue("sd_controlnet")),
+        ],
         "sdxl": ["-m", str(request.getfixturevalue("sdxl_model"))],
     }.get(case)
     if case == "single-file":
@@ -617,9 +705,29 @@ def test_frozen_app_runs_every_kind_of_model(built_app, tmp_path, case, request,
         args = ["-m", str(sd_model), "--lora", f"{lora}:0.8"]
     out = tmp_path / "out.png"
     done = subprocess.run(
-        [str(built_app), "generate", "-p", "a lighthouse", "--seed", "7", "--steps", "2",
-         "--width", "64", "--height", "64", "--no-cache", "-q", "-o", str(out), *args],
-        env=_env(tmp_path), capture_output=True, text=True, timeout=300,
+        [
+            str(built_app),
+            "generate",
+            "-p",
+            "a lighthouse",
+            "--seed",
+            "7",
+            "--steps",
+            "2",
+            "--width",
+            "64",
+            "--height",
+            "64",
+            "--no-cache",
+            "-q",
+            "-o",
+            str(out),
+            *args,
+        ],
+        env=_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
     assert image_problems(out, 64, 64, "a lighthouse", 7) == []
@@ -627,8 +735,9 @@ def test_frozen_app_runs_every_kind_of_model(built_app, tmp_path, case, request,
 
 def _needed(path: Path) -> list[str]:
     out = subprocess.run(["readelf", "-d", str(path)], capture_output=True, text=True).stdout
-    return [line.split("[", 1)[1].split("]", 1)[0] for line in out.splitlines()
-            if "(NEEDED)" in line]
+    return [
+        line.split("[", 1)[1].split("]", 1)[0] for line in out.splitlines() if "(NEEDED)" in line
+    ]
 
 
 def _elf_files(folder: Path) -> list[Path]:
@@ -642,8 +751,10 @@ def _elf_files(folder: Path) -> list[Path]:
 
 
 @pytest.mark.build
-@pytest.mark.skipif(not sys.platform.startswith("linux") or not shutil.which("readelf"),
-                    reason="reads ELF libraries with readelf and ldconfig (Linux)")
+@pytest.mark.skipif(
+    not sys.platform.startswith("linux") or not shutil.which("readelf"),
+    reason="reads ELF libraries with readelf and ldconfig (Linux)",
+)
 def test_every_bundled_library_finds_its_dependencies(built_app):
     """Trimming must not drop a library that something kept still needs: every
     library a bundled program or library links to is in the bundle, or is one
@@ -660,7 +771,9 @@ def test_every_bundled_library_finds_its_dependencies(built_app):
         f"{lib} (needed by {path.relative_to(internal)})"
         for path in files
         for lib in _needed(path)
-        if lib not in bundled and include_library(lib) and lib in on_system
+        if lib not in bundled
+        and include_library(lib)
+        and lib in on_system
         and not lib.startswith("ld-linux")  # the dynamic loader itself
     }
     assert len(files) > 100

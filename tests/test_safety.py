@@ -8,8 +8,8 @@ import pytest
 
 from studio.engine.errors import RequestError
 from studio.engine.generate import generate
+from studio.engine.infotext import parse_infotext
 from studio.engine.jobs import JobQueue
-from studio.engine.metadata import parse_infotext
 from studio.engine.options import ServiceOptions
 from studio.engine.pipelines import PipelineStore
 from studio.engine.request import GenerationRequest

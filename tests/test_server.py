@@ -17,8 +17,9 @@ import pytest
 from openai_server import ErrorReply, OpenAIServer, TextReply
 from PIL import Image
 
-from studio.engine.metadata import is_marked_ai_generated, parse_infotext, read_png_parameters
+from studio.engine.infotext import parse_infotext
 from studio.engine.options import EngineOptions, ServiceOptions
+from studio.engine.pngfile import is_marked_ai_generated, read_png_parameters
 from studio.server.engine_link import HeadlessEngine
 from studio.server.runner import ApiServer
 from studio.server.text import TextService

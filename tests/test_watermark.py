@@ -9,7 +9,7 @@ from PIL import Image
 
 from studio.engine.errors import RequestError
 from studio.engine.generate import generate
-from studio.engine.metadata import parse_infotext
+from studio.engine.infotext import parse_infotext
 from studio.engine.options import ServiceOptions
 from studio.engine.request import GenerationRequest
 from studio.engine.watermark import POSITIONS, Watermark, apply_watermark, watermark_box

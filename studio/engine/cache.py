@@ -111,8 +111,13 @@ def job_key(
         "checker": files_fingerprint(checker) if checker is not None else None,
         # Everything about the engine that changes pixels: the decoder above all.
         "engine": [
-            store.device, str(precision.dtype), opts.attention_slicing, opts.vae_tiling,
-            opts.tiny_vae, precision.channels_last, opts.compile,
+            store.device,
+            str(precision.dtype),
+            opts.attention_slicing,
+            opts.vae_tiling,
+            opts.tiny_vae,
+            precision.channels_last,
+            opts.compile,
         ],
         "versions": [torch.__version__, diffusers.__version__],
     }

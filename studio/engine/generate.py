@@ -16,10 +16,11 @@ from . import masking
 from .cache import CachedResult, ResultCache, job_key
 from .canny import canny_edges
 from .errors import EngineError, JobCancelled, OutOfMemoryError
-from .metadata import format_infotext, png_info
+from .infotext import format_infotext
 from .models import Kind, ResolvedModel, resolve_model
 from .options import DIRECT_SERVICES, ServiceOptions
 from .pipelines import PipelineStore
+from .pngfile import png_info
 from .preview import latents_to_rgb
 from .request import (
     GenerationRequest,

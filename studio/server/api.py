@@ -33,7 +33,6 @@ from starlette.exceptions import HTTPException
 
 from .. import __version__
 from ..engine.errors import EngineError, JobCancelled, ModelNotFoundError, RequestError
-from ..engine.metadata import png_bytes
 from ..engine.models import (
     CATALOG,
     DEFAULT_IMAGE_MODEL,
@@ -41,6 +40,7 @@ from ..engine.models import (
     catalog_status,
     resolve_model,
 )
+from ..engine.pngfile import png_bytes
 from ..engine.request import GenerationRequest, GenerationResult, LoraSpec
 from ..engine.watermark import Watermark
 from ..mercury.settings import DEFAULT_MODEL, FALLBACK_MODELS

@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..engine.metadata import read_png_parameters, save_png
+from ..engine.pngfile import read_png_parameters, save_png
 
 THUMB = 96
 MAX_LISTED = 300

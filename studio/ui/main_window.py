@@ -26,7 +26,8 @@ from PySide6.QtWidgets import (
 from ..canvas import CanvasDocument, CanvasToolBar, CanvasView
 from ..canvas.errors import CanvasError
 from ..engine.errors import EngineError, RequestError
-from ..engine.metadata import read_png_parameters, request_from_infotext
+from ..engine.infotext import request_from_infotext
+from ..engine.pngfile import read_png_parameters
 from ..engine.request import GenerationRequest, GenerationResult, Mode
 from ..engine.worker import EngineWorker
 from .canvas_request import place_on_canvas, request_from_canvas, split_into_jobs

@@ -1,0 +1,112 @@
+"""PNG files that carry their recipe: the A1111 `parameters` text chunk, our
+AI-generated marker and XMP, written atomically; and reading the text back.
+
+No torch and no Qt here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import secrets
+from pathlib import Path
+
+from PIL import Image, PngImagePlugin
+
+from .infotext import VERSION
+
+# Every image says it was made by a model, in two places: a plain tEXt chunk any
+# viewer shows, and XMP with the IPTC digital source type that photo tools,
+# search engines and provenance checkers read ("trainedAlgorithmicMedia").
+AI_MARKER_KEY = "AI-generated"
+AI_MARKER_VALUE = "yes: made with a diffusion model in Diffusion Studio"
+XMP_KEY = "XML:com.adobe.xmp"
+DIGITAL_SOURCE_TYPE = "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
+_XMP = (
+    '<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>'
+    '<x:xmpmeta xmlns:x="adobe:ns:meta/">'
+    '<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+    '<rdf:Description rdf:about="" '
+    'xmlns:Iptc4xmpExt="http://iptc.org/std/Iptc4xmpExt/2008-02-29/" '
+    'xmlns:xmp="http://ns.adobe.com/xap/1.0/" '
+    f'Iptc4xmpExt:DigitalSourceType="{DIGITAL_SOURCE_TYPE}" '
+    'xmp:CreatorTool="Diffusion Studio {version}"/>'
+    "</rdf:RDF></x:xmpmeta>"
+    '<?xpacket end="r"?>'
+)
+
+
+def png_info(infotext: str) -> PngImagePlugin.PngInfo:
+    """The text chunks of every PNG we write: parameters, software, AI marker."""
+    info = PngImagePlugin.PngInfo()
+    # Pillow writes tEXt (latin-1: what A1111 writes and every reader knows) when it
+    # can, and iTXt (UTF-8) when the text holds other characters, e.g. Japanese or
+    # emoji: iTXt is PNG's only correct place for them, and A1111 reads both.
+    info.add_text("parameters", infotext, zip=False)
+    info.add_text("Software", f"Diffusion Studio {VERSION}", zip=False)
+    info.add_text(AI_MARKER_KEY, AI_MARKER_VALUE, zip=False)
+    info.add_itxt(XMP_KEY, _XMP.replace("{version}", VERSION), zip=False)
+    return info
+
+
+def png_bytes(image: Image.Image, infotext: str) -> bytes:
+    """The image as PNG file bytes, with the same chunks as save_png."""
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", pnginfo=png_info(infotext))
+    return buffer.getvalue()
+
+
+def is_marked_ai_generated(image: Image.Image) -> bool:
+    """True when a PNG carries our AI-generated marker and the IPTC source type."""
+    text = getattr(image, "text", None) or image.info
+    return str(text.get(AI_MARKER_KEY, "")).startswith("yes") and DIGITAL_SOURCE_TYPE in str(
+        text.get(XMP_KEY, "")
+    )
+
+
+def save_png(image: Image.Image, path: str | Path, infotext: str) -> Path:
+    """Writes `image` with its parameters; a failure leaves any older file intact."""
+    target = Path(path)
+    info = png_info(infotext)
+    # Our own name in the same folder: os.replace is then a same-disk rename, and
+    # open(..., "x") honours the umask where mkstemp would make the file 0600.
+    temp = target.with_name(f".{target.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
+    try:
+        with open(temp, "xb") as file:
+            image.save(file, format="PNG", pnginfo=info)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temp, target)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+    return target
+
+
+def read_png_parameters(source: str | Path | Image.Image) -> str | None:
+    """The `parameters` text of an image (tEXt, zTXt or iTXt), or None when there is
+    none: ComfyUI and InvokeAI keep theirs under other keys. Raises OSError when the
+    file cannot be opened as an image."""
+    if isinstance(source, Image.Image):
+        return _parameters_of(source)
+    with Image.open(source) as image:
+        return _parameters_of(image)
+
+
+def _parameters_of(image: Image.Image) -> str | None:
+    value = image.info.get("parameters")
+    if value is None and image.format == "PNG":
+        try:  # text after the pixel data is only seen once the image is decoded
+            value = image.text.get("parameters")
+        except (OSError, SyntaxError, ValueError):
+            return None
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "replace")
+    if not isinstance(value, str):
+        return None
+    if not isinstance(value, PngImagePlugin.iTXt) and not value.isascii():
+        # Some tools put UTF-8 in tEXt, which Pillow decodes as latin-1: undo that.
+        with contextlib.suppress(UnicodeError):
+            value = value.encode("latin-1").decode("utf-8")
+    return str(value)
