@@ -13,6 +13,7 @@ from studio.engine.jobs import (
     JobCancelledEvent,
     JobFailed,
     JobFinished,
+    JobLoading,
     JobQueue,
     JobStarted,
     JobStep,
@@ -71,9 +72,12 @@ def test_jobs_run_in_order_with_started_steps_and_finished(served, sd_model):
     assert [e.info.step for e in rec.of(JobStep, second)] == [1, 2, 3]
     results = {e.job_id: e.result for e in rec.of(JobFinished)}
     assert results[first].request.prompt == "one" and results[second].seeds == (2,)
-    # events of a job come in order: started, its steps, finished
+    # events of a job come in order: started, loading the model (the first job
+    # only: the second finds it in memory), its steps, finished
     kinds = [type(e) for e in rec.events if e.job_id == first]
-    assert kinds == [JobStarted, JobStep, JobStep, JobFinished]
+    assert kinds == [JobStarted, JobLoading, JobStep, JobStep, JobFinished]
+    assert rec.of(JobLoading, first)[0].model_label == "tiny-sd"
+    assert not rec.of(JobLoading, second)
 
 
 def test_a_waiting_job_can_be_removed(served, sd_model):

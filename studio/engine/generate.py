@@ -51,6 +51,7 @@ class StepInfo:
 
 
 OnStep = Callable[[StepInfo], None]
+OnLoading = Callable[[str], None]  # the label of the model whose weights are being read
 ShouldCancel = Callable[[], bool]
 
 
@@ -94,12 +95,15 @@ def generate(
     should_cancel: ShouldCancel | None = None,
     *,
     services: ServiceOptions | None = None,
+    on_loading: OnLoading | None = None,
 ) -> GenerationResult:
     """Runs one request; returns the images and the exact parameters used.
 
     `services` (cache, safety filter, default watermark) default to
     DIRECT_SERVICES: the safety filter at its default and no cache. The job
-    queue, the CLI and the server pass their own.
+    queue, the CLI and the server pass their own. `on_loading(label)` is
+    called before a model's weights are read from disk (not when they are
+    already in memory), `on_step` after every denoising step.
 
     Raises RequestError/EngineError subclasses with a user-facing sentence, or
     JobCancelled when `should_cancel` turned true (checked at every step)."""
@@ -136,6 +140,10 @@ def generate(
                 return _from_cache(hit, request, model, notices, started)
     if cancelled():
         raise JobCancelled
+    if on_loading is not None and store.will_load(model, controlnet):
+        # the first job of a model spends its first seconds (or minutes) here
+        loading = model if controlnet is None or store.will_load(model) else controlnet
+        on_loading(loading.label)
     pipe = store.pipeline_for(model, request.mode, controlnet)
     pipe.scheduler = make_scheduler(request.scheduler, store.original_scheduler)
     if request.scheduler is None:

@@ -32,6 +32,14 @@ class JobStarted:
 
 
 @dataclass(frozen=True)
+class JobLoading:
+    """The job waits for a model's weights to be read from disk (its first job only)."""
+
+    job_id: int
+    model_label: str
+
+
+@dataclass(frozen=True)
 class JobStep:
     job_id: int
     info: StepInfo
@@ -56,7 +64,7 @@ class JobCancelledEvent:
     job_id: int
 
 
-JobEvent = JobStarted | JobStep | JobFinished | JobFailed | JobCancelledEvent
+JobEvent = JobStarted | JobLoading | JobStep | JobFinished | JobFailed | JobCancelledEvent
 Emit = Callable[[JobEvent], None]
 
 
@@ -240,6 +248,7 @@ class JobQueue:
                 on_step=lambda info: self._emit(job, JobStep(job.job_id, info)),
                 should_cancel=job.cancel.is_set,
                 services=self.services,
+                on_loading=lambda label: self._emit(job, JobLoading(job.job_id, label)),
             )
         except JobCancelled:
             self._emit(job, JobCancelledEvent(job.job_id))

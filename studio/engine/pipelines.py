@@ -222,6 +222,18 @@ class PipelineStore:
         self._loaded = _Loaded(model, identity, base, base.scheduler)
         return base
 
+    def will_load(self, model: ResolvedModel, controlnet: ResolvedModel | None = None) -> bool:
+        """Whether serving `model` (and `controlnet`) reads weights from disk, not the memory."""
+        if self._loaded is None or self._loaded.identity != model.identity:
+            return True
+        if controlnet is None:
+            return False
+        return self._controlnet_key(controlnet) not in self._controlnets
+
+    def _controlnet_key(self, controlnet: ResolvedModel) -> tuple:
+        # a ControlNet loaded for a model in another precision is loaded again
+        return (controlnet.identity, str(self.dtype), self.channels_last)
+
     def controlnet_for(self, controlnet: ResolvedModel, model: ResolvedModel) -> Any:
         if controlnet.kind is not Kind.CONTROLNET:
             raise ModelLoadError(f"{controlnet.label!r} is not a ControlNet model.")
@@ -231,8 +243,7 @@ class PipelineStore:
                 f"{controlnet.architecture.value.upper()} models but {model.label!r} is "
                 f"{model.architecture.value.upper()}; choose a matching ControlNet."
             )
-        # a ControlNet loaded for a model in another precision is loaded again
-        identity = (controlnet.identity, str(self.dtype), self.channels_last)
+        identity = self._controlnet_key(controlnet)
         if identity not in self._controlnets:
             from diffusers import ControlNetModel
 

@@ -15,6 +15,7 @@ from .jobs import (
     JobEvent,
     JobFailed,
     JobFinished,
+    JobLoading,
     JobQueue,
     JobStarted,
     JobStep,
@@ -43,6 +44,7 @@ class EngineWorker(QObject):
     """Submit requests from the GUI thread; listen to the signals."""
 
     job_started = Signal(int, object)  # job id, GenerationRequest
+    job_loading = Signal(int, str)  # job id, the label of the model being read from disk
     job_step = Signal(int, int, int, QImage, object)  # id, step, total, preview, region|None
     job_finished = Signal(int, object)  # job id, GenerationResult
     job_failed = Signal(int, str)  # job id, a sentence for the user
@@ -80,6 +82,8 @@ class EngineWorker(QObject):
             case JobStarted(job_id, request):
                 self.job_started.emit(job_id, request)
                 self.queue_changed.emit()
+            case JobLoading(job_id, model_label):
+                self.job_loading.emit(job_id, model_label)
             case JobStep(job_id, info):
                 preview = pil_to_qimage(info.preview) if info.preview is not None else QImage()
                 self.job_step.emit(job_id, info.step, info.total, preview, info.region)
