@@ -4,6 +4,8 @@ export round trips."""
 from __future__ import annotations
 
 import json
+import os
+import stat
 import zipfile
 
 import numpy as np
@@ -74,6 +76,27 @@ def test_a_failed_save_leaves_the_old_file_and_no_litter(document, tmp_path):
     with pytest.raises(ProjectError, match="Could not save"):
         document.save_project(path)
     assert path.is_dir() and list(tmp_path.iterdir()) == [path]
+
+
+@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
+def test_projects_and_exports_get_the_users_umask(document, tmp_path, umask, mode):
+    old = os.umask(umask)
+    try:
+        document.save_project(tmp_path / "work.dscanvas")
+        document.export_composed(tmp_path / "out.png")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "work.dscanvas").stat().st_mode) == mode
+    assert stat.S_IMODE((tmp_path / "out.png").stat().st_mode) == mode
+
+
+def test_saving_over_a_project_keeps_its_permissions(document, tmp_path):
+    path = tmp_path / "work.dscanvas"
+    document.save_project(path)
+    path.chmod(0o640)  # the user narrowed who may read it
+    document.clear_layer("mask")
+    document.save_project(path)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o640
 
 
 def _zip(path, files: dict[str, bytes | str]) -> None:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
+import secrets
+import stat
 from pathlib import Path
 
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -56,11 +57,13 @@ def atomic_file(path: Path):
     """A binary file handle whose contents replace `path` only when the block
     succeeds: a crash never leaves a half-written file behind."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(
-        prefix=f".{path.name}.", suffix=".tmp", dir=path.parent
-    )
+    # Our own name opened with "x", not mkstemp: mkstemp makes every file 0600,
+    # this gives the user's umask, like any other program's new file.
+    temporary = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
     try:
-        with os.fdopen(descriptor, "wb") as handle:
+        with open(temporary, "xb") as handle:
+            if path.is_file():  # saving over a file keeps who may read it
+                os.chmod(handle.fileno(), stat.S_IMODE(path.stat().st_mode))
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
