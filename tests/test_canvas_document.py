@@ -284,3 +284,46 @@ def test_a_long_stroke_on_a_large_canvas_keeps_only_the_touched_tiles(qapp):
     assert stored < 0.03 * whole_layer  # about the stroke's own area, before and after
     document.undo()
     assert alpha(document, "sketch").max() == 0
+
+
+def test_an_action_that_hides_a_layer_undoes_and_redoes_as_one_step(document):
+    paint(document, "sketch", [(10, 10), (50, 50)])
+    steps = document.undo_stack.count()
+    with document.single_step("Place result"):
+        document.place_result(quadrants(64, 64))
+        document.set_visible("sketch", False, undoable=True)
+    assert document.undo_stack.count() == steps + 1
+    assert not document.is_visible("sketch") and document.layer_has_content("image")
+    document.undo()
+    assert document.is_visible("sketch") and not document.layer_has_content("image")
+    document.redo()
+    assert not document.is_visible("sketch") and document.layer_has_content("image")
+
+
+def test_showing_and_hiding_a_layer_by_hand_is_not_an_undo_step(document):
+    paint(document, "sketch", [(10, 10), (50, 50)])
+    steps = document.undo_stack.count()
+    document.set_visible("sketch", False)
+    assert document.undo_stack.count() == steps and not document.is_visible("sketch")
+
+
+def test_reset_starts_over_without_history(document):
+    paint(document, "mask", [(32, 32)])
+    document.reset(96, 128)
+    assert document.size() == QSize(96, 128) and not document.has_mask()
+    assert document.undo_stack.count() == 0 and document.undo_stack.isClean()
+
+
+def test_opening_an_image_as_a_new_document_drops_sketch_and_mask_in_one_undo_step(document):
+    paint(document, "mask", [(32, 32)])
+    paint(document, "sketch", [(10, 10), (50, 50)])
+    document.set_visible("sketch", False)
+    steps = document.undo_stack.count()
+    document.open_as_new(quadrants(160, 80))
+    assert document.size() == QSize(160, 80)
+    assert not document.has_mask() and not document.layer_has_content("sketch")
+    assert document.is_visible("sketch")  # a new document shows every layer
+    assert document.composed_image().getpixel((5, 5)) == (255, 0, 0)
+    assert document.undo_stack.count() == steps + 1
+    document.undo()
+    assert document.size() == QSize(64, 64) and document.has_mask()

@@ -81,3 +81,20 @@ class StateCommand(QUndoCommand):
 
     def undo(self) -> None:
         self._document._restore(self._before)
+
+
+class VisibilityCommand(QUndoCommand):
+    """Shows or hides a layer as part of an action, so undoing the action
+    shows the layer again (hiding the sketch that went into a result)."""
+
+    def __init__(self, document: CanvasDocument, name: LayerName, visible: bool) -> None:
+        super().__init__(f"{'Show' if visible else 'Hide'} {name.value}")
+        self._document = document
+        self._name = name
+        self._visible = visible
+
+    def redo(self) -> None:
+        self._document._show(self._name, self._visible)
+
+    def undo(self) -> None:
+        self._document._show(self._name, not self._visible)

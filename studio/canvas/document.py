@@ -5,7 +5,8 @@ needs (see outputs.py) and hands results back with place_result()."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,7 @@ from PySide6.QtGui import QColor, QImage, QPainter, QUndoStack
 
 from . import exchange, outputs, project
 from .brush import BrushSpec
-from .commands import DocumentState, LayerPatch, PatchCommand, StateCommand
+from .commands import DocumentState, LayerPatch, PatchCommand, StateCommand, VisibilityCommand
 from .fitting import canvas_image, fit_image
 from .imageconv import ALPHA, blank_layer, pixels, read_pixels, to_qimage
 from .layers import LAYER_ORDER, MASK_COLOR, LayerName, layer_name, mask_layer, mask_strength
@@ -51,7 +52,7 @@ class CanvasDocument(QObject):
         super().__init__(parent)
         check_size(width, height)
         self._width, self._height = width, height
-        self._layers = {name: blank_layer(width, height) for name in LAYER_ORDER}
+        self._layers = _blank_layers(width, height)
         self._visible = dict.fromkeys(LAYER_ORDER, True)
         self._stroke: CanvasStroke | None = None
         self.undo_stack = QUndoStack(self)
@@ -88,12 +89,28 @@ class CanvasDocument(QObject):
     def is_visible(self, name: str | LayerName) -> bool:
         return self._visible[layer_name(name)]
 
-    def set_visible(self, name: str | LayerName, visible: bool) -> None:
+    def set_visible(self, name: str | LayerName, visible: bool, *, undoable: bool = False) -> None:
+        """Shows or hides a layer. The user's own show/hide is not an undo step
+        (as in most editors); `undoable` makes it one, for a change the app
+        makes as part of an action (see single_step)."""
         name = layer_name(name)
-        if self._visible[name] != visible:
-            self._visible[name] = visible
-            self.visibility_changed.emit(name.value, visible)
-            self.area_changed.emit(self.rect())
+        if self._visible[name] == visible:
+            return
+        if undoable:
+            self.finish_stroke()
+            self.undo_stack.push(VisibilityCommand(self, name, visible))
+        else:
+            self._show(name, visible)
+
+    @contextmanager
+    def single_step(self, text: str) -> Iterator[None]:
+        """Every undoable edit inside the block is one undo step named `text`."""
+        self.finish_stroke()
+        self.undo_stack.beginMacro(text)
+        try:
+            yield
+        finally:
+            self.undo_stack.endMacro()
 
     def layer_has_content(self, name: str | LayerName) -> bool:
         return bool(read_pixels(self.layer(name))[:, :, ALPHA].any())
@@ -103,8 +120,33 @@ class CanvasDocument(QObject):
     def new(self, width: int = DEFAULT_SIZE, height: int = DEFAULT_SIZE) -> None:
         """An empty document (undoable, so a mistaken New loses nothing)."""
         check_size(width, height)
-        layers = {name: blank_layer(width, height) for name in LAYER_ORDER}
-        self._push_state("New canvas", DocumentState(width, height, layers))
+        self._push_state("New canvas", DocumentState(width, height, _blank_layers(width, height)))
+
+    def reset(self, width: int = DEFAULT_SIZE, height: int = DEFAULT_SIZE) -> None:
+        """Starts over: an empty document of this size with no undo history and
+        nothing unsaved. For a document nobody has touched: nothing is lost."""
+        check_size(width, height)
+        self.finish_stroke()
+        self.undo_stack.clear()
+        self._restore(DocumentState(width, height, _blank_layers(width, height)))
+        for name in LAYER_ORDER:
+            self.set_visible(name, True)
+        self.undo_stack.setClean()
+
+    def open_as_new(self, source: str | Path | Image.Image | QImage) -> None:
+        """A document holding only this picture (a file or an image), at its
+        size within limits: empty sketch and mask, every layer shown. One
+        undo step. See set_image to put a picture into the document instead."""
+        if isinstance(source, str | Path):
+            source = exchange.read_image(Path(source))
+        picture = canvas_image(to_qimage(source))
+        width, height = picture.width(), picture.height()
+        layers = _blank_layers(width, height)
+        layers[LayerName.IMAGE] = picture
+        with self.single_step("Open image"):
+            self._push_state("Open image", DocumentState(width, height, layers))
+            for name in LAYER_ORDER:
+                self.set_visible(name, True, undoable=True)
 
     def resize(self, width: int, height: int, fit: Fit = "resize") -> None:
         """Changes the document size, fitting every layer the same way."""
@@ -311,6 +353,11 @@ class CanvasDocument(QObject):
             command = PatchCommand(self, stroke.text, patches, already_applied=True)
             self.undo_stack.push(command)
 
+    def _show(self, name: LayerName, visible: bool) -> None:
+        self._visible[name] = visible
+        self.visibility_changed.emit(name.value, visible)
+        self.area_changed.emit(self.rect())
+
     def _write_pixels(self, name: LayerName, left: int, top: int, values: np.ndarray) -> None:
         height, width = values.shape[:2]
         pixels(self._layers[name])[top : top + height, left : left + width] = values
@@ -365,6 +412,10 @@ class CanvasStroke:
             self._document.area_changed.emit(_qrect(box))
         patches = [LayerPatch(self.layer, patch) for patch in self._stroke.patches()]
         self._document._stroke_finished(self, patches)
+
+
+def _blank_layers(width: int, height: int) -> dict[LayerName, QImage]:
+    return {name: blank_layer(width, height) for name in LAYER_ORDER}
 
 
 def _qrect(box: Box) -> QRect:

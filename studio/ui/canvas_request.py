@@ -37,11 +37,13 @@ def split_into_jobs(request: GenerationRequest) -> list[GenerationRequest]:
 
 
 def place_on_canvas(document: CanvasDocument, image: Image.Image, mode: Mode) -> None:
-    """Puts a result on the image layer, as one undoable step."""
-    if image.size == (document.width(), document.height()):
-        document.place_result(image)
-    else:
-        document.set_image(image, fit="canvas")
-    if mode in (Mode.IMG2IMG, Mode.CONTROLNET_CANNY) and document.layer_has_content("sketch"):
-        # The sketch went into the result; left visible it would hide it.
-        document.set_visible("sketch", False)
+    """Puts a result on the image layer, as one undoable step: undoing it also
+    shows the sketch again if placing it hid the sketch."""
+    with document.single_step("Place result"):
+        if image.size == (document.width(), document.height()):
+            document.place_result(image)
+        else:
+            document.set_image(image, fit="canvas")
+        if mode in (Mode.IMG2IMG, Mode.CONTROLNET_CANNY) and document.layer_has_content("sketch"):
+            # The sketch went into the result; left visible it would hide it.
+            document.set_visible("sketch", False, undoable=True)
