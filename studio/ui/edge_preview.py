@@ -17,14 +17,16 @@ DEBOUNCE_MS = 120
 
 
 def small_composite(document: CanvasDocument, side: int = PREVIEW_SIDE) -> QImage:
-    """Image layer with the sketch on it (what ControlNet gets), scaled down."""
+    """The visible image and sketch layers (what ControlNet gets: see
+    CanvasDocument.init_image), scaled down."""
     size = document.size().scaled(side, side, Qt.AspectRatioMode.KeepAspectRatio)
     out = QImage(size, QImage.Format.Format_RGB32)
     out.fill(Qt.GlobalColor.white)
     painter = QPainter(out)
     painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
     for name in ("image", "sketch"):
-        painter.drawImage(out.rect(), document.layer(name))
+        if document.is_visible(name):
+            painter.drawImage(out.rect(), document.layer(name))
     painter.end()
     return out
 
@@ -51,6 +53,7 @@ class EdgePreview(QObject):
         self.timer.setInterval(DEBOUNCE_MS)
         self.timer.timeout.connect(self.refresh)
         document.changed.connect(self.schedule)
+        document.visibility_changed.connect(self.schedule)
         panel.canny_changed.connect(self.schedule)
         panel.mode_changed.connect(self.schedule)
         self.last: QImage | None = None
