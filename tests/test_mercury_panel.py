@@ -24,13 +24,14 @@ from openai_server import (
     diffusion_frames,
 )
 from PySide6.QtCore import Qt, QUrl
-from PySide6.QtGui import QGuiApplication, QTextCursor
+from PySide6.QtGui import QFont, QGuiApplication, QTextCursor
 from test_mercury_keys import MemoryKeyring
 
-from studio.mercury.conversation import ReplyState
+from studio.mercury.conversation import Conversation, ReplyState
 from studio.mercury.keys import store_api_key
 from studio.mercury.settings import MercurySettings
-from studio.ui.mercury_chat_view import list_item
+from studio.ui.mercury_chat_document import CARET
+from studio.ui.mercury_chat_view import MercuryChatView
 from studio.ui.mercury_panel import MercuryPanel
 
 ANSWER = (
@@ -107,6 +108,21 @@ def shown_text(panel: MercuryPanel) -> str:
     return panel.view.chat_view.toPlainText()
 
 
+def caret_shown(panel: MercuryPanel) -> bool:
+    """Whether the streaming caret (a space on the accent colour) is in the chat."""
+    block = panel.view.chat_view.document().begin()
+    while block.isValid():
+        fragments = block.begin()
+        while not fragments.atEnd():
+            fragment = fragments.fragment()
+            painted = fragment.charFormat().background().style() != Qt.BrushStyle.NoBrush
+            if painted and fragment.text() == CARET:
+                return True
+            fragments += 1
+        block = block.next()
+    return False
+
+
 async def ask(qtbot, panel: MercuryPanel, text: str) -> None:
     await until(lambda: panel.view.model_combo.count() > 1, "the model list")
     panel.view.input.setPlainText(text)
@@ -129,10 +145,10 @@ def test_enter_sends_and_the_answer_streams_in(qapp, qtbot, server, make_panel):
         await until(lambda: "log cabin" in shown_text(panel), "the first words")
         mid = shown_text(panel)
         assert panel.busy and "three cabin prompts" in mid and "soft pastel sky" not in mid
-        assert "▍" in mid  # the streaming caret
+        assert caret_shown(panel)
         screenshot(panel, "mercury-mid-stream")
         await answered(panel)
-        assert "soft pastel sky" in shown_text(panel) and "▍" not in shown_text(panel)
+        assert "soft pastel sky" in shown_text(panel) and not caret_shown(panel)
         assert panel.view.send_button.text() == "Send"
         await panel.aclose()
 
@@ -258,20 +274,57 @@ def test_use_as_prompt_sends_the_answer_or_the_selection(qapp, qtbot, server, ma
     assert item.args == [ANSWER.split("\n")[2].removeprefix("2. ")]
 
 
-@pytest.mark.parametrize(
-    ("line", "item"),
-    [
-        ("1. a red fox", "a red fox"),
-        ("  12) **Snowy**: a cabin", "Snowy: a cabin"),
-        ("- “a lighthouse at dusk”", "a lighthouse at dusk"),
-        ("• moss", "moss"),
-        ("Here are ideas:", None),
-        ("2024 was a year", None),
-        ("-", None),
-    ],
-)
-def test_list_items(line, item):
-    assert list_item(line) == item
+def test_markdown_answers_are_rendered_and_each_item_can_be_used(qapp, qtbot):
+    conversation = Conversation()
+    conversation.add_user("ideas")
+    reply = conversation.start_reply("mercury-2")
+    reply.text = (
+        "Here are **two** ideas:\n\n"
+        "1. **Snowy**: a cabin at night\n"
+        "2. “a lighthouse at dusk”\n\n"
+        "## Tips\n"
+        "Add `--steps 20` for detail. <b>not html</b>"
+    )
+    reply.state = ReplyState.DONE
+    view = MercuryChatView(conversation)
+    qtbot.addWidget(view)
+    view.render_now()
+    shown = view.toPlainText()
+    for raw in ("**", "## ", "`"):
+        assert raw not in shown
+    assert "Here are two ideas:" in shown and "Add --steps 20 for detail." in shown
+    assert "<b>not html</b>" in shown  # raw HTML from a server is shown, not obeyed
+    bold = view.document().find("two")
+    assert bold.charFormat().fontWeight() == QFont.Weight.Bold
+    assert shown.count(" use") == 2  # a link on each list item
+    used = []
+    view.use_text.connect(used.append)
+    view.anchorClicked.emit(QUrl("use:1:1"))
+    view.anchorClicked.emit(QUrl("use:1:2"))
+    assert used == ["Snowy: a cabin at night", "a lighthouse at dusk"]
+
+
+def test_streaming_rewrites_only_the_answer(qapp, qtbot):
+    conversation = Conversation()
+    for _ in range(30):
+        conversation.add_user("earlier question")
+        conversation.start_reply("mercury-2").text = ANSWER
+        conversation.messages[-1].state = ReplyState.DONE
+    conversation.add_user("one more")
+    reply = conversation.start_reply("mercury-2")
+    view = MercuryChatView(conversation)
+    qtbot.addWidget(view)
+    view.render_now()
+    document = view.document()
+    first_answer = document.find("a log cabin under deep snow")
+    changes = []
+    document.contentsChange.connect(lambda position, removed, added: changes.append(position))
+    reply.text = "**Snow**"
+    view.render_now()
+    assert "Snow" in view.toPlainText().splitlines()[-1] and "**" not in view.toPlainText()
+    # Only the end of the document was touched: earlier answers stay as they were.
+    assert changes and min(changes) > document.characterCount() - 200
+    assert document.find("a log cabin under deep snow").position() == first_answer.position()
 
 
 def test_a_long_prompt_is_flagged(qapp, qtbot, make_panel):
