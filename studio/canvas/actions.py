@@ -58,9 +58,14 @@ class CanvasActions(QObject):
 
         self.smaller_brush = self._action("Smaller brush", ["["], settings.shrink_size)
         self.larger_brush = self._action("Larger brush", ["]"], settings.grow_size)
-        self.undo = self._action("Undo", [QKeySequence.StandardKey.Undo], document.undo)
+        self.undo = self._action(
+            "Undo", [QKeySequence.StandardKey.Undo], document.undo, icons.undo_icon()
+        )
         self.redo = self._action(
-            "Redo", [QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")], document.redo
+            "Redo",
+            [QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")],
+            document.redo,
+            icons.redo_icon(),
         )
         self.zoom_in = self._action("Zoom in", ["Ctrl++", "Ctrl+="], view.zoom_in)
         self.zoom_out = self._action("Zoom out", ["Ctrl+-"], view.zoom_out)

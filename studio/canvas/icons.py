@@ -1,16 +1,23 @@
-"""Tool icons drawn with QPainter, so the canvas needs no image files. Each is
-drawn on a 64-unit square in the palette's text colour (or the mask red)."""
+"""Icons drawn with QPainter, so the app needs no image files.
+
+Each is drawn when it is painted, with the palette of that moment: a QIcon of
+fixed pixmaps keeps the colours of the theme it was made in (white tool icons
+on the light theme's light background after a switch). Ink is the palette's
+WindowText, its Disabled colour for a disabled icon and HighlightedText on a
+selection; the mask's red stays red. Tool icons are drawn on a 64-unit square.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from PySide6.QtCore import QPointF, QRectF, Qt
+from PySide6.QtCore import QPoint, QPointF, QRect, QRectF, QSize, Qt
 from PySide6.QtGui import (
     QBrush,
     QColor,
     QGuiApplication,
     QIcon,
+    QIconEngine,
     QPainter,
     QPainterPath,
     QPalette,
@@ -20,27 +27,65 @@ from PySide6.QtGui import (
 
 from .layers import MASK_COLOR
 
-ICON_PIXELS = 64
+ICON_UNITS = 64
+
+Draw = Callable[[QPainter, QColor], None]
 
 
-def _icon(draw: Callable[[QPainter, QColor], None]) -> QIcon:
-    icon = QIcon()
+def icon_ink(mode: QIcon.Mode = QIcon.Mode.Normal) -> QColor:
+    """The colour an icon is drawn in for `mode`, from the application palette now."""
     palette = QGuiApplication.palette()
-    for mode, group in (
-        (QIcon.Mode.Normal, QPalette.ColorGroup.Active),
-        (QIcon.Mode.Disabled, QPalette.ColorGroup.Disabled),
-    ):
-        pixmap = QPixmap(ICON_PIXELS, ICON_PIXELS)
+    if mode == QIcon.Mode.Disabled:
+        return palette.color(QPalette.ColorGroup.Disabled, QPalette.ColorRole.WindowText)
+    if mode == QIcon.Mode.Selected:
+        return palette.color(QPalette.ColorGroup.Active, QPalette.ColorRole.HighlightedText)
+    return palette.color(QPalette.ColorGroup.Active, QPalette.ColorRole.WindowText)
+
+
+class DrawnIconEngine(QIconEngine):
+    """Runs `draw(painter, ink)` on a square of `units` scaled to each request."""
+
+    def __init__(self, draw: Draw, units: int = ICON_UNITS) -> None:
+        super().__init__()
+        self._draw = draw
+        self._units = units
+
+    def paint(self, painter: QPainter, rect: QRect, mode: QIcon.Mode, state: QIcon.State) -> None:
+        side = min(rect.width(), rect.height())
+        painter.save()
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        painter.translate(
+            rect.x() + (rect.width() - side) / 2, rect.y() + (rect.height() - side) / 2
+        )
+        painter.scale(side / self._units, side / self._units)
+        self._draw(painter, icon_ink(mode))
+        painter.restore()
+
+    def pixmap(self, size: QSize, mode: QIcon.Mode, state: QIcon.State) -> QPixmap:
+        pixmap = QPixmap(size)
         pixmap.fill(Qt.GlobalColor.transparent)
         painter = QPainter(pixmap)
-        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-        draw(painter, palette.color(group, QPalette.ColorRole.WindowText))
+        self.paint(painter, QRect(QPoint(0, 0), size), mode, state)
         painter.end()
-        icon.addPixmap(pixmap, mode)
-    return icon
+        return pixmap
+
+    def scaledPixmap(
+        self, size: QSize, mode: QIcon.Mode, state: QIcon.State, scale: float
+    ) -> QPixmap:
+        # Sharp on high-DPI screens: drawn at device pixels, not scaled up.
+        pixmap = self.pixmap(size * scale, mode, state)
+        pixmap.setDevicePixelRatio(scale)
+        return pixmap
+
+    def clone(self) -> QIconEngine:
+        return DrawnIconEngine(self._draw, self._units)
 
 
-def _pen(color: QColor, width: float) -> QPen:
+def drawn_icon(draw: Draw, units: int = ICON_UNITS) -> QIcon:
+    return QIcon(DrawnIconEngine(draw, units))
+
+
+def round_pen(color: QColor, width: float) -> QPen:
     return QPen(
         color, width, Qt.PenStyle.SolidLine, Qt.PenCapStyle.RoundCap, Qt.PenJoinStyle.RoundJoin
     )
@@ -53,21 +98,21 @@ def _mask_fill(alpha: int = 150) -> QColor:
 
 
 def _draw_brush(painter: QPainter, ink: QColor, tip: QColor | None = None) -> None:
-    painter.setPen(_pen(ink, 7))
+    painter.setPen(round_pen(ink, 7))
     painter.drawLine(QPointF(54, 10), QPointF(32, 32))  # handle
-    painter.setPen(_pen(ink, 11))
+    painter.setPen(round_pen(ink, 11))
     painter.drawLine(QPointF(32, 32), QPointF(27, 37))  # ferrule
     bristles = QPainterPath(QPointF(24, 32))
     bristles.cubicTo(QPointF(10, 36), QPointF(16, 48), QPointF(6, 58))
     bristles.cubicTo(QPointF(22, 56), QPointF(32, 50), QPointF(32, 40))
     bristles.closeSubpath()
-    painter.setPen(_pen(ink, 2.5))
+    painter.setPen(round_pen(ink, 2.5))
     painter.setBrush(tip or ink)
     painter.drawPath(bristles)
 
 
 def brush_icon() -> QIcon:
-    return _icon(lambda p, ink: _draw_brush(p, ink))
+    return drawn_icon(lambda p, ink: _draw_brush(p, ink))
 
 
 def mask_brush_icon() -> QIcon:
@@ -77,33 +122,34 @@ def mask_brush_icon() -> QIcon:
         painter.drawEllipse(QRectF(4, 30, 30, 30))
         _draw_brush(painter, ink, MASK_COLOR)
 
-    return _icon(draw)
+    return drawn_icon(draw)
 
 
 def eraser_icon() -> QIcon:
     def draw(painter: QPainter, ink: QColor) -> None:
+        painter.save()
         painter.translate(32, 32)
         painter.rotate(-45)
-        painter.setPen(_pen(ink, 3))
+        painter.setPen(round_pen(ink, 3))
         painter.setBrush(Qt.BrushStyle.NoBrush)
         painter.drawRoundedRect(QRectF(-24, -12, 48, 24), 4, 4)
         painter.setBrush(ink)
         painter.drawRoundedRect(QRectF(-24, -12, 18, 24), 4, 4)  # the worn tip
-        painter.resetTransform()
-        painter.setPen(_pen(ink, 3))
+        painter.restore()
+        painter.setPen(round_pen(ink, 3))
         painter.drawLine(QPointF(22, 58), QPointF(58, 58))
 
-    return _icon(draw)
+    return drawn_icon(draw)
 
 
 def picker_icon() -> QIcon:
     def draw(painter: QPainter, ink: QColor) -> None:
-        painter.setPen(_pen(ink, 3))
+        painter.setPen(round_pen(ink, 3))
         painter.setBrush(ink)
         painter.drawEllipse(QRectF(40, 6, 18, 18))  # bulb
-        painter.setPen(_pen(ink, 9))
+        painter.setPen(round_pen(ink, 9))
         painter.drawLine(QPointF(36, 20), QPointF(44, 28))  # collar
-        painter.setPen(_pen(ink, 3))
+        painter.setPen(round_pen(ink, 3))
         painter.setBrush(Qt.BrushStyle.NoBrush)
         tube = QPainterPath(QPointF(36, 26))
         tube.lineTo(QPointF(14, 48))
@@ -112,16 +158,16 @@ def picker_icon() -> QIcon:
         tube.lineTo(QPointF(38, 28))
         painter.drawPath(tube)
 
-    return _icon(draw)
+    return drawn_icon(draw)
 
 
 def fill_mask_icon() -> QIcon:
     def draw(painter: QPainter, ink: QColor) -> None:
-        painter.setPen(_pen(ink, 3))
+        painter.setPen(round_pen(ink, 3))
         painter.setBrush(_mask_fill())
         painter.drawRoundedRect(QRectF(8, 8, 48, 48), 5, 5)
 
-    return _icon(draw)
+    return drawn_icon(draw)
 
 
 def clear_icon() -> QIcon:
@@ -129,11 +175,11 @@ def clear_icon() -> QIcon:
         painter.setPen(QPen(ink, 3, Qt.PenStyle.DashLine))
         painter.setBrush(Qt.BrushStyle.NoBrush)
         painter.drawRoundedRect(QRectF(8, 8, 48, 48), 5, 5)
-        painter.setPen(_pen(ink, 5))
+        painter.setPen(round_pen(ink, 5))
         painter.drawLine(QPointF(22, 22), QPointF(42, 42))
         painter.drawLine(QPointF(42, 22), QPointF(22, 42))
 
-    return _icon(draw)
+    return drawn_icon(draw)
 
 
 def invert_mask_icon() -> QIcon:
@@ -141,17 +187,17 @@ def invert_mask_icon() -> QIcon:
         painter.setPen(Qt.PenStyle.NoPen)
         painter.setBrush(_mask_fill())
         painter.drawPie(QRectF(8, 8, 48, 48), 90 * 16, 180 * 16)
-        painter.setPen(_pen(ink, 3))
+        painter.setPen(round_pen(ink, 3))
         painter.setBrush(Qt.BrushStyle.NoBrush)
         painter.drawEllipse(QRectF(8, 8, 48, 48))
         painter.drawLine(QPointF(32, 8), QPointF(32, 56))
 
-    return _icon(draw)
+    return drawn_icon(draw)
 
 
 def flatten_icon() -> QIcon:
     def draw(painter: QPainter, ink: QColor) -> None:
-        painter.setPen(_pen(ink, 3))
+        painter.setPen(round_pen(ink, 3))
         painter.setBrush(QBrush(ink, Qt.BrushStyle.Dense5Pattern))
         sheet = [QPointF(6, 46), QPointF(32, 34), QPointF(58, 46), QPointF(32, 58)]
         painter.drawPolygon(sheet)
@@ -159,13 +205,38 @@ def flatten_icon() -> QIcon:
         painter.drawLine(QPointF(32, 6), QPointF(32, 30))
         painter.drawPolyline([QPointF(22, 20), QPointF(32, 30), QPointF(42, 20)])
 
-    return _icon(draw)
+    return drawn_icon(draw)
 
 
 def fit_icon() -> QIcon:
     def draw(painter: QPainter, ink: QColor) -> None:
-        painter.setPen(_pen(ink, 4))
+        painter.setPen(round_pen(ink, 4))
         for x, y, dx, dy in ((8, 8, 1, 1), (56, 8, -1, 1), (8, 56, 1, -1), (56, 56, -1, -1)):
             painter.drawPolyline([QPointF(x, y + 14 * dy), QPointF(x, y), QPointF(x + 14 * dx, y)])
 
-    return _icon(draw)
+    return drawn_icon(draw)
+
+
+def _draw_turn_arrow(painter: QPainter, ink: QColor, mirrored: bool) -> None:
+    """A curved arrow turning back: undo (left) or, mirrored, redo."""
+    if mirrored:
+        painter.translate(ICON_UNITS, 0)
+        painter.scale(-1, 1)
+    painter.setPen(round_pen(ink, 6))
+    painter.setBrush(Qt.BrushStyle.NoBrush)
+    curve = QPainterPath(QPointF(18, 26))
+    curve.lineTo(QPointF(38, 26))
+    curve.cubicTo(QPointF(62, 26), QPointF(62, 54), QPointF(38, 54))
+    curve.lineTo(QPointF(26, 54))
+    painter.drawPath(curve)
+    painter.setPen(round_pen(ink, 3))
+    painter.setBrush(ink)
+    painter.drawPolygon([QPointF(6, 26), QPointF(22, 14), QPointF(22, 38)])
+
+
+def undo_icon() -> QIcon:
+    return drawn_icon(lambda p, ink: _draw_turn_arrow(p, ink, mirrored=False))
+
+
+def redo_icon() -> QIcon:
+    return drawn_icon(lambda p, ink: _draw_turn_arrow(p, ink, mirrored=True))

@@ -31,6 +31,7 @@ from .view import CanvasView
 
 SLIDER_STEPS = 1000
 ICON_SIZE = QSize(26, 26)
+HISTORY_ICON_SIZE = QSize(18, 18)
 
 
 def size_to_slider(size: int) -> int:
@@ -89,7 +90,9 @@ class CanvasToolBar(QWidget):
         for column, action in enumerate(
             (actions.brush, actions.mask_brush, actions.eraser, actions.picker)
         ):
-            grid.addWidget(_tool_button(action), 0, column)
+            button = _tool_button(action)
+            button.setObjectName("canvasTool")  # the app theme marks the chosen tool
+            grid.addWidget(button, 0, column)
         # Which layer the brush and the eraser work on.
         self.paint_sketch = _toggle("Sketch", "Brush and eraser work on the sketch (B)")
         self.paint_mask = _toggle("Mask", "Brush and eraser work on the mask (M)")
@@ -188,9 +191,9 @@ class CanvasToolBar(QWidget):
         row = QHBoxLayout(box)
         row.setContentsMargins(0, 0, 0, 0)
         actions = self._view.actions
-        for action, glyph in ((actions.undo, "↶  Undo"), (actions.redo, "↷  Redo")):
-            button = _tool_button(action, glyph)
-            button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        for action in (actions.undo, actions.redo):
+            button = _tool_button(action, action.text())
+            button.setIconSize(HISTORY_ICON_SIZE)
             row.addWidget(button, 1)
         return box
 
@@ -239,6 +242,9 @@ def _tool_button(action: QAction, text: str | None = None) -> QToolButton:
 
 def _toggle(text: str, tip: str) -> QToolButton:
     button = QToolButton()
+    # The app theme fills the checked one with the highlight colour: a user
+    # must see at a glance which layer the brush paints on.
+    button.setObjectName("layerToggle")
     button.setText(text)
     button.setToolTip(tip)
     button.setCheckable(True)

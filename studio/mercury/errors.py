@@ -199,7 +199,7 @@ def _status_error(exc: openai.APIStatusError, base_url: str, model: str) -> Merc
         return error(
             Problem.UNKNOWN_MODEL,
             f"{who} has no model named “{model}” (404). Pick one from the model list "
-            "(⟳ reloads it).",
+            "(the button beside it reloads it).",
         )
     if status == 404:
         return error(

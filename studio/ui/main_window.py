@@ -10,7 +10,14 @@ import time
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, Qt, QTimer
-from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
+from PySide6.QtGui import (
+    QAction,
+    QActionGroup,
+    QCloseEvent,
+    QDragEnterEvent,
+    QDropEvent,
+    QKeySequence,
+)
 from PySide6.QtWidgets import (
     QApplication,
     QDockWidget,
@@ -39,7 +46,7 @@ from .new_canvas_dialog import ask_canvas_size
 from .queue_view import QueueView
 from .settings_dialog import SettingsDialog
 from .settings_store import AppPreferences, open_settings
-from .theme import apply_theme
+from .theme import THEMES, apply_theme
 
 ENGINE_START_DELAY_MS = 300
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.webp)"
@@ -206,8 +213,15 @@ class MainWindow(QMainWindow):
         for dock in self._docks.values():
             view.addAction(dock.toggleViewAction())
         view.addSeparator()
-        self._action(view, "&Dark theme", lambda: self.set_theme("dark"))
-        self._action(view, "&Light theme", lambda: self.set_theme("light"))
+        self.theme_actions = QActionGroup(self)  # exclusive: the active theme is checked
+        for name, label in THEMES.items():
+            action = self._action(
+                view, f"&{label} theme", lambda _=False, n=name: self.set_theme(n)
+            )
+            action.setCheckable(True)
+            action.setChecked(name == self.prefs.theme)
+            action.setData(name)
+            self.theme_actions.addAction(action)
 
         help_menu = bar.addMenu("&Help")
         self._action(help_menu, "&About Diffusion Studio", self.about)
@@ -555,6 +569,8 @@ class MainWindow(QMainWindow):
     def set_theme(self, name: str) -> None:
         self.prefs.theme = name
         self.settings.setValue("ui/theme", name)
+        for action in self.theme_actions.actions():
+            action.setChecked(action.data() == name)
         app = QApplication.instance()
         if app is not None:
             apply_theme(app, name)

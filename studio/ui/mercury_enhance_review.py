@@ -101,7 +101,7 @@ class MercuryEnhanceReview(QFrame):
         ):
             text = edit.toPlainText()
             too_long = estimate_clip_tokens(text) > PROMPT_TOKEN_LIMIT
-            label.setText(("⚠ " if too_long else "") + describe_token_count(text))
+            label.setText(describe_token_count(text))  # too long: says so, in the warning colour
             label.setProperty("warning", too_long)
             label.style().unpolish(label)
             label.style().polish(label)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from PySide6.QtCore import QEvent, QObject, Qt, Signal
-from PySide6.QtGui import QKeyEvent
+from PySide6.QtGui import QIcon, QKeyEvent
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
 
 from ..mercury.conversation import Conversation
 from ..mercury.settings import MercurySettings
+from .icons import reload_icon, settings_icon
 from .mercury_chat_view import MercuryChatView
 from .mercury_enhance_review import MercuryEnhanceReview
 from .mercury_options import MercuryOptions
@@ -39,9 +40,13 @@ class MercuryPanelView(QWidget):
         self.model_combo.setEditable(True)
         self.model_combo.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
         self.model_combo.addItem(settings.model)
-        self.model_combo.setToolTip("The model; the list comes from the server (⟳ reloads it)")
-        self.refresh_button = _tool("⟳", "Reload the model list")
-        self.options_button = _tool("⚙", "Server, sampling and API key settings")
+        self.model_combo.setToolTip(
+            "The model; the list comes from the server (the button beside it reloads it)"
+        )
+        self.refresh_button = _tool("Reload", "Reload the model list", reload_icon())
+        self.options_button = _tool(
+            "Settings", "Server, sampling and API key settings", settings_icon()
+        )
         self.options_button.setCheckable(True)
         self.options = MercuryOptions(settings)
         self.options.hide()
@@ -141,8 +146,11 @@ class _InputKeys(QObject):
         return False
 
 
-def _tool(text: str, tip: str) -> QToolButton:
+def _tool(text: str, tip: str, icon: QIcon | None = None) -> QToolButton:
     button = QToolButton()
-    button.setText(text)
+    button.setText(text)  # shown when there is no icon; read by screen readers
     button.setToolTip(tip)
+    if icon is not None:
+        button.setIcon(icon)
+        button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonIconOnly)
     return button

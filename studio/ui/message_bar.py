@@ -10,6 +10,8 @@ import re
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QToolButton, QWidget
 
+from .icons import close_icon
+
 
 class MessageBar(QFrame):
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -24,7 +26,8 @@ class MessageBar(QFrame):
             Qt.TextInteractionFlag.TextBrowserInteraction
             | Qt.TextInteractionFlag.TextSelectableByMouse
         )
-        close = QToolButton(text="✕")
+        close = QToolButton()
+        close.setIcon(close_icon())
         close.setAutoRaise(True)
         close.setToolTip("Dismiss")
         close.clicked.connect(self.hide)
@@ -40,8 +43,10 @@ class MessageBar(QFrame):
         self._plain = text
         self.label.setText(_linkify(text))
         self.setProperty("level", level)
-        self.style().unpolish(self)
-        self.style().polish(self)
+        # The theme colours the bar and its text by this property: restyle both.
+        for widget in (self, self.label):
+            widget.style().unpolish(widget)
+            widget.style().polish(widget)
         self.show()
 
     def text(self) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (
 )
 
 from ..engine.request import GenerationRequest
+from .icons import running_icon, waiting_icon
 
 
 def describe_job(request: GenerationRequest) -> str:
@@ -32,6 +33,10 @@ class QueueView(QWidget):
         self.list = QListWidget()
         self.list.setTextElideMode(Qt.TextElideMode.ElideRight)
         self.list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.list.setIconSize(QSize(12, 12))
+        # Drawn, not emoji: many systems have no font with a glyph for ⏳.
+        self._running = (running_icon(), "Running")
+        self._waiting = (waiting_icon(), "Waiting")
         self.remove_button = QPushButton("Remove")
         self.remove_button.setToolTip("Remove the chosen job (the running one is stopped)")
         self.remove_button.setEnabled(False)
@@ -53,9 +58,12 @@ class QueueView(QWidget):
         waiting: list[tuple[int, GenerationRequest]],
     ) -> None:
         self.list.clear()
-        rows = ([(running, "▶ ")] if running else []) + [(job, "⏳ ") for job in waiting]
-        for (job_id, request), mark in rows:
-            item = QListWidgetItem(mark + describe_job(request))
+        rows = ([(running, self._running)] if running else []) + [
+            (job, self._waiting) for job in waiting
+        ]
+        for (job_id, request), (icon, state) in rows:
+            item = QListWidgetItem(icon, describe_job(request))
+            item.setToolTip(f"{state}: {request.prompt or '(no prompt)'}")
             item.setData(Qt.ItemDataRole.UserRole, job_id)
             self.list.addItem(item)
         count = len(rows)

@@ -18,6 +18,12 @@ _COLORS = {
         "hint": "#9aa0aa",
         "warning": "#ffb454",
         "border": "#3a3e45",
+        # Message bars: a tint of the background with text that reads on it.
+        "error_bg": "#5c2326",
+        "error_text": "#ffd9d9",
+        "info_bg": "#20364f",
+        "info_text": "#d6e7ff",
+        "checked_bg": "#2c4674",
     },
     "light": {
         "window": "#f3f4f6",
@@ -29,8 +35,16 @@ _COLORS = {
         "hint": "#5f6670",
         "warning": "#b45f00",
         "border": "#c9cdd3",
+        "error_bg": "#fbe0df",
+        "error_text": "#7a1a1a",
+        "info_bg": "#dde9fb",
+        "info_text": "#123a6b",
+        "checked_bg": "#d3e2ff",
     },
 }
+
+# The looks a user can choose, by the name menus and settings show.
+THEMES = {name: name.capitalize() for name in _COLORS}
 
 _SHEET = """
 QGroupBox {{ border: 1px solid {border}; border-radius: 6px; margin-top: 14px; padding-top: 6px; }}
@@ -45,8 +59,15 @@ QLabel#hint {{ color: {hint}; }}
 QLabel[warning="true"] {{ color: {warning}; }}
 QLabel#edgePreview {{ background: black; border: 1px solid {border}; border-radius: 4px; }}
 QFrame#messageBar {{ border-radius: 6px; padding: 2px; }}
-QFrame#messageBar[level="error"] {{ background: #5c2326; color: #ffd9d9; }}
-QFrame#messageBar[level="info"] {{ background: #20364f; color: #d6e7ff; }}
+QFrame#messageBar[level="error"] {{ background: {error_bg}; }}
+QFrame#messageBar[level="error"] QLabel {{ color: {error_text}; }}
+QFrame#messageBar[level="info"] {{ background: {info_bg}; }}
+QFrame#messageBar[level="info"] QLabel {{ color: {info_text}; }}
+QToolButton#layerToggle {{ padding: 3px 10px; border: 1px solid {border}; background: {button}; }}
+QToolButton#layerToggle:checked {{ background: {highlight}; border-color: {highlight};
+                                  color: white; font-weight: 600; }}
+QToolButton#canvasTool:checked {{ background: {checked_bg}; border: 1px solid {highlight};
+                                 border-radius: 4px; }}
 QDockWidget::title {{ padding: 4px 6px; background: {alt}; }}
 QStatusBar QLabel {{ padding: 0 6px; }}
 """
@@ -65,11 +86,14 @@ def apply_theme(app: QApplication, name: str) -> None:
     palette.setColor(role.Button, QColor(colors["button"]))
     palette.setColor(role.ButtonText, QColor(colors["text"]))
     palette.setColor(role.Highlight, QColor(colors["highlight"]))
+    palette.setColor(role.Link, QColor(colors["highlight"]))  # links in answers, messages
+    palette.setColor(role.LinkVisited, QColor(colors["highlight"]))
     palette.setColor(role.HighlightedText, QColor("#ffffff"))
     palette.setColor(role.ToolTipBase, QColor(colors["alt"]))
     palette.setColor(role.ToolTipText, QColor(colors["text"]))
     palette.setColor(role.PlaceholderText, QColor(colors["hint"]))
     disabled = QPalette.ColorGroup.Disabled
+    palette.setColor(disabled, role.WindowText, QColor(colors["hint"]))  # disabled icons too
     palette.setColor(disabled, role.Text, QColor(colors["hint"]))
     palette.setColor(disabled, role.ButtonText, QColor(colors["hint"]))
     app.setPalette(palette)
