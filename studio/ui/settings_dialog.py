@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -15,6 +16,7 @@ from PySide6.QtWidgets import (
     QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
+    QFrame,
     QGroupBox,
     QHBoxLayout,
     QLabel,
@@ -22,6 +24,7 @@ from PySide6.QtWidgets import (
     QListWidget,
     QPlainTextEdit,
     QPushButton,
+    QScrollArea,
     QSpinBox,
     QTabWidget,
     QVBoxLayout,
@@ -33,29 +36,62 @@ from ..engine.safety import DEFAULT_KEYWORDS, image_checker_status, parse_keywor
 from ..engine.watermark import MAX_FONT, MAX_TEXT, POSITIONS
 from .settings_store import AppPreferences
 
+# Each choice: a label short enough to read whole in the dialog, and what it
+# means in full, shown as the item's and the box's tooltip.
 _DEVICE_LABELS = {
-    "auto": "Automatic (CUDA, then Apple GPU, then CPU)",
-    "cuda": "NVIDIA GPU (CUDA)",
-    "mps": "Apple GPU (MPS)",
-    "cpu": "CPU",
+    "auto": ("Automatic", "CUDA when there is an NVIDIA GPU, else an Apple GPU, else the CPU"),
+    "cuda": ("NVIDIA GPU (CUDA)", "Run on the first CUDA device"),
+    "mps": ("Apple GPU (MPS)", "Run on the Apple-silicon GPU"),
+    "cpu": ("CPU", "Run on the processor"),
 }
 _SAFETY_LABELS = {
-    "off": "Off",
-    "normal": "Normal: flagged prompts get a protective negative prompt",
-    "strict": "Strict: flagged prompts are refused",
+    "off": ("Off", "Prompts are not checked"),
+    "normal": ("Normal", "Flagged prompts get a protective negative prompt"),
+    "strict": ("Strict", "Flagged prompts are refused"),
 }
 _DTYPE_LABELS = {
-    "auto": "Automatic (float16 on GPUs; on the CPU float32, bfloat16 on the fast path)",
-    "float16": "float16 (GPUs only)",
-    "bfloat16": "bfloat16",
-    "float32": "float32",
+    "auto": ("Automatic", "float16 on GPUs; on the CPU float32, or bfloat16 on the fast CPU path"),
+    "float16": ("float16 (GPUs only)", "Half precision: fast on GPUs, very slow on CPUs"),
+    "bfloat16": ("bfloat16", "Brain float: fast where the hardware has it natively"),
+    "float32": ("float32", "Full precision: everywhere, slowest"),
+}
+_FAST_CPU_LABELS = {
+    "auto": (
+        "Automatic (large models)",
+        "bfloat16 on CPUs with native bf16, for models with a UNet of 100 M parameters or more",
+    ),
+    "on": ("On", "bfloat16 for every model, on CPUs with native bf16"),
+    "off": ("Off (float32)", "Always float32"),
 }
 
-_FAST_CPU_LABELS = {
-    "auto": "Automatic (large models, where the CPU has native bf16)",
-    "on": "On (where the CPU has native bf16)",
-    "off": "Off (float32)",
-}
+
+def _choice_box(choices: dict[str, tuple[str, str]], current: str) -> QComboBox:
+    """A combo box of `choices` (value -> (label, explanation)) showing `current`."""
+    box = QComboBox()
+    for value, (label, tip) in choices.items():
+        box.addItem(label, value)
+        box.setItemData(box.count() - 1, tip, Qt.ItemDataRole.ToolTipRole)
+    box.currentIndexChanged.connect(
+        lambda index: box.setToolTip(box.itemData(index, Qt.ItemDataRole.ToolTipRole))
+    )
+    box.setCurrentIndex(max(box.findData(current), 0))
+    box.setToolTip(box.itemData(box.currentIndex(), Qt.ItemDataRole.ToolTipRole))
+    return box
+
+
+def _scrolling(page: QWidget) -> QScrollArea:
+    """A tab page that scrolls rather than squeezing its wrapped text into
+    fewer lines than it needs (a tab's height is the tallest page's controls)."""
+    area = QScrollArea()
+    area.setWidget(page)
+    area.setWidgetResizable(True)
+    area.setFrameShape(QFrame.Shape.NoFrame)
+    area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+    needed = page.minimumSizeHint()
+    area.setMinimumSize(
+        needed.width() + area.verticalScrollBar().sizeHint().width(), needed.height()
+    )
+    return area
 
 
 def _browse_row(edit: QLineEdit, on_browse) -> QHBoxLayout:
@@ -92,14 +128,8 @@ class SettingsDialog(QDialog):
         models = QGroupBox("Model folders (a model's folder name can then be typed as its name)")
         models.setLayout(folder_row)
 
-        self.device = QComboBox()
-        for device in DEVICES:
-            self.device.addItem(_DEVICE_LABELS[device], device)
-        self.device.setCurrentIndex(self.device.findData(prefs.device))
-        self.dtype = QComboBox()
-        for dtype in DTYPES:
-            self.dtype.addItem(_DTYPE_LABELS[dtype], dtype)
-        self.dtype.setCurrentIndex(self.dtype.findData(prefs.dtype))
+        self.device = _choice_box({d: _DEVICE_LABELS[d] for d in DEVICES}, prefs.device)
+        self.dtype = _choice_box({d: _DTYPE_LABELS[d] for d in DTYPES}, prefs.dtype)
         self.attention_slicing = QCheckBox("Attention slicing (less memory, a little slower)")
         self.attention_slicing.setChecked(prefs.attention_slicing)
         self.vae_tiling = QCheckBox("VAE tiling (decode large images in tiles)")
@@ -145,8 +175,8 @@ class SettingsDialog(QDialog):
         for widget in (models, engine, speed, general, note):
             first_column.addWidget(widget)
         self.tabs = QTabWidget()
-        self.tabs.addTab(first, "General")
-        self.tabs.addTab(self._services_page(prefs), "Cache, watermark and safety")
+        self.tabs.addTab(_scrolling(first), "General")
+        self.tabs.addTab(_scrolling(self._services_page(prefs)), "Cache, watermark and safety")
         column = QVBoxLayout(self)
         column.addWidget(self.tabs)
         column.addWidget(buttons)
@@ -198,10 +228,7 @@ class SettingsDialog(QDialog):
         wf.addRow("Colour", self.watermark_color)
         wf.addRow("Margin", self.watermark_margin)
 
-        self.safety_mode = QComboBox()
-        for mode, label in _SAFETY_LABELS.items():
-            self.safety_mode.addItem(label, mode)
-        self.safety_mode.setCurrentIndex(max(self.safety_mode.findData(prefs.safety_mode), 0))
+        self.safety_mode = _choice_box(_SAFETY_LABELS, prefs.safety_mode)
         self.safety_keywords = QPlainTextEdit("\n".join(prefs.safety_keywords))
         self.safety_keywords.setMaximumHeight(110)
         self.safety_keywords.setToolTip(
@@ -272,11 +299,9 @@ class SettingsDialog(QDialog):
             self.output_dir.setText(folder)
 
     def _speed_group(self, prefs: AppPreferences) -> QGroupBox:
-        self.fast_cpu = QComboBox()
-        for mode, label in _FAST_CPU_LABELS.items():
-            self.fast_cpu.addItem(label, mode)
-        self.fast_cpu.setCurrentIndex(max(self.fast_cpu.findData(prefs.fast_cpu), 0))
-        self.fast_cpu.setToolTip(
+        self.fast_cpu = _choice_box(_FAST_CPU_LABELS, prefs.fast_cpu)
+        fast_label = QLabel("Fast CPU path")
+        fast_label.setToolTip(
             "bfloat16 and channels-last, with Precision on Automatic, on CPUs with native "
             "bf16 (float32 stays elsewhere: there bf16 would be slower). Automatic uses it for "
             "models with a UNet of 100 M parameters or more — SD 1.5/2.1, SD-Turbo, SDXL: about "
@@ -297,7 +322,7 @@ class SettingsDialog(QDialog):
         self.threads.setValue(prefs.threads)
         group = QGroupBox("Speed")
         form = QFormLayout(group)
-        form.addRow("Fast CPU path", self.fast_cpu)
+        form.addRow(fast_label, self.fast_cpu)
         form.addRow("Tiny decoder", tiny_row)
         form.addRow(self.compile)
         form.addRow("CPU threads", self.threads)
