@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from openai_server import ErrorReply
 from PySide6.QtCore import QSettings, Qt, QTimer
 from PySide6.QtWidgets import QInputDialog, QLineEdit
@@ -14,6 +15,7 @@ from test_mercury_panel import (  # the panel tests' loop, server and keyring fi
     until,
 )
 
+from studio.mercury.keys import store_api_key
 from studio.mercury.settings import MercurySettings
 from studio.ui.mercury_panel import MercuryPanel
 from studio.ui.mercury_settings_store import load_mercury_settings, save_mercury_settings
@@ -153,3 +155,66 @@ def test_settings_survive_a_restart(tmp_path):
     assert load_mercury_settings(again) == chosen
     store.setValue("mercury/max_tokens", "lots")
     assert load_mercury_settings(store).max_tokens == MercurySettings().max_tokens
+
+
+@pytest.mark.parametrize("source", ["environment", "keyring"])
+def test_a_refused_key_says_where_it_came_from(qapp, qtbot, server, secrets, monkeypatch, source):
+    store_api_key(server.base_url, "sk-from-keyring")
+    if source == "environment":  # the variable, paired with its server, wins over the keyring
+        monkeypatch.setenv("INCEPTION_API_KEY", "sk-from-env")
+        monkeypatch.setenv("INCEPTION_BASE_URL", server.base_url)
+        panel = MercuryPanel(MercurySettings())
+    else:
+        panel = MercuryPanel(MercurySettings(base_url=server.base_url))
+    qtbot.addWidget(panel)
+    server.reply(ErrorReply(401, "Invalid API key", code="invalid_api_key"))
+
+    async def body():
+        await until(lambda: panel.view.model_combo.count() == 2, "the model list")
+        panel.view.input.setPlainText("hi")
+        panel.send()
+        await answered(panel)
+        await panel.aclose()
+
+    run_qt(qapp, body)
+    notice = panel.view.notice.text()
+    assert (
+        notice.startswith("The server at 127.0.0.1")
+        and "did not accept the API key (401)" in notice
+    )
+    sent = server.chat_requests()[-1].headers["authorization"]
+    if source == "environment":
+        assert sent == "Bearer sk-from-env"
+        assert "It came from INCEPTION_API_KEY in the environment" in notice
+        assert "correct or unset INCEPTION_API_KEY, then restart the app" in notice
+        assert (
+            panel.view.options.key_label.text() == "Using INCEPTION_API_KEY from the environment."
+        )
+    else:
+        assert sent == "Bearer sk-from-keyring"
+        assert "It is the key saved with “Set API key…”: enter the right one there." in notice
+        assert "INCEPTION_API_KEY" not in notice
+
+
+def test_a_typed_base_url_is_never_sent_the_environment_key(
+    qapp, qtbot, server, secrets, monkeypatch
+):
+    monkeypatch.setenv("INCEPTION_API_KEY", "sk-paid-inception-key")
+    panel = MercuryPanel(MercurySettings(base_url=server.base_url))  # typed in the panel
+    qtbot.addWidget(panel)
+    server.reply(ErrorReply(401, "This server needs a key"))
+
+    async def body():
+        await until(lambda: panel.view.model_combo.count() == 2, "the model list")
+        panel.view.input.setPlainText("hi")
+        panel.send()
+        await answered(panel)
+        await panel.aclose()
+
+    run_qt(qapp, body)
+    assert server.chat_requests()[-1].headers["authorization"] == "Bearer no-key"
+    by_design = "INCEPTION_API_KEY is not sent to other servers, by design"
+    notice = panel.view.notice.text()
+    assert notice.startswith("The server at 127.0.0.1") and "wants an API key (401)" in notice
+    assert by_design in notice
+    assert by_design in panel.view.options.key_label.text()

@@ -18,6 +18,7 @@ import openai
 
 from .chat import ChatRequest, ReplyAccumulator, ReplyProgress
 from .errors import MercuryError, explain, incomplete_error
+from .keys import KeySource
 from .settings import INCEPTION_BASE_URL, is_inception
 
 # AsyncOpenAI refuses an empty key; local servers ignore what they are sent.
@@ -33,6 +34,8 @@ class Endpoint:
     # Errors are reported at once with what to do; the SDK's silent retries
     # would keep a user waiting up to minutes behind a Retry-After.
     max_retries: int = 0
+    # Where api_key came from (when known), so a 401 can say which key to fix.
+    key_source: KeySource | None = None
 
 
 class MercuryClient:
@@ -104,6 +107,8 @@ class MercuryClient:
             model=model,
             timeout_s=self.endpoint.timeout_s,
             partial_text=partial_text,
+            key_sent=self.endpoint.api_key is not None,
+            key_source=self.endpoint.key_source,
         )
 
 

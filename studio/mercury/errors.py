@@ -12,12 +12,13 @@ import math
 import socket
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from enum import Enum
 from urllib.parse import urlsplit
 
 import openai
 
-from .keys import GET_KEY_URL, KEY_ENV
+from .keys import GET_KEY_URL, KEY_ENV, KeySource, env_key_withheld
 from .settings import endpoint_name, is_inception
 
 PLATFORM_URL = "https://platform.inceptionlabs.ai/"  # the account dashboard: keys, credit
@@ -43,6 +44,12 @@ class Problem(Enum):
     SERVER_REPORTED = "error in stream"
     BAD_RESPONSE = "bad response"  # not the OpenAI shape
     NOT_JSON = "not JSON"  # Enhance: the answer could not be read as JSON
+
+
+@dataclass(frozen=True)
+class _SentKey:
+    sent: bool
+    source: KeySource | None  # None: not known here
 
 
 class MercuryError(Exception):
@@ -71,18 +78,29 @@ def explain(
     model: str = "",
     timeout_s: float = 60.0,
     partial_text: str = "",
+    key_sent: bool = True,
+    key_source: KeySource | None = None,
 ) -> MercuryError:
-    """The MercuryError a user should see for an exception from the SDK."""
+    """The MercuryError a user should see for an exception from the SDK.
+
+    `key_source` is where the API key that was sent came from, when known."""
     if isinstance(exc, MercuryError):
         return exc
-    err = _classify(exc, base_url, model, timeout_s, mid_stream=bool(partial_text))
+    key = _SentKey(key_sent, key_source)
+    err = _classify(exc, base_url, model, timeout_s, key, mid_stream=bool(partial_text))
     err.partial_text = partial_text
     err.__cause__ = exc
     return err
 
 
 def _classify(
-    exc: BaseException, base_url: str, model: str, timeout_s: float, *, mid_stream: bool
+    exc: BaseException,
+    base_url: str,
+    model: str,
+    timeout_s: float,
+    key: _SentKey,
+    *,
+    mid_stream: bool,
 ) -> MercuryError:
     who = _capitalized(endpoint_name(base_url))
     if mid_stream and isinstance(exc, openai.APITimeoutError):
@@ -106,7 +124,7 @@ def _classify(
     if isinstance(exc, openai.APIConnectionError):
         return _connection_error(exc, base_url)
     if isinstance(exc, openai.APIStatusError):
-        return _status_error(exc, base_url, model)
+        return _status_error(exc, base_url, model, key)
     if isinstance(exc, openai.APIResponseValidationError):
         return MercuryError(
             Problem.BAD_RESPONSE,
@@ -169,7 +187,9 @@ def retry_after_seconds(headers: object, now: float | None = None) -> float | No
         return max(0.0, email.utils.mktime_tz(parsed) - (time.time() if now is None else now))
 
 
-def _status_error(exc: openai.APIStatusError, base_url: str, model: str) -> MercuryError:
+def _status_error(
+    exc: openai.APIStatusError, base_url: str, model: str, key: _SentKey
+) -> MercuryError:
     who = _capitalized(endpoint_name(base_url))
     status = exc.status_code
     detail = _server_message(exc)
@@ -178,11 +198,7 @@ def _status_error(exc: openai.APIStatusError, base_url: str, model: str) -> Merc
         return MercuryError(problem, message, status=status, retry_after_s=retry_after_s)
 
     if status == 401:
-        where = f" Get a new one at {GET_KEY_URL}." if is_inception(base_url) else ""
-        return error(
-            Problem.BAD_KEY,
-            f"{who} did not accept the API key (401). Check it with “Set API key…”.{where}",
-        )
+        return error(Problem.BAD_KEY, _bad_key_message(who, base_url, key))
     if status == 402:
         where = f" at {PLATFORM_URL}" if is_inception(base_url) else ""
         return error(
@@ -227,6 +243,31 @@ def _status_error(exc: openai.APIStatusError, base_url: str, model: str) -> Merc
             "try another model.",
         )
     return error(Problem.BAD_REQUEST, f"{who} refused the request ({status}): {detail}")
+
+
+def _bad_key_message(who: str, base_url: str, key: _SentKey) -> str:
+    """A 401: which key was refused, where it came from, and what to change."""
+    if not key.sent:
+        message = (
+            f"{who} wants an API key (401); none is saved for it: save one with “Set API key…”."
+        )
+        if env_key_withheld(base_url):
+            message += f" {KEY_ENV} is not sent to other servers, by design."
+        return message
+    message = f"{who} did not accept the API key (401)."
+    if key.source is KeySource.ENVIRONMENT:
+        # The environment wins over the keyring: a new key saved there would not be used.
+        message += (
+            f" It came from {KEY_ENV} in the environment, which is used before a key saved "
+            f"with “Set API key…”: correct or unset {KEY_ENV}, then restart the app."
+        )
+    elif key.source is KeySource.KEYRING:
+        message += " It is the key saved with “Set API key…”: enter the right one there."
+    else:
+        message += " Check the key."
+    if is_inception(base_url):
+        message += f" Get a new one at {GET_KEY_URL}."
+    return message
 
 
 def _connection_error(exc: BaseException, base_url: str) -> MercuryError:

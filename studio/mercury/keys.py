@@ -59,6 +59,12 @@ def env_key_applies(base_url: str, environ: Mapping[str, str]) -> bool:
     return is_inception(base_url) or (bool(paired) and _same_server(paired, base_url))
 
 
+def env_key_withheld(base_url: str, environ: Mapping[str, str] | None = None) -> bool:
+    """INCEPTION_API_KEY is set but, by design, not sent to `base_url` (another server)."""
+    environ = os.environ if environ is None else environ
+    return bool(environ.get(KEY_ENV, "").strip()) and not env_key_applies(base_url, environ)
+
+
 def find_api_key(
     base_url: str = INCEPTION_BASE_URL, environ: Mapping[str, str] | None = None
 ) -> KeyLookup:

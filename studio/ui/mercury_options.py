@@ -23,8 +23,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..mercury.keys import GET_KEY_URL, KEY_ENV, KeyLookup, KeySource
+from ..mercury.keys import GET_KEY_URL, KEY_ENV, KeyLookup, KeySource, env_key_withheld
 from ..mercury.settings import (
+    BASE_URL_ENV,
     MAX_TOKENS_MAX,
     MAX_TOKENS_MIN,
     REASONING_EFFORTS,
@@ -36,6 +37,11 @@ from ..mercury.settings import (
 )
 
 EFFORT_LABELS = {"": "server default"}  # the others read as themselves
+# A key in the environment is meant for Inception; it never leaks to a typed-in server.
+_ENV_KEY_WITHHELD = (
+    f"{KEY_ENV} is not sent to other servers, by design; set {BASE_URL_ENV} to this "
+    "server to use it here, or save a key for it with “Set API key…”."
+)
 
 
 class MercuryOptions(QFrame):
@@ -126,14 +132,18 @@ class MercuryOptions(QFrame):
             text = f"Using {KEY_ENV} from the environment."
         elif key is not None:
             text = "Using the key saved in the system keyring for this server."
-        elif lookup.problem:
+        elif lookup.problem and not env_key_withheld(base_url):
             text = f"No key: {lookup.problem} Set {KEY_ENV} instead."
+        elif lookup.problem:
+            text = f"No key: {lookup.problem} {_ENV_KEY_WITHHELD}"
         elif is_inception(base_url):
             link = self.palette().color(QPalette.ColorRole.Highlight).name()
             text = (
                 f'No key yet: <a href="{GET_KEY_URL}" style="color:{link};">'
                 "get one from Inception</a>."
             )
+        elif env_key_withheld(base_url):
+            text = f"No key saved for this server. {_ENV_KEY_WITHHELD}"
         else:
             text = "No key set; local servers usually need none."
         self.key_label.setText(text)

@@ -216,11 +216,15 @@ class MercuryPanel(QWidget):
         problem = base_url_problem(url)
         if problem:
             raise MercuryError(Problem.BAD_URL, problem)
-        lookup = await self._key_lookup(url)
-        key = lookup.key.value if lookup.key else None
+        key = (await self._key_lookup(url)).key
         if key is None and is_inception(url):
             raise no_key_error(url)
-        endpoint = Endpoint(url, key, self._settings.timeout_s)
+        endpoint = Endpoint(
+            url,
+            key.value if key else None,
+            self._settings.timeout_s,
+            key_source=key.source if key else None,
+        )
         if self._client is None or self._client.endpoint != endpoint:
             self._retire_client()
             self._client = MercuryClient(endpoint)
