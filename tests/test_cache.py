@@ -154,7 +154,10 @@ def test_an_entry_larger_than_the_cap_is_not_kept(tmp_path):
     assert cache.get(key) is None and cache.stats().entries == 0
 
 
-@pytest.mark.parametrize("damage", ["truncate png", "garbage json", "missing png", "other key"])
+@pytest.mark.parametrize(
+    "damage",
+    ["truncate png", "garbage json", "missing png", "other key", "another valid png", "no digests"],
+)
 def test_a_damaged_entry_is_dropped_and_counts_as_a_miss(tmp_path, damage):
     cache = ResultCache(tmp_path, max_bytes=10**9)
     key = _put(cache, "x")
@@ -166,6 +169,11 @@ def test_a_damaged_entry_is_dropped_and_counts_as_a_miss(tmp_path, damage):
         (entry / "entry.json").write_text("{not json", encoding="utf-8")
     elif damage == "missing png":
         (entry / "0.png").unlink()
+    elif damage == "another valid png":  # a complete PNG put in by hand is not served
+        _noise(99).save(entry / "0.png", format="PNG")
+    elif damage == "no digests":
+        manifest = json.loads((entry / "entry.json").read_text(encoding="utf-8"))
+        (entry / "entry.json").write_text(json.dumps({**manifest, "digests": []}))
     else:
         manifest = json.loads((entry / "entry.json").read_text(encoding="utf-8"))
         (entry / "entry.json").write_text(json.dumps({**manifest, "key": "f" * 64}))

@@ -10,17 +10,20 @@ checker. A job with a random seed is never looked up (its seed was just
 drawn), but it is stored, so asking again with the reported seed hits.
 
 Layout: `<folder>/entries/<key>/entry.json` + `0.png`, `1.png`, ... (each a
-complete PNG with its parameters). An entry is written to a temporary folder
-and renamed into place; hits touch entry.json, and the least recently used
-entries go when the total passes the size cap. An entry that cannot be read
-is deleted and counted as a miss, never an error. Hits and misses are kept in
-`stats.json`. No torch, no Qt.
+complete PNG with its parameters; entry.json holds the SHA-256 of each file, so
+a PNG put in by hand or altered is not served). An entry is written to a
+temporary folder and renamed into place; hits touch entry.json, and the least
+recently used entries go when the total passes the size cap. An entry that
+cannot be read, or whose files do not match their digests, is deleted and
+counted as a miss, never an error. Hits and misses are kept in `stats.json`.
+No torch, no Qt.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import json
 import logging
 import os
@@ -41,7 +44,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-FORMAT = 1
+FORMAT = 2  # 2: entry.json holds a digest of each image file
 STALE_TEMP_S = 3600.0  # a temporary folder this old was left by a crashed writer
 _lock = threading.Lock()  # one writer of stats.json per process
 
@@ -194,13 +197,17 @@ class ResultCache:
             raise ValueError("the manifest does not belong to this key")
         seeds = tuple(int(s) for s in manifest["seeds"])
         infotexts = tuple(str(t) for t in manifest["infotexts"])
+        digests = [str(d) for d in manifest["digests"]]
+        if not seeds or not len(seeds) == len(infotexts) == len(digests):
+            raise ValueError("the entry's images, texts and digests do not match")
         images = []
-        for index in range(len(seeds)):
-            with Image.open(entry / f"{index}.png") as image:
-                image.load()  # decodes every byte: a truncated file fails here
+        for index, digest in enumerate(digests):
+            data = (entry / f"{index}.png").read_bytes()
+            if hashlib.sha256(data).hexdigest() != digest:
+                raise ValueError(f"{index}.png is not the file this entry stored")
+            with Image.open(io.BytesIO(data)) as image:
+                image.load()
                 images.append(image.copy())
-        if not images or len(infotexts) != len(images):
-            raise ValueError("the entry's images and texts do not match")
         scheduler = manifest.get("scheduler")
         notices = tuple(str(n) for n in manifest.get("notices", ()))
         return CachedResult(tuple(images), seeds, infotexts, scheduler, notices)
@@ -223,14 +230,18 @@ class ResultCache:
         temp = self._entries / f".{key}.{os.getpid()}-{secrets.token_hex(4)}.tmp"
         temp.mkdir()
         try:
+            digests = []
             for index, (image, text) in enumerate(zip(images, infotexts, strict=True)):
-                info = pnginfo(text) if pnginfo is not None else None
-                image.save(temp / f"{index}.png", format="PNG", pnginfo=info)
+                buffer = io.BytesIO()
+                image.save(buffer, format="PNG", pnginfo=pnginfo(text) if pnginfo else None)
+                (temp / f"{index}.png").write_bytes(buffer.getvalue())
+                digests.append(hashlib.sha256(buffer.getvalue()).hexdigest())
             manifest = {
                 "format": FORMAT,
                 "key": key,
                 "seeds": list(seeds),
                 "infotexts": list(infotexts),
+                "digests": digests,
                 "scheduler": scheduler,
                 "notices": list(notices),
                 "created": time.time(),
