@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import contextlib
 import io
-import os
-import secrets
 from pathlib import Path
 
 from PIL import Image, PngImagePlugin
 
+from .atomicfile import write_atomically
 from .infotext import VERSION
 
 # Every image says it was made by a model, in two places: a plain tEXt chunk any
@@ -66,22 +65,10 @@ def is_marked_ai_generated(image: Image.Image) -> bool:
 
 
 def save_png(image: Image.Image, path: str | Path, infotext: str) -> Path:
-    """Writes `image` with its parameters; a failure leaves any older file intact."""
-    target = Path(path)
+    """Writes `image` with its parameters, atomically (atomicfile.py): a failure
+    leaves any older file intact and no temporary file behind."""
     info = png_info(infotext)
-    # Our own name in the same folder: os.replace is then a same-disk rename, and
-    # open(..., "x") honours the umask where mkstemp would make the file 0600.
-    temp = target.with_name(f".{target.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
-    try:
-        with open(temp, "xb") as file:
-            image.save(file, format="PNG", pnginfo=info)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temp, target)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
-    return target
+    return write_atomically(path, lambda file: image.save(file, format="PNG", pnginfo=info))
 
 
 def read_png_parameters(source: str | Path | Image.Image) -> str | None:
