@@ -1,5 +1,6 @@
 """PNG files that carry their recipe: the A1111 `parameters` text chunk, our
-AI-generated marker and XMP, written atomically; and reading the text back.
+AI-generated marker and XMP (shared with JPEG and WebP: image_files.py), written
+atomically; and reading the text back.
 
 No torch and no Qt here.
 """
@@ -45,8 +46,13 @@ def png_info(infotext: str) -> PngImagePlugin.PngInfo:
     info.add_text("parameters", infotext, zip=False)
     info.add_text("Software", f"Diffusion Studio {VERSION}", zip=False)
     info.add_text(AI_MARKER_KEY, AI_MARKER_VALUE, zip=False)
-    info.add_itxt(XMP_KEY, _XMP.replace("{version}", VERSION), zip=False)
+    info.add_itxt(XMP_KEY, xmp_packet(), zip=False)
     return info
+
+
+def xmp_packet() -> str:
+    """The XMP that marks every image we write (PNG, JPEG, WebP) as AI-generated."""
+    return _XMP.replace("{version}", VERSION)
 
 
 def png_bytes(image: Image.Image, infotext: str) -> bytes:
@@ -57,7 +63,11 @@ def png_bytes(image: Image.Image, infotext: str) -> bytes:
 
 
 def is_marked_ai_generated(image: Image.Image) -> bool:
-    """True when a PNG carries our AI-generated marker and the IPTC source type."""
+    """True when a PNG carries our AI-generated marker and the IPTC source type, or
+    a JPEG or WebP the IPTC source type in its XMP (they have no text chunks)."""
+    if image.format in ("JPEG", "WEBP"):
+        xmp = image.info.get("xmp", b"")
+        return DIGITAL_SOURCE_TYPE.encode() in (xmp if isinstance(xmp, bytes) else xmp.encode())
     text = getattr(image, "text", None) or image.info
     return str(text.get(AI_MARKER_KEY, "")).startswith("yes") and DIGITAL_SOURCE_TYPE in str(
         text.get(XMP_KEY, "")
