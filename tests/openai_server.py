@@ -74,6 +74,15 @@ class StreamErrorReply:
 
 
 @dataclass
+class MalformedReply:
+    """Streams `text`, then a `data:` line that is not JSON (a broken proxy or server)."""
+
+    text: str
+    data: str = "{this is not json"
+    chunk_chars: int = 6
+
+
+@dataclass
 class StallReply:
     """Sends nothing for `seconds` (the client's timeout should fire first)."""
 
@@ -81,7 +90,14 @@ class StallReply:
 
 
 Reply = (
-    TextReply | FramesReply | ErrorReply | CutReply | EarlyEndReply | StreamErrorReply | StallReply
+    TextReply
+    | FramesReply
+    | ErrorReply
+    | CutReply
+    | EarlyEndReply
+    | StreamErrorReply
+    | MalformedReply
+    | StallReply
 )
 
 
@@ -253,7 +269,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._stream_text(reply, model)
 
     def _stream_text(
-        self, reply: TextReply | CutReply | EarlyEndReply | StreamErrorReply, model: str
+        self,
+        reply: TextReply | CutReply | EarlyEndReply | StreamErrorReply | MalformedReply,
+        model: str,
     ) -> None:
         self._start_stream()
         self._write_event(_chunk(model, {"role": "assistant", "content": ""}, None))
@@ -272,6 +290,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._write_event(error_body(reply.message, "server_error", None))
         if isinstance(reply, TextReply):
             self._write_event(_chunk(model, {}, reply.finish_reason))
+        if isinstance(reply, MalformedReply):
+            self._write_data(reply.data)
             self._write_data("[DONE]")
         self._end_stream()
 

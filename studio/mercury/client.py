@@ -10,6 +10,7 @@ blocks it. Failures come out as MercuryError, whose message is a sentence.
 from __future__ import annotations
 
 import asyncio
+import json
 import weakref
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -70,7 +71,7 @@ class MercuryClient:
         try:
             page = await self.openai_client().models.list()
             return [model.id async for model in page]
-        except openai.OpenAIError as exc:
+        except (openai.OpenAIError, json.JSONDecodeError) as exc:
             raise self._explain(exc, "") from exc
 
     async def stream_reply(self, request: ChatRequest) -> AsyncIterator[ReplyProgress]:
@@ -89,7 +90,7 @@ class MercuryClient:
             async with stream:
                 async for chunk in stream:
                     yield accumulator.add(chunk)
-        except openai.OpenAIError as exc:
+        except (openai.OpenAIError, json.JSONDecodeError) as exc:  # a malformed `data:` line
             raise self._explain(exc, request.model, accumulator.text) from exc
         if accumulator.finish_reason is None:
             raise incomplete_error(self.endpoint.base_url, accumulator.text)

@@ -8,6 +8,7 @@ original exception stays chained (`__cause__`) for logs and debugging.
 from __future__ import annotations
 
 import email.utils
+import json
 import math
 import socket
 import time
@@ -108,6 +109,19 @@ def _classify(
             Problem.STREAM_BROKEN,
             f"{who} stopped sending for {_seconds(timeout_s)} in the middle of the answer; "
             "what arrived is shown, marked incomplete.",
+        )
+    if isinstance(exc, json.JSONDecodeError):
+        # The SDK parses each SSE `data:` line (and plain bodies) with json.loads.
+        if mid_stream:
+            return MercuryError(
+                Problem.BAD_RESPONSE,
+                f"{who} sent a part of the answer that is not valid JSON; what arrived is "
+                "shown, marked incomplete. Try again.",
+            )
+        return MercuryError(
+            Problem.BAD_RESPONSE,
+            f"{who} answered with something that is not valid JSON. Check the base URL "
+            "(it usually ends in /v1), or try again.",
         )
     if mid_stream and isinstance(exc, openai.APIConnectionError):
         return MercuryError(
