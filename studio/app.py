@@ -183,7 +183,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=Mode.TXT2IMG.value,
         help="generation mode (default: txt2img)",
     )
-    gen.add_argument("--out", "-o", default="out.png", help="output PNG (default: out.png)")
+    gen.add_argument(
+        "--out",
+        "-o",
+        default="out.png",
+        help="output file; its suffix picks the format: .png, .jpg/.jpeg or .webp, each with "
+        "the parameters inside as A1111 stores them; a batch adds -1, -2, ... before the "
+        "suffix (default: out.png)",
+    )
     gen.add_argument("--init", help="init image for img2img and inpaint")
     gen.add_argument("--mask", help="mask image for inpaint (white = change)")
     gen.add_argument("--control", help="source image for ControlNet canny edges")

@@ -3,20 +3,25 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import sys
+import warnings
 from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
 
+from .engine.atomicfile import check_can_create_in, write_problem
 from .engine.errors import EngineError, JobCancelled, RequestError
+from .engine.image_files import check_result_files, write_error
 from .engine.options import EngineOptions, ServiceOptions
 from .engine.request import GenerationRequest, LoraSpec
 from .engine.watermark import Watermark
 
 
 def _fail(message: str, code: int = 1) -> int:
-    print(f"error: {message}", file=sys.stderr)
+    one_line = " ".join(message.split())
+    print(f"error: {one_line}", file=sys.stderr)
     return code
 
 
@@ -24,25 +29,52 @@ def _open_image(path: str | None, what: str) -> Image.Image | None:
     if path is None:
         return None
     try:
-        with Image.open(path) as image:
-            image.load()
-            return image.copy()
+        with warnings.catch_warnings():
+            # Up to twice Pillow's limit it only warns, of a "DOS attack": not a
+            # sentence for the user's own large photo, which is scaled down anyway.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                image.load()
+                return image.copy()
     except FileNotFoundError:
         raise EngineError(f"The {what} {path!r} does not exist.") from None
-    except (UnidentifiedImageError, OSError) as exc:
+    except IsADirectoryError:
+        raise EngineError(f"The {what} {path!r} is a folder; name an image file.") from None
+    except Image.DecompressionBombError:
+        # Pillow refuses to decode this many pixels: a few GB of memory, or a trap.
+        raise EngineError(
+            f"The {what} {path!r} has more than {2 * Image.MAX_IMAGE_PIXELS:,} pixels, "
+            "too many to open; scale it down first."
+        ) from None
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
         raise EngineError(
             f"The {what} {path!r} is not an image this app can read ({exc})."
         ) from None
 
 
 def output_paths(out: str, count: int) -> list[Path]:
-    """`out.png` for one image; `out-1.png`, `out-2.png`, ... for a batch."""
+    """`out.png` for one image; `out-1.png`, `out-2.png`, ... for a batch (any suffix:
+    output_format has checked it)."""
     path = Path(out)
-    if path.suffix.lower() != ".png":
-        path = path.with_suffix(".png")
     if count == 1:
         return [path]
     return [path.with_name(f"{path.stem}-{i}{path.suffix}") for i in range(1, count + 1)]
+
+
+def _check_cache_folder(services: ServiceOptions, writing: bool, hint: str = "") -> Path:
+    """The cache folder, refused with a sentence when it is a file (or, for
+    `writing`, cannot be written), before any work starts."""
+    folder = services.cache_folder()
+    try:
+        if folder.exists() and not folder.is_dir():
+            raise NotADirectoryError(errno.ENOTDIR, "Not a folder", str(folder))
+        if writing:
+            check_can_create_in(folder / "entries")
+    except OSError as exc:
+        raise EngineError(
+            f"Cannot use the cache folder {folder}: {write_problem(exc, folder)}{hint}."
+        ) from None
+    return folder
 
 
 def engine_options(args: argparse.Namespace) -> EngineOptions:
@@ -150,11 +182,16 @@ def _jobs_from_args(args: argparse.Namespace, services: ServiceOptions) -> list[
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
+    check_result_files([Path(args.out)])  # before anything else, and again once sized
     services = service_options(args)
+    if services.cache:
+        _check_cache_folder(services, writing=True, hint=", or run with --no-cache")
     jobs = _jobs_from_args(args, services)
+    paths = output_paths(args.out, sum(job.image_count for job in jobs))
+    check_result_files(paths, jobs)  # before any model loads: a result thrown away costs minutes
     from .engine.generate import StepInfo, generate
+    from .engine.image_files import save_image
     from .engine.pipelines import PipelineStore
-    from .engine.pngfile import save_png
 
     store = PipelineStore(engine_options(args))
 
@@ -175,11 +212,12 @@ def cmd_generate(args: argparse.Namespace) -> int:
         for result in results
         for image, text, seed in zip(result.images, result.infotexts, result.seeds, strict=True)
     ]
-    paths = output_paths(args.out, len(images))
     for (image, infotext, seed), path in zip(images, paths, strict=True):
-        if path.parent != Path():
+        try:
             path.parent.mkdir(parents=True, exist_ok=True)
-        save_png(image, path, infotext)
+            save_image(image, path, infotext)
+        except OSError as exc:
+            raise write_error(path, exc) from None
         print(f"{path}  (seed {seed})")
     r = results[0].request
     elapsed = sum(result.elapsed_s for result in results)
@@ -195,10 +233,14 @@ def cmd_generate(args: argparse.Namespace) -> int:
 def cmd_cache(args: argparse.Namespace) -> int:
     from .engine.cache import ResultCache
 
-    folder = Path(args.cache_dir) if args.cache_dir else ServiceOptions().cache_folder()
+    services = ServiceOptions(cache_dir=Path(args.cache_dir) if args.cache_dir else None)
+    folder = _check_cache_folder(services, writing=args.action == "clear")
     cache = ResultCache(folder, args.cache_max_mb * 2**20)
     if args.action == "clear":
         removed = cache.clear()
+        left = cache.stats().entries
+        if left:  # clear() skips what it may not delete: say so instead of a false count
+            return _fail(f"{left} cached result(s) in {folder} could not be removed.")
         print(f"Removed {removed} cached result(s) from {folder}.")
     else:
         print(cache.stats().describe())
@@ -206,9 +248,12 @@ def cmd_cache(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    services = service_options(args)
+    if services.cache:
+        _check_cache_folder(services, writing=True, hint=", or run with --no-cache")
     from .server.runner import serve_forever
 
-    return serve_forever(args, engine_options(args), service_options(args))
+    return serve_forever(args, engine_options(args), services)
 
 
 def cmd_make_tiny_model(args: argparse.Namespace) -> int:
@@ -217,8 +262,14 @@ def cmd_make_tiny_model(args: argparse.Namespace) -> int:
 
     quiet_libraries()
     folder = Path(args.folder)
+    if folder.exists() and not folder.is_dir():
+        return _fail(f"{folder} is a file; choose a new folder.")
     if folder.exists() and any(folder.iterdir()):
         return _fail(f"{folder} exists and is not empty; choose a new folder.")
+    try:
+        check_can_create_in(folder)
+    except OSError as exc:
+        raise write_error(folder, exc) from None
     if args.controlnet:
         tiny.save_tiny_controlnet(folder, sdxl=args.sdxl)
     else:
@@ -247,6 +298,8 @@ def cmd_params(args: argparse.Namespace) -> int:
     return 0
 
 
+DEBUG_ENV = "STUDIO_DEBUG"  # set: unexpected errors show their traceback
+
 COMMANDS = {
     "cache": cmd_cache,
     "generate": cmd_generate,
@@ -266,3 +319,13 @@ def run(args: argparse.Namespace) -> int:
     except (JobCancelled, KeyboardInterrupt):
         print("\ncancelled", file=sys.stderr)
         return 130
+    except OSError as exc:  # a file or the network failed somewhere we did not expect
+        where = f" ({exc.filename})" if exc.filename else ""
+        return _fail(f"{exc.strerror or exc}{where}; check the path and try again.")
+    except Exception as exc:  # a bug: still one sentence, the details on request
+        if os.environ.get(DEBUG_ENV):
+            raise
+        return _fail(
+            f"Unexpected {type(exc).__name__}: {exc}. This is a bug; please report it "
+            f"with the output of the same command run with {DEBUG_ENV}=1."
+        )

@@ -129,6 +129,7 @@ class OpenAIServer:
 
     def __init__(self, models: list[str] | None = None) -> None:
         self.models: list[str] | ErrorReply = list(models or ["mercury-2", "mercury-coder"])
+        self.models_delay_s = 0.0  # how long GET /models takes to answer
         self.replies: deque[Reply] = deque()
         self.requests: list[RecordedRequest] = []
         # Streams the client went away from before the end (Stop, cancel).
@@ -224,6 +225,7 @@ class _Handler(BaseHTTPRequestHandler):
         if self.path.rstrip("/") != "/v1/models":
             self._send_json(404, error_body(f"No route {self.path}", "not_found", None))
             return
+        self.owner._stopping.wait(self.owner.models_delay_s)  # bounded; ends with the server
         models = self.owner.models
         if isinstance(models, ErrorReply):
             self._send_error(models)
@@ -288,10 +290,10 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if isinstance(reply, StreamErrorReply):
             self._write_event(error_body(reply.message, "server_error", None))
-        if isinstance(reply, TextReply):
-            self._write_event(_chunk(model, {}, reply.finish_reason))
         if isinstance(reply, MalformedReply):
             self._write_data(reply.data)
+        if isinstance(reply, TextReply):
+            self._write_event(_chunk(model, {}, reply.finish_reason))
             self._write_data("[DONE]")
         self._end_stream()
 

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import gc
+import logging
+
 import pytest
+import shiboken6
 from openai_server import ErrorReply
 from PySide6.QtCore import QSettings, Qt, QTimer
-from PySide6.QtWidgets import QInputDialog, QLineEdit
+from PySide6.QtWidgets import QInputDialog, QLineEdit, QMainWindow
 from test_mercury_panel import (  # the panel tests' loop, server and keyring fixtures
     answered,
     make_panel,
@@ -218,3 +223,90 @@ def test_a_typed_base_url_is_never_sent_the_environment_key(
     assert notice.startswith("The server at 127.0.0.1") and "wants an API key (401)" in notice
     assert by_design in notice
     assert by_design in panel.view.options.key_label.text()
+
+
+def panel_tasks() -> list[asyncio.Task]:
+    """The Mercury panel's tasks that have not ended."""
+    return [
+        task
+        for task in asyncio.all_tasks()
+        if task.get_coro().__qualname__.startswith(("MercuryPanel.", "PanelTasks."))
+    ]
+
+
+class _Window(QMainWindow):
+    """The panel in a window whose closeEvent shuts it down, as MainWindow's does."""
+
+    def __init__(self, panel: MercuryPanel) -> None:
+        super().__init__()
+        self.panel = panel
+        self.setCentralWidget(panel)
+
+    def closeEvent(self, event) -> None:
+        self.panel.shutdown()
+        super().closeEvent(event)
+
+
+@pytest.fixture
+def faults(qapp, caplog):
+    """What went wrong out of sight: asyncio's reports and the panel's logged failures."""
+    caplog.set_level(logging.DEBUG, logger="asyncio")
+    caplog.set_level(logging.ERROR, logger="studio")
+    seen: list[str] = []
+
+    def look() -> list[str]:
+        gc.collect()  # a pending task is reported ("Task was destroyed") when it is freed
+        return seen + [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+
+    qapp.setQuitOnLastWindowClosed(False)
+    yield seen, look
+    qapp.setQuitOnLastWindowClosed(True)
+
+
+def test_quitting_right_after_clearing_the_base_url_leaves_nothing_running(
+    qapp, qtbot, server, secrets, faults, monkeypatch
+):
+    monkeypatch.setenv("INCEPTION_BASE_URL", "http://127.0.0.1:9/v1")
+    seen, look = faults
+    window = _Window(MercuryPanel(MercurySettings(base_url=server.base_url)))
+    panel = window.panel
+    window.show()
+
+    def quit_at_once() -> None:  # from the Qt loop, as Ctrl+Q is
+        window.close()
+        # The base URL field loses focus as the window goes: a refresh starts.
+        panel.view.options.base_url_edit.editingFinished.emit()
+        shiboken6.delete(window)  # run_gui returns and the window is freed
+
+    async def body():
+        loop = asyncio.get_running_loop()
+        loop.set_exception_handler(lambda _loop, context: seen.append(context["message"]))
+        await until(lambda: panel.view.model_combo.count() == 2, "the model list")
+        panel.view.options.base_url_edit.setText("")
+        QTimer.singleShot(0, quit_at_once)
+        await asyncio.sleep(0.3)
+        assert not shiboken6.isValid(panel)
+        assert panel_tasks() == []
+
+    run_qt(qapp, body)
+    assert look() == []
+
+
+def test_a_panel_deleted_mid_refresh_fails_quietly(qapp, qtbot, server, secrets, faults):
+    seen, look = faults
+    server.models_delay_s = 0.5  # the model list is on its way when the panel goes
+    window = _Window(MercuryPanel(MercurySettings(base_url=server.base_url)))
+    panel = window.panel
+    window.show()
+
+    async def body():
+        asyncio.get_running_loop().set_exception_handler(
+            lambda _loop, context: seen.append(context["message"])
+        )
+        await until(lambda: not panel.view.refresh_button.isEnabled(), "the refresh to start")
+        shiboken6.delete(window)  # no closeEvent, no shutdown
+        await asyncio.sleep(0.3)
+        assert panel_tasks() == []
+
+    run_qt(qapp, body)
+    assert look() == []

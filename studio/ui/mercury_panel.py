@@ -62,6 +62,8 @@ class MercuryPanel(QWidget):
         self.view.options.set_default_base_url(self._default_base_url())
         self._connect()
         self._show_key_status()
+        # Deleted without shutdown() (its parent went first): stop its tasks.
+        self.destroyed.connect(self._tasks.abandon)
         QTimer.singleShot(0, self.refresh_models)
 
     # -- public ----------------------------------------------------------------------
@@ -127,6 +129,8 @@ class MercuryPanel(QWidget):
         self._tasks.run_until_done(self.aclose(), SHUTDOWN_WAIT_S)
 
     async def aclose(self) -> None:
+        """Ends every task and closes the client; the panel starts no new work after."""
+        self._tasks.stop_accepting()
         await self._tasks.stop_request()
         self._retire_client()
         await self._tasks.aclose()

@@ -5,6 +5,12 @@ then awaits; any number of background tasks (model list, keyring); and
 *closing* tasks (an HTTP client being closed) that shutdown waits for rather
 than cancels. A task that fails in an unexpected way is logged and reported
 as one sentence, never left as an "exception was never retrieved".
+
+Closing is final: no new work starts once it begins (a field losing focus
+as the window closes would otherwise start a model refresh that outlives
+the window), and every task is cancelled and awaited while the widgets
+still exist. If the widgets are deleted without a close, `abandon()` cancels
+what runs and nothing more is reported to them.
 """
 
 from __future__ import annotations
@@ -30,6 +36,8 @@ class PanelTasks:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._closing: set[asyncio.Task[Any]] = set()
         self.request: asyncio.Task[None] | None = None
+        self._accepting = True  # False once closing began: no new work
+        self._gone = False  # the widgets are deleted: report nothing to them
 
     @property
     def busy(self) -> bool:
@@ -38,6 +46,9 @@ class PanelTasks:
     def spawn(
         self, coro: Coroutine[Any, Any, Any], *, closing: bool = False
     ) -> asyncio.Task[Any] | None:
+        if not self._accepting and not closing:
+            coro.close()  # the panel is closing: this work would outlive it
+            return None
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
@@ -65,7 +76,8 @@ class PanelTasks:
         def finished(_: asyncio.Task[None]) -> None:
             if self.request is task:
                 self.request = None
-                self._busy_changed(False)
+                if not self._gone:
+                    self._busy_changed(False)
 
         task.add_done_callback(finished)
         return True
@@ -79,14 +91,31 @@ class PanelTasks:
         with contextlib.suppress(asyncio.CancelledError):
             await task
 
+    def stop_accepting(self) -> None:
+        """From now on only closing tasks start."""
+        self._accepting = False
+
     async def aclose(self) -> None:
-        """Stops everything but the closing tasks, and waits for those."""
+        """Cancels everything but the closing tasks, and waits for all of them to end."""
+        self.stop_accepting()
         await self.stop_request()
         current = asyncio.current_task()
-        for task in self._tasks - self._closing - {current}:
-            task.cancel()
         # This very coroutine may be a closing task (run_until_done): not itself.
-        await asyncio.gather(*(self._closing - {current}), return_exceptions=True)
+        others = self._tasks - {current}
+        for task in others - self._closing:
+            task.cancel()
+        await asyncio.gather(*others, return_exceptions=True)
+
+    def abandon(self) -> None:
+        """The widgets were deleted without a close: cancel everything now.
+
+        A task winding down may still touch a deleted widget (RuntimeError);
+        that is expected then, so it is not reported."""
+        self._accepting = False
+        self._gone = True
+        for task in list(self._tasks):
+            if not task.get_loop().is_closed():
+                task.cancel()
 
     def run_until_done(self, coro: Coroutine[Any, Any, None], limit_s: float) -> None:
         """Runs `coro` to its end, at most `limit_s`, from plain (non-async) Qt code.
@@ -107,6 +136,9 @@ class PanelTasks:
         if task.cancelled() or task.exception() is None:
             return
         exc = task.exception()
+        if self._gone:
+            log.debug("Mercury panel task ended after its widgets were deleted", exc_info=exc)
+            return
         log.error("Mercury panel task failed", exc_info=exc)
         self._report(
             f"Something unexpected went wrong in the Mercury panel ({type(exc).__name__}); "
