@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 SCREENSHOT_SETTLE_MS = 1500
+MISSING_LIBRARIES_EXIT = 69  # EX_UNAVAILABLE: the system lacks what the window needs
 
 
 def app_icon():
@@ -33,9 +34,18 @@ def run_gui(
 ) -> int:
     """Runs the window until it closes. `on_shown(window)` is called once the
     window is shown (the self-test drives the window from there)."""
+    from PySide6.QtWidgets import QApplication
+
+    from .x11_libraries import missing_libraries_message
+
+    # Qt's own message names only libxcb-cursor0, whichever library is missing.
+    problem = None if QApplication.instance() else missing_libraries_message()
+    if problem:
+        print(problem, file=sys.stderr)
+        return MISSING_LIBRARIES_EXIT
+
     import qasync
     from PySide6.QtCore import QTimer
-    from PySide6.QtWidgets import QApplication
 
     from .ui.main_window import MainWindow
     from .ui.settings_store import AppPreferences, open_settings

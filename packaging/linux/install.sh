@@ -132,15 +132,28 @@ echo "  command:        $bin/$ID"
 echo "  uninstall with: $prefix/install.sh --uninstall$([ "$mode" = system ] && echo " --system")"
 
 # Qt needs a few X11 libraries that not every system has (on Wayland the
-# wayland plugin is used and these do not matter).
+# wayland plugin is used and these do not matter). Which package holds each is
+# declared once, in the app's resources/linux/x11-libraries.txt (the app reads
+# it too, and names what is missing when it starts).
 xcb=$prefix/$APP_NAME/_internal/PySide6/Qt/plugins/platforms/libqxcb.so
+declared=$prefix/$APP_NAME/_internal/resources/linux/x11-libraries.txt
 if command -v ldd >/dev/null 2>&1 && [ -f "$xcb" ]; then
-  missing=$(ldd "$xcb" 2>/dev/null | awk '/not found/ {print $1}' | sort -u | tr '\n' ' ')
+  missing=$(ldd "$xcb" 2>/dev/null | awk '/not found/ {print $1}' | sort -u)
   if [ -n "$missing" ]; then
     echo
     echo "Note: on X11 the window needs these system libraries, which are missing:"
-    echo "  $missing"
-    echo "  Debian/Ubuntu: sudo apt install libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxkbcommon-x11-0"
-    echo "  Fedora:        sudo dnf install xcb-util-cursor xcb-util-wm xcb-util-keysyms libxkbcommon-x11"
+    echo "  $(echo $missing)"
+    if [ -f "$declared" ]; then
+      # Column 2: the Debian/Ubuntu package, column 3: the Fedora one.
+      packages() {
+        echo "$missing" | awk -v column="$1" 'NR == FNR { want[$1] = 1; next }
+          !/^#/ && ($1 in want) { printf "%s ", $column }' - "$declared"
+      }
+      apt=$(packages 2) dnf=$(packages 3)
+      if [ -n "$apt" ]; then
+        echo "  Debian/Ubuntu: sudo apt install $apt"
+        echo "  Fedora:        sudo dnf install $dnf"
+      fi
+    fi
   fi
 fi
