@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QColor
+from PySide6.QtGui import QColor, QIcon, QPainter, QPixmap
 from PySide6.QtWidgets import (
     QCheckBox,
     QColorDialog,
@@ -279,9 +279,14 @@ class SettingsDialog(QDialog):
     def _set_color(self, color: str) -> None:
         self._color = QColor(color).name() if QColor(color).isValid() else "#ffffff"
         self.watermark_color.setText(self._color)
-        self.watermark_color.setStyleSheet(
-            f"QPushButton {{ border-left: 18px solid {self._color}; }}"
-        )
+        swatch = QPixmap(22, 14)  # the colour itself, outlined so white shows on white
+        swatch.fill(QColor(self._color))
+        outline = QPainter(swatch)
+        outline.setPen(QColor("#808080"))
+        outline.drawRect(swatch.rect().adjusted(0, 0, -1, -1))
+        outline.end()
+        self.watermark_color.setIcon(QIcon(swatch))
+        self.watermark_color.setIconSize(swatch.size())
 
     def _choose_color(self) -> None:
         chosen = QColorDialog.getColor(QColor(self._color), self, "Watermark colour")
