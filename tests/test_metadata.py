@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import re
 import struct
 import zlib
@@ -14,7 +15,10 @@ from PIL import Image, PngImagePlugin
 
 import studio
 from studio.engine.infotext import (
+    MAX_INFOTEXT_CHARS,
     SAMPLER_NAMES,
+    InfotextTooLong,
+    _raw_pairs,
     format_infotext,
     parse_infotext,
     request_from_infotext,
@@ -427,3 +431,39 @@ def test_save_replaces_an_existing_file_with_normal_permissions(tmp_path):
         umask = os.umask(0o022)
         os.umask(umask)
         assert path.stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_parameter_pairs_are_found_as_a1111s_regex_finds_them():
+    pair = re.compile(r'\s*(\w[\w \-/]+):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$)')
+    rng = random.Random(23)
+    alphabet = 'ab_é1 -/:,"\\\t\n'
+    lines = ["", "a: 1", "-a: 1, ab: 2", 'k: "x, y", z-w/v: "q\\"r",tail: ', "x a: 1, :b: 2"]
+    lines += ["".join(rng.choices(alphabet, k=rng.randrange(40))) for _ in range(5000)]
+    for line in lines:
+        assert _raw_pairs(line) == pair.findall(line), repr(line)
+
+
+def test_a_long_line_without_a_colon_parses_in_linear_time():
+    # A1111's regex took 9 s on 20k characters and grew with the square: on these
+    # 250k a quadratic parser would take over 20 minutes, a linear one milliseconds.
+    line = ("a long prompt line without any colon " * 7000)[:250_000]
+    parsed = parse_infotext("first line\n" + line)
+    assert parsed.prompt == "first line\n" + line.strip() and parsed.params == {}
+    pairs = ("Steps: 20, " * 23_000)[:250_000]  # the same length, all pairs
+    assert parse_infotext("a cat\n" + pairs).params == {"Steps": "20"}
+
+
+def test_many_unclosed_lora_tags_do_not_stall_the_restore():
+    prompt = "<lora:x:" * 30_000  # 240k characters, no tag ever closed
+    restored, notices = request_from_infotext(prompt + "\nSteps: 3, Seed: 4, Size: 64x64")
+    assert (restored.prompt, restored.steps, notices) == (prompt, 3, [])
+
+
+def test_a_text_longer_than_any_recipe_is_refused_with_a_sentence():
+    huge = "a" * 1_500_000  # 1.5 MB: the chunk the old parser never finished
+    with pytest.raises(InfotextTooLong, match=r"^The parameters text is 1,500,000 characters"):
+        parse_infotext(huge)
+    with pytest.raises(InfotextTooLong, match="more than any recipe"):
+        request_from_infotext("a cat\n" + "Steps: 1, " * 30_000)
+    within = "b" * (MAX_INFOTEXT_CHARS - 1)
+    assert parse_infotext(within).prompt == within

@@ -24,6 +24,7 @@ from pathlib import PurePosixPath, PureWindowsPath
 import studio
 
 from . import request as rq
+from .errors import EngineError
 from .request import GenerationRequest, InpaintContext, Mode
 
 VERSION: str = getattr(studio, "__version__", "0.1.0")
@@ -50,10 +51,18 @@ _SAMPLER_IDS |= {
 }
 _SCHEDULE_SUFFIXES = ("karras", "exponential", "uniform")  # pre-1.9 "DPM++ 2M Karras"
 _INPAINT_AREAS = {InpaintContext.WHOLE: "Whole picture", InpaintContext.MASKED: "Only masked"}
-# A1111's own pattern for one `key: value` pair of the parameters line.
-_PAIR = re.compile(r'\s*(\w[\w \-/]+):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$)')
+# A1111 reads a `key: value` pair with one regex, r'\s*(\w[\w \-/]+):\s*(value)(?:,|$)',
+# which backtracks through every start of a long run of key characters that ends in
+# no colon (20k characters took 9 s). We find the same pairs in one pass: the runs
+# of key characters, each a key when a colon follows it (from its first letter on).
+_KEY_RUN = re.compile(r"[\w \-/]+")
+_KEY_START = re.compile(r"\w")
+_VALUE = re.compile(r'\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$)')
 _KEY = re.compile(r"\w[\w \-/]*\w")
-_LORA_TAG = re.compile(r"<lora:([^:>]+)[^>]*>")
+# Bounded, so that many unclosed "<lora:" cannot make the search quadratic.
+_LORA_TAG = re.compile(r"<lora:([^:>]{1,255})[^>]{0,255}>")
+# The longest text read as parameters: A1111's longest real recipes are tens of KB.
+MAX_INFOTEXT_CHARS = 256 * 1024
 _CONTROLNET_KEYS = ("ControlNet 0", "ControlNet")
 # Numbers a request takes from the text: key, request field, type, lowest, highest.
 _NUMBERS = (
@@ -72,6 +81,10 @@ _UNIT_NUMBERS = (
 )
 _APPLIED = {key for key, *_ in _NUMBERS} | {*_CONTROLNET_KEYS, "Lora", "Mode", "Model"}
 _APPLIED |= {"Sampler", "Schedule type", "Size", "Inpaint area"}
+
+
+class InfotextTooLong(EngineError, ValueError):
+    """A text longer than MAX_INFOTEXT_CHARS: no recipe is that long."""
 
 
 @dataclass
@@ -144,8 +157,23 @@ def _short_name(model: str | None) -> str | None:
     return model
 
 
+def _raw_pairs(text: str) -> list[tuple[str, str]]:
+    """What A1111's regex findall gives, in time linear in the text."""
+    found, pos = [], 0
+    while run := _KEY_RUN.search(text, pos):
+        start = _KEY_START.search(text, run.start(), run.end())
+        if text.startswith(":", run.end()) and start and start.start() < run.end() - 1:
+            value = _VALUE.match(text, run.end() + 1)
+            assert value is not None  # `[^,]*` then a comma or the end always matches
+            found.append((text[start.start() : run.end()], value.group(1)))
+            pos = value.end()
+        else:
+            pos = run.end()
+    return found
+
+
 def _pairs(text: str) -> dict[str, str]:
-    return {k.strip(): _unquote(v.strip()) for k, v in _PAIR.findall(text)}
+    return {k.strip(): _unquote(v.strip()) for k, v in _raw_pairs(text)}
 
 
 def format_infotext(
@@ -182,19 +210,31 @@ def format_infotext(
             raise ValueError(f"{key!r} cannot be an infotext key (letters, digits, space, -, /).")
         params[key] = value
     params["Version"] = f"studio {VERSION}"
-    negative = f"\nNegative prompt: {r.negative_prompt}" if r.negative_prompt else ""
-    return f"{r.prompt}{negative}\n{_join(params)}".strip()
+    return compose_infotext(r.prompt, r.negative_prompt, params)
+
+
+def compose_infotext(prompt: str, negative_prompt: str, params: Mapping[str, object]) -> str:
+    """A1111's layout: the prompt, the negative prompt, then one line of `key: value`
+    pairs (empty ones left out), quoted where A1111 quotes them."""
+    negative = f"\nNegative prompt: {negative_prompt}" if negative_prompt else ""
+    return f"{prompt}{negative}\n{_join(params)}".strip()
 
 
 def parse_infotext(text: str) -> ParsedInfotext:
-    """Prompt, negative prompt and parameters of an A1111, Forge or Fooocus text."""
+    """Prompt, negative prompt and parameters of an A1111, Forge or Fooocus text.
+    Raises InfotextTooLong for a text over MAX_INFOTEXT_CHARS."""
+    if len(text) > MAX_INFOTEXT_CHARS:
+        raise InfotextTooLong(
+            f"The parameters text is {len(text):,} characters long, more than any recipe "
+            f"({MAX_INFOTEXT_CHARS:,}), so it was not read."
+        )
     text = text.replace("\r\n", "\n").replace("\r", "\n").strip()
     if text.startswith("{"):  # Fooocus' own scheme: one JSON object
         with contextlib.suppress(ValueError):
             if isinstance(data := json.loads(text), dict):
                 return _parse_fooocus(data)
     *lines, last = text.split("\n")
-    if len(_PAIR.findall(last)) < 3:  # A1111's test for a parameters line
+    if len(_raw_pairs(last)) < 3:  # A1111's test for a parameters line
         lines, last = [*lines, last], ""
     prompt: list[str] = []
     negative: list[str] | None = None
