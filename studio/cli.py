@@ -288,10 +288,13 @@ def cmd_models(_args: argparse.Namespace) -> int:
 
 
 def cmd_params(args: argparse.Namespace) -> int:
-    from .engine.pngfile import read_png_parameters
+    from .engine.image_parameters import ParametersReadError, read_parameters
 
-    image = _open_image(args.image, "image")
-    text = read_png_parameters(image)
+    # Only the metadata is read: a file cut off in its pixels still gives its recipe.
+    try:
+        text = read_parameters(args.image)
+    except ParametersReadError as exc:
+        return _fail(str(exc))
     if text is None:
         return _fail(f"{args.image} holds no generation parameters.")
     print(text)

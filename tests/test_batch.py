@@ -14,10 +14,10 @@ from studio.app import main
 from studio.engine.batch import plan_batch, prompts_per_call, read_prompt_file, read_prompts
 from studio.engine.errors import RequestError
 from studio.engine.generate import generate
+from studio.engine.image_parameters import read_parameters
 from studio.engine.infotext import parse_infotext
 from studio.engine.jobs import JobFailed, JobFinished, JobQueue
 from studio.engine.options import ServiceOptions
-from studio.engine.pngfile import read_png_parameters
 from studio.engine.request import GenerationRequest
 
 PROMPTS = ["a red apple", "a green pear", "a yellow banana"]
@@ -135,7 +135,7 @@ def test_cli_reads_a_prompt_file_and_writes_one_png_per_prompt(
     args += ["--steps", "1", "--seed", "3", "--no-cache", "-q", "-o", str(tmp_path / "fruit.png")]
     code = main(args)
     assert code == 0 and len(pipeline_calls) == 1
-    texts = [parse_infotext(read_png_parameters(tmp_path / f"fruit-{i}.png")) for i in (1, 2, 3)]
+    texts = [parse_infotext(read_parameters(tmp_path / f"fruit-{i}.png")) for i in (1, 2, 3)]
     assert [t.prompt for t in texts] == PROMPTS
     assert [t.params["Seed"] for t in texts] == ["3", "4", "5"]
     assert "(seed 5)" in capsys.readouterr().out

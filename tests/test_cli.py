@@ -10,8 +10,8 @@ import pytest
 from PIL import Image
 
 from studio.app import main
+from studio.engine.image_parameters import read_parameters
 from studio.engine.infotext import parse_infotext
-from studio.engine.pngfile import read_png_parameters
 
 
 def test_help_answers_without_importing_torch_or_qt():
@@ -51,7 +51,7 @@ def test_generate_writes_a_png_carrying_its_parameters(sd_model, tmp_path, capsy
     )
     assert code == 0
     assert Image.open(out).size == (64, 64)
-    parsed = parse_infotext(read_png_parameters(out))
+    parsed = parse_infotext(read_parameters(out))
     assert parsed.prompt == "a cat, watercolor" and parsed.negative_prompt == "blurry"
     assert parsed.params["Seed"] == "42" and parsed.params["Sampler"] == "Euler a"
     assert parsed.params["CFG scale"] == "6.5" and parsed.params["Steps"] == "2"
@@ -80,8 +80,7 @@ def test_batch_writes_numbered_files_with_consecutive_seeds(sd_model, tmp_path):
     )
     assert code == 0
     seeds = [
-        parse_infotext(read_png_parameters(tmp_path / f"set-{i}.png")).params["Seed"]
-        for i in (1, 2)
+        parse_infotext(read_parameters(tmp_path / f"set-{i}.png")).params["Seed"] for i in (1, 2)
     ]
     assert seeds == ["9", "10"]
 
@@ -112,7 +111,7 @@ def test_inpaint_from_files(sd_model, tmp_path, photo, square_mask):
         ]
     )
     assert code == 0
-    params = parse_infotext(read_png_parameters(tmp_path / "hat.png")).params
+    params = parse_infotext(read_parameters(tmp_path / "hat.png")).params
     assert params["Inpaint area"] == "Only masked" and params["Mode"] == "inpaint"
 
 

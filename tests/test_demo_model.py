@@ -16,8 +16,8 @@ from PIL import Image, ImageDraw
 from studio.app import main
 from studio.engine.errors import ModelNotFoundError
 from studio.engine.generate import generate
+from studio.engine.image_parameters import read_parameters
 from studio.engine.models import CATALOG, DEFAULT_IMAGE_MODEL, Kind, resolve_model
-from studio.engine.pngfile import read_png_parameters
 from studio.engine.request import GenerationRequest, Mode
 from studio.paths import bundled_models_dir
 from training.judge import read
@@ -209,7 +209,7 @@ def test_cli_draws_the_readme_example_offline_with_no_model_named(tmp_path):
     assert code == 0
     image = Image.open(out)
     assert image.size == (64, 64)
-    assert "Model: demo" in read_png_parameters(out)
+    assert "Model: demo" in read_parameters(out)
     names = colour_names(image)
     # without a size word the model mostly draws a small star (3.2-5.1 % of the
     # picture in the training scenes), often thinner: 2.1-6.6 % over seeds 1-10

@@ -8,13 +8,14 @@ import sys
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, PngImagePlugin
 from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent
 
+from studio.engine.image_parameters import read_parameters
 from studio.engine.infotext import parse_infotext
 from studio.engine.masking import feather
-from studio.engine.pngfile import read_png_parameters, save_png
+from studio.engine.pngfile import save_png
 from studio.ui.main_window import MainWindow
 from studio.ui.settings_store import open_settings
 
@@ -62,7 +63,7 @@ def test_generate_saves_a_png_whose_metadata_matches_the_panel(qtbot, window):
     with qtbot.waitSignal(window.worker.job_finished, timeout=TIMEOUT_MS):
         qtbot.mouseClick(window.panel.generate_button, Qt.MouseButton.LeftButton)
     (path,) = window.history.paths()
-    parsed = parse_infotext(read_png_parameters(path))
+    parsed = parse_infotext(read_parameters(path))
     assert parsed.prompt == "a lighthouse at dusk" and parsed.negative_prompt == "blurry"
     assert parsed.params["Seed"] == "4242" and parsed.params["Steps"] == "2"
     assert parsed.params["CFG scale"] == "6.5" and parsed.params["Size"] == "64x64"
@@ -216,6 +217,30 @@ def test_dropping_a_png_with_parameters_restores_them(qtbot, window, tmp_path):
     assert "Parameters restored from recipe.png" in window.message_bar.text()
 
 
+def test_dropping_a_png_whose_recipe_cannot_be_read_shows_a_sentence(qtbot, window, tmp_path):
+    path = tmp_path / "huge.png"
+    info = PngImagePlugin.PngInfo()
+    info.add_text("parameters", "a castle, " * 300_000, zip=True)  # a 3 MB zTXt chunk
+    Image.new("RGB", (32, 32)).save(path, pnginfo=info)
+    window.panel.prompt.setPlainText("kept")
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(path))])
+    drop = QDropEvent(
+        QPointF(10, 10),
+        Qt.DropAction.CopyAction,
+        mime,
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
+    window.dropEvent(drop)  # Pillow's ValueError for such a chunk used to escape here
+    assert window.message_bar.text() == (
+        "huge.png's parameters text is over 256 KB, longer than any recipe, so it was not read."
+    )
+    assert window.panel.prompt.toPlainText() == "kept"
+    assert not window.restore_parameters_from(path)
+    assert window.message_bar.text().startswith("huge.png's parameters text is over 256 KB")
+
+
 def test_history_use_as_image_and_restore(qtbot, window):
     window.panel.prompt.setPlainText("a castle")
     window.panel.seed.setText("77")
@@ -359,7 +384,7 @@ def test_one_prompt_per_line_runs_as_one_batch_with_distinct_metadata(qtbot, win
         ids = window.generate()
     assert len(ids) == 1  # three small prompts fit in one pipeline call
     assert finished.args[1].seeds == (5, 6, 7)
-    prompts = {parse_infotext(read_png_parameters(p)).prompt for p in window.history.paths()}
+    prompts = {parse_infotext(read_parameters(p)).prompt for p in window.history.paths()}
     assert prompts == {"a red barn", "a blue boat", "a green tree"}
 
 

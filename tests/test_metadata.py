@@ -14,6 +14,7 @@ import pytest
 from PIL import Image, PngImagePlugin
 
 import studio
+from studio.engine.image_parameters import read_parameters
 from studio.engine.infotext import (
     MAX_INFOTEXT_CHARS,
     SAMPLER_NAMES,
@@ -24,7 +25,7 @@ from studio.engine.infotext import (
     request_from_infotext,
     scheduler_from_sampler,
 )
-from studio.engine.pngfile import read_png_parameters, save_png
+from studio.engine.pngfile import save_png
 from studio.engine.request import SCHEDULERS, GenerationRequest, InpaintContext, LoraSpec, Mode
 
 PROMPT = 'a "cozy" cabin, snow: heavy\nsecond line, 50% fog\\'
@@ -351,10 +352,9 @@ def test_save_png_writes_a_text_chunk_before_the_pixels(tmp_path):
     assert chunks[b"Software"] == (b"tEXt", f"Diffusion Studio {studio.__version__}".encode())
     kinds = [kind for kind, _ in png_chunks(path.read_bytes())]
     assert kinds.index(b"tEXt") < kinds.index(b"IDAT")  # readers that stop at the pixels see it
-    assert read_png_parameters(path) == text  # latin-1 "é" is not taken for broken UTF-8
+    assert read_parameters(path) == text  # latin-1 "é" is not taken for broken UTF-8
     with Image.open(path) as reread:
         assert reread.getpixel((3, 4)) == (255, 0, 0)
-        assert read_png_parameters(reread) == text
     assert os.listdir(tmp_path) == ["out.png"]
 
 
@@ -368,7 +368,7 @@ def test_non_latin1_prompt_is_stored_as_itxt_and_round_trips(tmp_path):
     # iTXt: compression flag 0, method 0, empty language and translated keyword, UTF-8 text.
     assert (kind, raw) == (b"iTXt", b"\0\0\0\0" + text.encode("utf-8"))
     assert text_chunks(path)[b"Software"][0] == b"tEXt"
-    restored, notices = request_from_infotext(read_png_parameters(path))
+    restored, notices = request_from_infotext(read_parameters(path))
     assert (restored.prompt, notices) == (prompt, [])
 
 
@@ -378,27 +378,14 @@ def test_utf8_written_into_text_by_other_tools_is_repaired(tmp_path):
     info.add_text("parameters", text.encode("utf-8"))  # raw bytes: tEXt whatever they hold
     _image().save(tmp_path / "utf8.png", pnginfo=info)
     assert text_chunks(tmp_path / "utf8.png")[b"parameters"][0] == b"tEXt"
-    assert read_png_parameters(tmp_path / "utf8.png") == text
+    assert read_parameters(tmp_path / "utf8.png") == text
 
 
 def test_parameters_after_the_pixel_data_are_found(tmp_path):
     info = PngImagePlugin.PngInfo()
     info.add(b"tEXt", b"parameters\0late\nSteps: 1, Seed: 2, Size: 64x64", after_idat=True)
     _image().save(tmp_path / "late.png", pnginfo=info)
-    assert read_png_parameters(tmp_path / "late.png") == "late\nSteps: 1, Seed: 2, Size: 64x64"
-
-
-def test_comfyui_and_invokeai_pngs_have_no_parameters(tmp_path):
-    info = PngImagePlugin.PngInfo()
-    info.add_text("prompt", json.dumps({"3": {"class_type": "KSampler", "inputs": {"seed": 1}}}))
-    info.add_text("workflow", json.dumps({"nodes": []}))
-    info.add_text("invokeai_metadata", json.dumps({"positive_prompt": "a cat"}))
-    _image().save(tmp_path / "comfy.png", pnginfo=info)
-    assert read_png_parameters(tmp_path / "comfy.png") is None
-    assert read_png_parameters(_image()) is None
-    (tmp_path / "notes.txt").write_text("not an image")
-    with pytest.raises(OSError):
-        read_png_parameters(tmp_path / "notes.txt")
+    assert read_parameters(tmp_path / "late.png") == "late\nSteps: 1, Seed: 2, Size: 64x64"
 
 
 def test_failed_save_keeps_the_old_file_and_leaves_no_temp_file(tmp_path, monkeypatch):
@@ -418,14 +405,14 @@ def test_failed_save_keeps_the_old_file_and_leaves_no_temp_file(tmp_path, monkey
 
     assert path.read_bytes() == before
     assert os.listdir(tmp_path) == ["keep.png"]
-    assert read_png_parameters(path).startswith("first\n")
+    assert read_parameters(path).startswith("first\n")
 
 
 def test_save_replaces_an_existing_file_with_normal_permissions(tmp_path):
     path = tmp_path / "again.png"
     save_png(_image(), path, "one\nSteps: 1, Seed: 1, Size: 64x64")
     save_png(_image(), path, "two\nSteps: 2, Seed: 2, Size: 64x64")
-    assert read_png_parameters(path).startswith("two\n")
+    assert read_parameters(path).startswith("two\n")
     assert os.listdir(tmp_path) == ["again.png"]
     if os.name == "posix":
         umask = os.umask(0o022)

@@ -17,9 +17,10 @@ import pytest
 from openai_server import ErrorReply, OpenAIServer, TextReply
 from PIL import Image
 
+from studio.engine.image_parameters import read_parameters
 from studio.engine.infotext import parse_infotext
 from studio.engine.options import EngineOptions, ServiceOptions
-from studio.engine.pngfile import is_marked_ai_generated, read_png_parameters
+from studio.engine.pngfile import is_marked_ai_generated
 from studio.server.engine_link import HeadlessEngine
 from studio.server.runner import ApiServer
 from studio.server.text import TextService
@@ -108,7 +109,7 @@ def test_the_seed_readme_request_returns_a_png_with_its_parameters(api):
     image = _png(reply)
     assert image.size == (64, 64)
     assert reply.headers["x-seed"] == "5" and reply.headers["x-cached"] == "false"
-    params = parse_infotext(read_png_parameters(image))
+    params = parse_infotext(read_parameters(reply.body))
     assert params.prompt == "A beautiful sunset" and params.params["Seed"] == "5"
     assert is_marked_ai_generated(image)
     again = api.call("POST", "/generate/image", {"prompt": "A beautiful sunset", "seed": 5,
@@ -125,8 +126,9 @@ def test_json_answers_carry_base64_images_and_the_parameters(api):
     assert [im["seed"] for im in data["images"]] == [20, 21, 22]
     prompts = [parse_infotext(im["parameters"]).prompt for im in data["images"]]
     assert prompts == ["a cat", "a dog", "a bird"]
-    first = Image.open(io.BytesIO(base64.b64decode(data["images"][0]["png_base64"])))
-    assert first.size == (72, 64) and read_png_parameters(first) == data["images"][0]["parameters"]
+    first_png = base64.b64decode(data["images"][0]["png_base64"])
+    first = Image.open(io.BytesIO(first_png))
+    assert first.size == (72, 64) and read_parameters(first_png) == data["images"][0]["parameters"]
     p = data["parameters"]
     assert p["guidance_scale"] == 4.5 and p["num_inference_steps"] == 1 and p["scheduler"]
     assert data["cached"] is False and data["model"] == "tiny-sd"
@@ -144,7 +146,9 @@ def test_accept_json_for_one_image_and_a_watermark(api):
 def test_img2img_takes_a_base64_image(api, photo):
     body = {"prompt": "paint", "mode": "img2img", "init_image": _b64(photo), "strength": 0.5}
     body |= {"num_inference_steps": 2, "seed": 3}
-    params = parse_infotext(read_png_parameters(_png(api.call("POST", "/generate/image", body))))
+    reply = api.call("POST", "/generate/image", body)
+    _png(reply)
+    params = parse_infotext(read_parameters(reply.body))
     assert params.params["Mode"] == "img2img" and params.params["Denoising strength"] == "0.5"
 
 

@@ -4,11 +4,12 @@ read, and no text needs a glyph that common fonts lack."""
 
 from __future__ import annotations
 
+import gc
 import inspect
 
 import numpy as np
 import pytest
-from PySide6.QtGui import QAction, QIcon, QImage, QPalette
+from PySide6.QtGui import QAction, QIcon, QImage, QPalette, QPixmap
 from PySide6.QtWidgets import (
     QAbstractButton,
     QApplication,
@@ -99,6 +100,17 @@ def test_drawn_icons_follow_a_theme_switch(qapp, theme):
         normal = _ink_lightness(icon)
         assert normal < 70, name
         assert _ink_lightness(icon, QIcon.Mode.Disabled) > normal + 40, name  # greyed out
+
+
+def test_a_changed_copy_of_a_drawn_icon_outlives_the_original(qapp, theme):
+    """Changing a copy makes Qt clone the engine; the clone must not be freed by Python."""
+    theme("dark")
+    original = canvas_icons.brush_icon()
+    copy = QIcon(original)
+    copy.addPixmap(QPixmap(8, 8))  # detaches: Qt calls clone()
+    del original
+    gc.collect()
+    assert _ink_lightness(copy) > 180
 
 
 @pytest.mark.parametrize("name", list(THEMES))

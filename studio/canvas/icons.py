@@ -78,7 +78,15 @@ class DrawnIconEngine(QIconEngine):
         return pixmap
 
     def clone(self) -> QIconEngine:
-        return DrawnIconEngine(self._draw, self._units)
+        # Qt owns the copy (a QIcon detaching), but PySide does not hand it over
+        # for a returned value: without a Python reference it would be freed
+        # under Qt's feet. The few copies ever made are kept for the process.
+        copy = DrawnIconEngine(self._draw, self._units)
+        _CLONES.append(copy)
+        return copy
+
+
+_CLONES: list[DrawnIconEngine] = []
 
 
 def drawn_icon(draw: Draw, units: int = ICON_UNITS) -> QIcon:

@@ -9,7 +9,8 @@ images carry their recipe to those tools and theirs come back to us:
 
 Values holding a comma, colon, quote or newline are JSON-quoted, as A1111 does.
 No torch and no Qt here: the history strip reads files without loading a model.
-Writing and reading the files that carry this text is pngfile.py's job.
+Writing the files that carry this text is pngfile.py's and image_files.py's job;
+reading it back from any image, image_parameters.py's.
 """
 
 from __future__ import annotations

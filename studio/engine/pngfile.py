@@ -1,13 +1,12 @@
 """PNG files that carry their recipe: the A1111 `parameters` text chunk, our
 AI-generated marker and XMP (shared with JPEG and WebP: image_files.py), written
-atomically; and reading the text back.
+atomically. Reading the parameters back, from any image: image_parameters.py.
 
 No torch and no Qt here.
 """
 
 from __future__ import annotations
 
-import contextlib
 import io
 from pathlib import Path
 
@@ -79,31 +78,3 @@ def save_png(image: Image.Image, path: str | Path, infotext: str) -> Path:
     leaves any older file intact and no temporary file behind."""
     info = png_info(infotext)
     return write_atomically(path, lambda file: image.save(file, format="PNG", pnginfo=info))
-
-
-def read_png_parameters(source: str | Path | Image.Image) -> str | None:
-    """The `parameters` text of an image (tEXt, zTXt or iTXt), or None when there is
-    none: ComfyUI and InvokeAI keep theirs under other keys. Raises OSError when the
-    file cannot be opened as an image."""
-    if isinstance(source, Image.Image):
-        return _parameters_of(source)
-    with Image.open(source) as image:
-        return _parameters_of(image)
-
-
-def _parameters_of(image: Image.Image) -> str | None:
-    value = image.info.get("parameters")
-    if value is None and image.format == "PNG":
-        try:  # text after the pixel data is only seen once the image is decoded
-            value = image.text.get("parameters")
-        except (OSError, SyntaxError, ValueError):
-            return None
-    if isinstance(value, bytes):
-        value = value.decode("utf-8", "replace")
-    if not isinstance(value, str):
-        return None
-    if not isinstance(value, PngImagePlugin.iTXt) and not value.isascii():
-        # Some tools put UTF-8 in tEXt, which Pillow decodes as latin-1: undo that.
-        with contextlib.suppress(UnicodeError):
-            value = value.encode("latin-1").decode("utf-8")
-    return str(value)

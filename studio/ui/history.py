@@ -22,7 +22,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..engine.pngfile import read_png_parameters, save_png
+from ..engine.image_parameters import ParametersReadError, read_parameters
+from ..engine.pngfile import save_png
 
 THUMB = 96
 MAX_LISTED = 300
@@ -122,7 +123,10 @@ class HistoryStrip(QWidget):
     def _append(self, path: Path, at_front: bool = False) -> QListWidgetItem:
         item = QListWidgetItem(QIcon(thumbnail(path)), "")
         item.setData(Qt.ItemDataRole.UserRole, str(path))
-        parameters = read_png_parameters(path) or ""
+        try:
+            parameters = read_parameters(path) or ""
+        except ParametersReadError as exc:  # a damaged file still gets its thumbnail slot
+            parameters = str(exc)
         item.setToolTip(f"{path.name}\n{parameters[:600]}")
         if at_front:
             self.list.insertItem(0, item)

@@ -33,8 +33,8 @@ from PySide6.QtWidgets import (
 from ..canvas import CanvasDocument, CanvasToolBar, CanvasView
 from ..canvas.errors import CanvasError
 from ..engine.errors import EngineError, RequestError
+from ..engine.image_parameters import ParametersReadError, read_parameters
 from ..engine.infotext import request_from_infotext
-from ..engine.pngfile import read_png_parameters
 from ..engine.request import GenerationRequest, GenerationResult, Mode
 from ..engine.worker import EngineWorker
 from .canvas_request import place_on_canvas, request_from_canvas, split_into_jobs
@@ -490,9 +490,9 @@ class MainWindow(QMainWindow):
 
     def restore_parameters_from(self, path: Path) -> bool:
         try:
-            text = read_png_parameters(path)
-        except OSError as exc:
-            self.message_bar.show_message(f"{Path(path).name} could not be read: {exc}")
+            text = read_parameters(path)
+        except ParametersReadError as exc:  # the one error the reader raises, a sentence
+            self.message_bar.show_message(str(exc))
             return False
         if text is None:
             self.message_bar.show_message(f"{Path(path).name} holds no generation parameters.")
@@ -514,11 +514,16 @@ class MainWindow(QMainWindow):
         if not urls:
             return
         path = urls[0]
-        # A PNG with a recipe restores the recipe; any other picture opens.
-        if path.lower().endswith(".png") and read_png_parameters(path) is not None:
-            self.restore_parameters_from(Path(path))
+        try:
+            recipe = read_parameters(path)
+        except ParametersReadError as exc:
+            self.message_bar.show_message(str(exc))
         else:
-            self.open_image(path)
+            # A picture with a recipe (PNG, JPEG, WebP) restores it; any other opens.
+            if recipe is None:
+                self.open_image(path)
+            else:
+                self.restore_parameters_from(Path(path))
         event.acceptProposedAction()
 
     # -- settings, look, lifetime ---------------------------------------------------------

@@ -1,0 +1,29 @@
+"""The history strip lists every result, also one whose recipe cannot be read:
+its tooltip says why instead of the strip failing to build."""
+
+from __future__ import annotations
+
+from PIL import Image, PngImagePlugin
+
+from studio.engine.pngfile import save_png
+from studio.ui.history import HistoryStore, HistoryStrip
+
+
+def test_a_result_with_an_unreadable_recipe_is_listed_with_the_reason(qtbot, tmp_path):
+    day = tmp_path / "2026-12-02"
+    day.mkdir()
+    save_png(Image.new("RGB", (8, 8)), day / "00001-1.png", "a cat\nSteps: 2, Seed: 1")
+    info = PngImagePlugin.PngInfo()
+    info.add_text("parameters", "x" * 3_000_000, zip=True)  # Pillow raises on opening it
+    Image.new("RGB", (8, 8)).save(day / "00002-2.png", pnginfo=info)
+
+    strip = HistoryStrip(HistoryStore(tmp_path))
+    qtbot.addWidget(strip)
+
+    tips = {strip.list.item(i).toolTip().split("\n")[0]: strip.list.item(i).toolTip()
+            for i in range(strip.list.count())}  # fmt: skip
+    assert tips["00001-1.png"] == "00001-1.png\na cat\nSteps: 2, Seed: 1"
+    assert tips["00002-2.png"] == (
+        "00002-2.png\n"
+        "00002-2.png's parameters text is over 256 KB, longer than any recipe, so it was not read."
+    )
