@@ -74,6 +74,14 @@ CASES = {
         [*GENERATE, "-o", "afile/sub/x.png"],
         "afile is a file, not a folder",
     ),
+    "out with a name too long for the disk": (
+        [*GENERATE, "-o", "n" * 300 + ".png"],
+        "the name is too long; choose a shorter one.",
+    ),
+    "out in a folder whose name is too long": (
+        [*GENERATE, "-o", "adir/" + "n" * 300 + "/x.png"],
+        "the name is too long; choose a shorter one.",
+    ),
     "out with an unknown suffix": (
         [*GENERATE, "-o", "x.gif"],
         "x.gif names no image format this app writes; end the name with .png, .jpg, .jpeg",

@@ -116,8 +116,11 @@ def check_result_files(paths: Sequence[Path], jobs: Sequence[GenerationRequest] 
     folder where a file should go, a folder that cannot be written, a disk too
     full for the images, a recipe too long for a JPEG."""
     for path in paths:
-        if path.is_dir():
-            raise write_error(path, IsADirectoryError(errno.EISDIR, "Is a folder", str(path)))
+        try:
+            if path.is_dir():
+                raise IsADirectoryError(errno.EISDIR, "Is a folder", str(path))
+        except OSError as exc:  # a folder, or a name too long to look up
+            raise write_error(path, exc) from None
         output_format(path)
     try:
         folder = check_can_create_in(paths[0].parent)  # a batch shares one folder
