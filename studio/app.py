@@ -266,8 +266,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     commands.add_parser("models", help="list the catalog and what is on this machine")
 
-    params = commands.add_parser("params", help="print the generation parameters stored in a PNG")
-    params.add_argument("image", help="a PNG written by this app, A1111, Forge, ...")
+    params = commands.add_parser(
+        "params", help="print the generation parameters stored in a PNG, JPEG or WebP"
+    )
+    params.add_argument(
+        "image",
+        help="an image written by this app, A1111, Forge, Fooocus, ComfyUI, InvokeAI or NovelAI",
+    )
     return parser
 
 

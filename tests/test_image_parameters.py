@@ -15,6 +15,7 @@ import pytest
 from PIL import Image
 
 from studio.app import main
+from studio.engine.image_files import save_image
 from studio.engine.image_parameters import ParametersReadError, read_parameters
 from studio.engine.pngfile import save_png
 
@@ -188,3 +189,10 @@ def test_damaged_files_of_every_format_raise_only_the_documented_error():
                 assert str(error).endswith(".") and "\n" not in str(error)
             else:
                 assert result is None or isinstance(result, str)
+
+
+@pytest.mark.parametrize("suffix", [".png", ".jpg", ".webp"])
+def test_what_this_app_writes_in_each_format_reads_back(tmp_path, suffix):
+    text = "ünïcode — 猫\nNegative prompt: blurry\nSteps: 7, Seed: 12, Size: 32x32"
+    path = save_image(_noise(32), tmp_path / f"out{suffix}", text)
+    assert read_parameters(path) == text

@@ -3,6 +3,7 @@ history PNGs, previews, cancel, inpaint, queue, restore — on tiny models."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -239,6 +240,37 @@ def test_dropping_a_png_whose_recipe_cannot_be_read_shows_a_sentence(qtbot, wind
     assert window.panel.prompt.toPlainText() == "kept"
     assert not window.restore_parameters_from(path)
     assert window.message_bar.text().startswith("huge.png's parameters text is over 256 KB")
+
+
+def test_restoring_a_comfyui_png_applies_what_it_can(window, tmp_path):
+    graph = {
+        "3": {
+            "class_type": "KSampler",
+            "inputs": {
+                "seed": 8, "steps": 9, "cfg": 3.5, "sampler_name": "dpmpp_2m_sde",
+                "scheduler": "karras", "denoise": 1, "model": ["4", 0],
+                "positive": ["6", 0], "negative": ["7", 0], "latent_image": ["5", 0],
+            },
+        },
+        "4": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": "sd15.safetensors"}},
+        "5": {"class_type": "EmptyLatentImage", "inputs": {"width": 96, "height": 64}},
+        "6": {"class_type": "CLIPTextEncode", "inputs": {"text": "a comfy cabin"}},
+        "7": {"class_type": "CLIPTextEncode", "inputs": {"text": "fog"}},
+    }  # fmt: skip
+    info = PngImagePlugin.PngInfo()
+    info.add_text("prompt", json.dumps(graph))
+    Image.new("RGB", (96, 64)).save(tmp_path / "comfy.png", pnginfo=info)
+    scheduler = window.panel.scheduler.currentData()
+    assert window.restore_parameters_from(tmp_path / "comfy.png")
+    panel = window.panel
+    assert (panel.prompt.toPlainText(), panel.negative.toPlainText()) == ("a comfy cabin", "fog")
+    assert (panel.steps.value(), panel.guidance.value(), panel.seed.text()) == (9, 3.5, "8")
+    assert (panel.width_box.value(), panel.height_box.value()) == (96, 64)
+    assert panel.scheduler.currentData() == scheduler  # DPM++ 2M SDE is not here: kept
+    assert window.message_bar.text() == (
+        "Parameters restored from comfy.png. "
+        "The sampler 'DPM++ 2M SDE' is not available here, so it was not restored."
+    )
 
 
 def test_history_use_as_image_and_restore(qtbot, window):

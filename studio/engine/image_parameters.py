@@ -5,6 +5,7 @@ file cut off inside its pixel data. We walk the chunks ourselves: Pillow reads t
 text after the pixel data only by decoding the pixels, and its size limits raise in
 the middle of opening. JPEG, WebP and other formats: EXIF UserComment, where A1111
 writes the parameters, through Pillow's getexif() (which does not decode pixels).
+Other tools' formats become A1111 text in foreign_parameters.py.
 
 No torch and no Qt here.
 """
@@ -21,14 +22,16 @@ from typing import BinaryIO
 
 from PIL import ExifTags, Image, UnidentifiedImageError
 
+from . import foreign_parameters
 from .errors import EngineError
 from .infotext import MAX_INFOTEXT_CHARS, parse_infotext
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 PARAMETERS_KEY = "parameters"
-_WANTED_KEYS = frozenset({PARAMETERS_KEY})
-# The most a text chunk we read may hold: a recipe.
+_WANTED_KEYS = frozenset({PARAMETERS_KEY, *foreign_parameters.KEYS})
+# The most a text chunk we read may hold: a recipe, or another tool's JSON graph.
 _MAX_BYTES = {PARAMETERS_KEY: MAX_INFOTEXT_CHARS}
+_MAX_GRAPH_BYTES = 16 * 1024 * 1024
 _MAX_KEYWORD = 80  # PNG keywords are 1 to 79 bytes, then a zero byte
 # EXIF UserComment starts with 8 bytes naming its character code.
 _UNICODE, _ASCII = b"UNICODE\0", b"ASCII\0\0\0"
@@ -57,10 +60,15 @@ def read_parameters(source: str | os.PathLike[str] | bytes) -> str | None:
         raise ParametersReadError(f"{name} is a folder, not an image.") from None
     except OSError as exc:
         raise ParametersReadError(f"{name} could not be read: {exc.strerror or exc}.") from None
-    if too_large:
+    if PARAMETERS_KEY in texts:
+        return texts[PARAMETERS_KEY]
+    text = foreign_parameters.infotext_from_foreign(texts)
+    if text is None and too_large:
         key, reason = next(iter(too_large.items()))
         raise ParametersReadError(f"{name}'s {key} text is {reason}, so it was not read.")
-    return texts.get(PARAMETERS_KEY)
+    if text is not None and len(text) > MAX_INFOTEXT_CHARS:  # a graph with a huge prompt
+        raise ParametersReadError(f"{name}'s prompt is longer than any recipe, so it was not read.")
+    return text
 
 
 def _open(source: str | os.PathLike[str] | bytes) -> BinaryIO:
@@ -84,7 +92,7 @@ def _png_texts(file: BinaryIO) -> tuple[dict[str, str], dict[str, str]]:
         start = file.tell()
         key = _text_keyword(file, kind, length)
         if key in _WANTED_KEYS:
-            limit = _MAX_BYTES[key]
+            limit = _MAX_BYTES.get(key, _MAX_GRAPH_BYTES)
             rest = start + length - file.tell()
             try:
                 # Deflate never shrinks text to under half its size: more is too much.
