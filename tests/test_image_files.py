@@ -15,11 +15,13 @@ from write_faults import fill_disk
 from studio.engine.errors import EngineError
 from studio.engine.image_files import (
     JPEG_MAX_RECIPE_CHARS,
+    check_result_files,
     exif_with_parameters,
     save_image,
     write_error,
 )
 from studio.engine.pngfile import DIGITAL_SOURCE_TYPE, is_marked_ai_generated
+from studio.engine.request import GenerationRequest
 
 RECIPE = "a cat on a roof, café, 夜 🐱\nNegative prompt: blurry\nSteps: 2, Seed: 42, Size: 64x64"
 
@@ -126,6 +128,15 @@ def test_a_recipe_too_long_for_a_jpeg_is_a_sentence_and_writes_nothing(tmp_path)
     assert os.listdir(tmp_path) == []
     save_image(_picture(), tmp_path / "long.webp", "x" * (JPEG_MAX_RECIPE_CHARS + 1))
     assert user_comment(tmp_path / "long.webp") == "x" * (JPEG_MAX_RECIPE_CHARS + 1)
+
+
+def test_a_recipe_too_long_for_a_jpeg_is_found_before_generating(tmp_path):
+    job = GenerationRequest(prompt="x" * JPEG_MAX_RECIPE_CHARS)
+    with pytest.raises(EngineError, match="too long to store in a JPEG"):
+        check_result_files([tmp_path / "long.jpg"], [job])
+    check_result_files([tmp_path / "long.webp"], [job])  # WebP's EXIF has no such limit
+    check_result_files([tmp_path / "short.jpg"], [job.replace(prompt="a boat")])
+    assert os.listdir(tmp_path) == []
 
 
 @pytest.mark.parametrize("name", ["keep.png", "keep.jpg", "keep.webp"])
