@@ -13,6 +13,7 @@ from PIL import Image, PngImagePlugin
 from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent
 
+from studio.canvas import LayerName
 from studio.engine.image_parameters import read_parameters
 from studio.engine.infotext import parse_infotext
 from studio.engine.masking import feather
@@ -31,14 +32,16 @@ def window(qtbot, tmp_path, sd_model, monkeypatch):
     settings = open_settings(tmp_path / "settings.ini")
     settings.setValue("ui/output_dir", str(tmp_path / "outputs"))
     w = MainWindow(settings)
-    qtbot.addWidget(w)
+    # What a test left on the canvas is not worth keeping: close without asking.
+    qtbot.addWidget(w, before_close_func=lambda w: w.document.undo_stack.setClean())
     w.show()
-    w.document.new(64, 64)
+    w.document.reset(64, 64)
     w.panel.model.set_spec(str(sd_model))
     w.panel.steps.setValue(2)
     w.panel.width_box.setValue(64)
     w.panel.height_box.setValue(64)
     yield w
+    w.document.undo_stack.setClean()
     w.close()
 
 
@@ -162,7 +165,7 @@ def test_a_batch_is_one_job_per_image_and_can_stop_after_the_first(qtbot, window
     with qtbot.waitSignal(window.worker.job_finished, timeout=TIMEOUT_MS):
         ids = window.generate()
     assert len(ids) == 3
-    qtbot.waitUntil(lambda: not window._jobs, timeout=TIMEOUT_MS)
+    qtbot.waitUntil(lambda: not window.jobs.busy(), timeout=TIMEOUT_MS)
     assert finished == [10]
     assert len(window.history.paths()) == 1
 
@@ -482,3 +485,72 @@ def test_a_first_start_offers_the_bundled_demo_model_with_its_own_settings(qtbot
     assert "a small red circle" in panel.prompt.placeholderText()
     panel.model.set_spec("tiny-random")
     assert "a small red circle" not in panel.prompt.placeholderText()
+
+
+def test_the_first_job_says_it_loads_the_model_then_shows_the_steps(qtbot, window):
+    window.panel.prompt.setPlainText("a red barn")
+    said = []
+    window.worker.job_loading.connect(
+        lambda *_: said.append((window.status_text.plain_text(), window.progress.format()))
+    )
+    window.worker.job_step.connect(
+        lambda _id, step, *_: step == 1 and said.append(window.status_text.plain_text())
+    )
+    with qtbot.waitSignal(window.worker.job_finished, timeout=TIMEOUT_MS):
+        window.generate()
+    assert said == [
+        ("Loading model tiny-sd… (once per model; the steps follow)", "Loading tiny-sd…"),
+        "Generating with tiny-sd: a red barn",
+    ]
+    said.clear()
+    with qtbot.waitSignal(window.worker.job_finished, timeout=TIMEOUT_MS):
+        window.generate()  # the model is in memory now
+    assert said == ["Generating with tiny-sd: a red barn"]
+
+
+def test_a_result_says_where_it_was_saved(qtbot, window):
+    window.panel.seed.setText("8")
+    with qtbot.waitSignal(window.worker.job_finished, timeout=TIMEOUT_MS):
+        window.generate()
+    (path,) = window.history.paths()
+    shown = window.status_text.plain_text()
+    assert shown.startswith("Done in ") and f"seed 8 · saved {path.name} in " in shown
+    assert f'href="{QUrl.fromLocalFile(str(path.parent.resolve())).toString()}"' in (
+        window.status_text.text()
+    )
+    window.use_history_item(path)
+    assert window.status_text.plain_text() == (
+        f"{path.name} is now the canvas image · Ctrl+Z takes it back"
+    )
+
+
+def test_undoing_an_img2img_result_shows_the_sketch_again(qtbot, window):
+    window.view.actions.brush.trigger()
+    window.view.settings.size = 6
+    _drag(qtbot, window.view, [(10, 10), (50, 50)])
+    window.panel.mode.setCurrentIndex(window.panel.mode.findData("img2img"))
+    with qtbot.waitSignal(window.worker.job_finished, timeout=TIMEOUT_MS):
+        window.generate()
+    document, sketch_box = window.document, window.tools.visibility[LayerName.SKETCH]
+    assert not document.is_visible("sketch") and document.layer_has_content("image")
+    window.view.actions.undo.trigger()
+    assert document.is_visible("sketch") and sketch_box.isChecked()
+    assert not document.layer_has_content("image")
+    window.view.actions.redo.trigger()
+    assert not document.is_visible("sketch") and not sketch_box.isChecked()
+    assert document.layer_has_content("image")
+
+
+def test_a_size_far_from_the_models_gets_a_notice_once_without_blocking(qtbot, window):
+    window.panel.width_box.setValue(144)
+    window.panel.height_box.setValue(144)
+    window.panel.seed.setText("3")  # the second job comes from the result cache
+    with qtbot.waitSignal(window.worker.job_finished, timeout=TIMEOUT_MS):
+        assert len(window.generate()) == 1  # queued all the same
+        assert window.message_bar.level() == "info"
+        assert window.message_bar.text().startswith(
+            "tiny-sd was trained at 64×64; 144×144 is 5× its pixels"
+        )
+    with qtbot.waitSignal(window.worker.job_finished, timeout=TIMEOUT_MS):
+        window.generate()
+    assert window.message_bar.text() == ""  # said once for this model and size

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import math
+from pathlib import Path
+
 from PIL import Image
 
 from ..canvas.document import CanvasDocument
+from ..engine.models import CATALOG, ModelDefaults
 from ..engine.request import GenerationRequest, Mode
+
+# A size whose side (the square root of its area) is more than this many times
+# the model's native side, or less than its inverse, earns a notice.
+FAR_FROM_NATIVE = 2.0
 
 
 def request_from_canvas(fields: GenerationRequest, document: CanvasDocument) -> GenerationRequest:
@@ -47,3 +55,29 @@ def place_on_canvas(document: CanvasDocument, image: Image.Image, mode: Mode) ->
         if mode in (Mode.IMG2IMG, Mode.CONTROLNET_CANNY) and document.layer_has_content("sketch"):
             # The sketch went into the result; left visible it would hide it.
             document.set_visible("sketch", False, undoable=True)
+
+
+def model_name(spec: str) -> str:
+    """What a user calls the model: its catalog name, or its folder or file name."""
+    return spec if spec in CATALOG else Path(spec).name
+
+
+def native_size_notice(request: GenerationRequest, native: ModelDefaults | None) -> str | None:
+    """A sentence when the request's size is far from the size the model was
+    trained at (slow, and pictures it never learned); None when it is close."""
+    if native is None or request.width is None or request.height is None:
+        return None
+    width, height = request.width, request.height
+    area_ratio = (width * height) / (native.width * native.height)
+    if 1 / FAR_FROM_NATIVE <= math.sqrt(area_ratio) <= FAR_FROM_NATIVE:
+        return None
+    name, size = model_name(request.model), f"{native.width}×{native.height}"
+    where = "the Size fields" if Mode(request.mode) is Mode.TXT2IMG else "File → New canvas"
+    if area_ratio > 1:
+        effect = (
+            f"{width}×{height} is {area_ratio:.0f}× its pixels: much slower, and a picture "
+            "it never learned to draw"
+        )
+    else:
+        effect = f"{width}×{height} gives it too few pixels to draw with"
+    return f"{name} was trained at {size}; {effect}. For its best results use {size} ({where})."

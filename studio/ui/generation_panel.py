@@ -59,6 +59,7 @@ SCHEDULER_LABELS = {
 
 
 PROMPT_HINT = "Describe the picture…  (Ctrl+Enter generates)"
+COMBO_MIN_CHARS = 10  # a combo box's share of the dock's width, in characters
 
 
 class PromptEdit(QPlainTextEdit):
@@ -214,10 +215,22 @@ class GenerationPanel(QWidget):
         for group in (prompts, main, self.inpaint_group, self.control_group):
             column.addWidget(group)
         column.addStretch(1)
+        for combo in (self.mode, self.scheduler, self.inpaint_context):
+            # Long entries elide instead of widening the dock past the canvas's share.
+            combo.setSizeAdjustPolicy(
+                QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+            )
+            combo.setMinimumContentsLength(COMBO_MIN_CHARS)
         scroll = QScrollArea()
         scroll.setWidget(body)
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        # Never narrower than the fields: a narrow dock clipped them behind a
+        # horizontal scroll bar. Scrolling is vertical only.
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setMinimumWidth(
+            body.minimumSizeHint().width() + scroll.verticalScrollBar().sizeHint().width()
+        )
 
         buttons = QHBoxLayout()
         buttons.addWidget(self.generate_button, 2)

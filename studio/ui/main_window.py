@@ -6,10 +6,9 @@ worker generates, the panels hold settings; this class connects them."""
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, Qt, QTimer
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import (
     QAction,
     QActionGroup,
@@ -21,8 +20,6 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import (
     QApplication,
     QDockWidget,
-    QFileDialog,
-    QLabel,
     QMainWindow,
     QMessageBox,
     QProgressBar,
@@ -31,44 +28,38 @@ from PySide6.QtWidgets import (
 )
 
 from ..canvas import CanvasDocument, CanvasToolBar, CanvasView
-from ..canvas.errors import CanvasError
-from ..engine.errors import EngineError, RequestError
+from ..engine.errors import EngineError
 from ..engine.image_parameters import ParametersReadError, read_parameters
 from ..engine.infotext import request_from_infotext
-from ..engine.request import GenerationRequest, GenerationResult, Mode
 from ..engine.worker import EngineWorker
-from .canvas_request import place_on_canvas, request_from_canvas, split_into_jobs
+from .document_files import DocumentFiles
 from .edge_preview import EdgePreview
 from .generation_panel import GenerationPanel
 from .history import HistoryStore, HistoryStrip
+from .job_controller import JobController
 from .message_bar import MessageBar
-from .new_canvas_dialog import ask_canvas_size
 from .queue_view import QueueView
 from .settings_dialog import SettingsDialog
 from .settings_store import AppPreferences, open_settings
+from .status_line import StatusLine
 from .theme import THEMES, apply_theme
+from .window_layout import CANVAS_MIN, restore_layout, save_layout
 
 ENGINE_START_DELAY_MS = 300
-IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.webp)"
-PROJECT_FILTER = "Diffusion Studio canvases (*.dscanvas)"
-PROJECT_SUFFIX = ".dscanvas"
 
 
 class MainWindow(QMainWindow):
     def __init__(self, settings=None, start_engine: bool = True) -> None:
         super().__init__()
-        self.setWindowTitle("Diffusion Studio")
         self.setAcceptDrops(True)
         self.settings = settings if settings is not None else open_settings()
         self.prefs = AppPreferences.load(self.settings)
-        self.project_path: Path | None = None
-        self._jobs: dict[int, tuple[GenerationRequest, float]] = {}
-        self._running: int | None = None
         self._restart_engine_when_idle = False
         self._showing_history = False  # a history image is shown over the canvas
 
         self.document = CanvasDocument(parent=self)
         self.view = CanvasView(self.document)
+        self.view.setMinimumSize(CANVAS_MIN)
         self.message_bar = MessageBar()
         central = QWidget()
         column = QVBoxLayout(central)
@@ -101,20 +92,45 @@ class MainWindow(QMainWindow):
         self.progress.setMaximumWidth(320)
         self.progress.setTextVisible(True)
         self.progress.hide()
-        self.status_text = QLabel("Ready")
+        self.status_text = StatusLine("Ready")
         self.statusBar().addWidget(self.status_text, 1)
         self.statusBar().addPermanentWidget(self.progress)
 
         self.worker: EngineWorker | None = None
         self.api = None  # the in-app HTTP API (studio.server.runner.ApiServer), when on
+        self.jobs = JobController(
+            panel=self.panel,
+            document=self.document,
+            view=self.view,
+            history=self.history,
+            queue_view=self.queue_view,
+            message_bar=self.message_bar,
+            status=self.status_text,
+            progress=self.progress,
+            place_results=lambda: self.prefs.place_results,
+            parent=self,
+        )
+        self.files = DocumentFiles(
+            self, self.document, self.status_text, self.message_bar, self._model_size
+        )
         self._build_menus()
         self._connect()
         self.panel.model.set_model_dirs(self.prefs.model_dirs)
         self.panel.load_state(self.settings)
+        self.files.follow_model_size()  # a first document at the model's own size
         self.panel.set_canvas_size(self.document.width(), self.document.height())
-        self._restore_layout()
+        restore_layout(self, self.settings, self._docks)
+        QTimer.singleShot(0, self.view.fit_to_window)
         if start_engine:
             self.start_engine()
+
+    @property
+    def project_path(self) -> Path | None:
+        return self.files.project_path
+
+    def _model_size(self) -> tuple[int, int] | None:
+        defaults = self.panel.model.current_defaults()
+        return None if defaults is None else (defaults.width, defaults.height)
 
     # -- construction ----------------------------------------------------------------
 
@@ -232,7 +248,10 @@ class MainWindow(QMainWindow):
         self.history.shown.connect(self.show_history_item)
         self.history.use_as_image.connect(self.use_history_item)
         self.history.restore_parameters.connect(self.restore_parameters_from)
-        self.queue_view.remove_requested.connect(self._remove_job)
+        self.queue_view.remove_requested.connect(self.jobs.remove)
+        self.jobs.idle.connect(self._on_jobs_idle)
+        # A document nobody has touched yet follows the chosen model's size.
+        self.panel.model_changed.connect(lambda _spec: self.files.follow_model_size())
         self.view.error_occurred.connect(self.message_bar.show_message)
         # Any edit means the user is back at work: the shown history image goes.
         self.document.changed.connect(self._drop_history_view)
@@ -246,12 +265,7 @@ class MainWindow(QMainWindow):
         self.worker = EngineWorker(self.prefs.engine_options(), parent=self)
         w = self.worker
         w.queue.set_services(self.prefs.service_options())
-        w.job_started.connect(self._on_started)
-        w.job_step.connect(self._on_step)
-        w.job_finished.connect(self._on_finished)
-        w.job_failed.connect(self._on_failed)
-        w.job_cancelled.connect(self._on_cancelled)
-        w.queue_changed.connect(self._refresh_queue)
+        self.jobs.attach(w)
         # Loading torch holds the interpreter lock for about half a second; start
         # after the window has painted so the freeze is not the first impression.
         QTimer.singleShot(ENGINE_START_DELAY_MS, w.start)
@@ -276,7 +290,7 @@ class MainWindow(QMainWindow):
             self.api = None
             self.message_bar.show_message(str(exc))
             return
-        self.status_text.setText(f"API serving at {self.api.url}")
+        self.status_text.say(f"API serving at {self.api.url}")
 
     def _stop_api_server(self) -> None:
         if self.api is not None:
@@ -286,128 +300,18 @@ class MainWindow(QMainWindow):
     def generate(self, force: bool = False) -> list[int]:
         """Queues the panel's request built from the canvas; returns the job ids.
         `force` bypasses the result cache."""
-        if self.worker is None:
-            return []
         self._drop_history_view()
-        try:
-            request = request_from_canvas(self.panel.fields(), self.document)
-            if force:
-                request = request.replace(force_regenerate=True)
-            prompts = self.panel.batch_prompts()
-            # One prompt per line: prompts that fit in memory run in one pipeline call.
-            jobs = self.worker.queue.plan(request, prompts) if prompts else split_into_jobs(request)
-            ids = [self.worker.submit(job) for job in jobs]
-        except RequestError as exc:
-            self.message_bar.show_message(str(exc))
-            return []
-        now = time.monotonic()
-        for job_id, job in zip(ids, jobs, strict=True):
-            self._jobs[job_id] = (job, now)
-        self.message_bar.hide()
-        self.panel.set_busy(True)
-        return ids
+        return self.jobs.submit(force)
 
     def stop(self) -> None:
-        if self.worker is not None and self._running is not None:
-            self.worker.cancel(self._running)
+        self.jobs.stop()
 
     def stop_after_current(self) -> None:
-        if self.worker is None:
-            return
-        for job_id, _request in self.worker.queue.pending():
-            self.worker.cancel(job_id)
+        self.jobs.stop_after_current()
 
-    def _remove_job(self, job_id: int) -> None:
-        if self.worker is not None:
-            self.worker.cancel(job_id)
-
-    def _on_started(self, job_id: int, request: GenerationRequest) -> None:
-        self._running = job_id
-        if job_id not in self._jobs:
-            self.status_text.setText("Serving an API request…")
-            return
-        self.progress.setRange(0, 0)
-        self.progress.setFormat("Loading…")
-        self.progress.show()
-        self.status_text.setText(f"Generating: {request.prompt[:60] or '(no prompt)'}")
-
-    def _on_step(self, job_id: int, step: int, total: int, preview, region) -> None:
-        if job_id not in self._jobs:
-            return  # an API job: its client gets the result, the canvas stays as it is
-        started = self._jobs.get(job_id, (None, time.monotonic()))[1]
-        self.progress.setRange(0, total)
-        self.progress.setValue(step)
-        self.progress.setFormat(f"Step {step}/{total} · {time.monotonic() - started:.1f} s")
-        if not preview.isNull():
-            self.view.set_preview(preview, region)
-        self.view.set_busy_region(region)
-
-    def _on_finished(self, job_id: int, result: GenerationResult) -> None:
-        if self._jobs.pop(job_id, None) is None:
-            self._job_ended(job_id)
-            return
-        self._clear_preview()
-        saved = []
-        for image, infotext, seed in zip(
-            result.images, result.infotexts, result.seeds, strict=True
-        ):
-            try:
-                path = self.history.store.save(image, infotext, seed)
-            except OSError as exc:
-                self.message_bar.show_message(
-                    f"The result could not be saved to {self.history.store.root}: {exc}. "
-                    "Choose another output folder in the settings."
-                )
-                break
-            saved.append(path)
-            self.history.add(path)
-        self.panel.note_seed(result.seeds[0])
-        if self.prefs.place_results and result.images:
-            place_on_canvas(self.document, result.images[0], Mode(result.request.mode))
-        if result.notices:
-            self.message_bar.show_message(" ".join(result.notices), "info")
-        how = "From the result cache" if result.cached else f"Done in {result.elapsed_s:.1f} s"
-        self.status_text.setText(
-            f"{how} · seed {result.seeds[0]}" + (f" · saved {saved[0].name}" if saved else "")
-        )
-        self._job_ended(job_id)
-
-    def _on_failed(self, job_id: int, message: str) -> None:
-        self._jobs.pop(job_id, None)
-        self._clear_preview()
-        self.message_bar.show_message(message)
-        self.status_text.setText("Generation failed")
-        self._job_ended(job_id)
-
-    def _on_cancelled(self, job_id: int) -> None:
-        self._jobs.pop(job_id, None)
-        if job_id == self._running or self._running is None:
-            self._clear_preview()
-            self.status_text.setText("Cancelled")
-        self._job_ended(job_id)
-
-    def _clear_preview(self) -> None:
-        self.view.clear_preview()
-        self.view.set_busy_region(None)
-
-    def _job_ended(self, job_id: int) -> None:
-        if job_id == self._running:
-            self._running = None
-        if not self._jobs:
-            self.progress.hide()
-            self.panel.set_busy(False)
-            if self._restart_engine_when_idle:
-                self._restart_engine()
-        self._refresh_queue()
-
-    def _refresh_queue(self) -> None:
-        if self.worker is None:
-            return
-        running_id = self.worker.queue.running_id
-        running = None
-        if running_id is not None and running_id in self._jobs:
-            running = (running_id, self._jobs[running_id][0])
-        self.queue_view.show_jobs(running, self.worker.queue.pending())
+    def _on_jobs_idle(self) -> None:
+        if self._restart_engine_when_idle:
+            self._restart_engine()
 
     def _restart_engine(self) -> None:
         self._restart_engine_when_idle = False
@@ -420,51 +324,30 @@ class MainWindow(QMainWindow):
     # -- files -----------------------------------------------------------------------
 
     def _guard(self, action, *args) -> bool:
-        try:
-            action(*args)
-        except (CanvasError, OSError, ValueError) as exc:
-            self.message_bar.show_message(str(exc))
-            return False
-        return True
+        """Runs a canvas action; a failure is a sentence in the message bar."""
+        return self.files.guarded(action, *args)
 
     def new_canvas(self) -> None:
-        size = ask_canvas_size(self, self.document.width(), self.document.height())
-        if size is not None:
-            self._guard(self.document.new, *size)
+        if self.files.new_canvas():
             self.view.fit_to_window()
 
     def open_image(self, path: str | None = None) -> None:
-        if not path:
-            path, _ = QFileDialog.getOpenFileName(self, "Open image", "", IMAGE_FILTER)
-        if path and self._guard(self.document.open_image, path):
+        """Opens a picture as a new document, asking first about unsaved changes."""
+        if self.files.open_image(path):
             self.view.fit_to_window()
 
     def open_project(self, path: str | None = None) -> None:
-        if not path:
-            path, _ = QFileDialog.getOpenFileName(self, "Open project", "", PROJECT_FILTER)
-        if path and self._guard(self.document.load_project, path):
-            self.project_path = Path(path)
+        if self.files.open_project(path):
             self.view.fit_to_window()
 
     def save_project(self) -> None:
-        if self.project_path is None:
-            self.save_project_as()
-        else:
-            self._guard(self.document.save_project, self.project_path)
+        self.files.save()
 
     def save_project_as(self, path: str | None = None) -> None:
-        if not path:
-            path, _ = QFileDialog.getSaveFileName(self, "Save project", "", PROJECT_FILTER)
-        if path:
-            if not path.endswith(PROJECT_SUFFIX):
-                path += PROJECT_SUFFIX
-            if self._guard(self.document.save_project, path):
-                self.project_path = Path(path)
+        self.files.save_as(path)
 
     def export_image(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Export image", "", IMAGE_FILTER)
-        if path:
-            self._guard(self.document.export_composed, path)
+        self.files.export_image()
 
     # -- history ---------------------------------------------------------------------
 
@@ -482,11 +365,13 @@ class MainWindow(QMainWindow):
             return
         self.view.set_preview(image, None)
         self._showing_history = True
-        self.status_text.setText(f"Showing {path.name} · double-click or “Use as image” to keep it")
+        self.status_text.say(f"Showing {path.name} · double-click or “Use as image” to keep it")
 
     def use_history_item(self, path: Path) -> None:
+        """Puts a result on the canvas's image layer (sketch and mask stay), undoably."""
         self._drop_history_view()
-        self._guard(self.document.open_image, str(path))
+        if self._guard(self.document.open_image, str(path)):
+            self.status_text.say(f"{path.name} is now the canvas image · Ctrl+Z takes it back")
 
     def restore_parameters_from(self, path: Path) -> bool:
         try:
@@ -543,7 +428,7 @@ class MainWindow(QMainWindow):
         if self.worker is not None:
             self.worker.queue.set_services(prefs.service_options())
         if engine_changed:
-            if self._jobs:
+            if self.jobs.busy():
                 self._restart_engine_when_idle = True
                 self.message_bar.show_message(
                     "The new device and memory settings apply once the queue is idle.", "info"
@@ -590,31 +475,11 @@ class MainWindow(QMainWindow):
             "your own machine.",
         )
 
-    def _restore_layout(self) -> None:
-        geometry = self.settings.value("window/geometry")
-        state = self.settings.value("window/state")
-        if isinstance(geometry, QByteArray):
-            self.restoreGeometry(geometry)
-        else:
-            available = self.screen().availableGeometry()
-            self.resize(
-                min(1400, int(available.width() * 0.92)), min(900, int(available.height() * 0.92))
-            )
-        if isinstance(state, QByteArray):
-            self.restoreState(state)
-        else:
-            self.resizeDocks(
-                [self._docks["history"], self._docks["queue"]],
-                [900, 320],
-                Qt.Orientation.Horizontal,
-            )
-            self.resizeDocks([self._docks["history"]], [150], Qt.Orientation.Vertical)
-            self.resizeDocks([self._docks["generation"]], [380], Qt.Orientation.Horizontal)
-        QTimer.singleShot(0, self.view.fit_to_window)
-
     def closeEvent(self, event: QCloseEvent) -> None:
-        self.settings.setValue("window/geometry", self.saveGeometry())
-        self.settings.setValue("window/state", self.saveState())
+        if not self.files.may_discard("closing"):
+            event.ignore()  # the user cancelled, or saving failed: stay open
+            return
+        save_layout(self, self.settings)
         self.panel.save_state(self.settings)
         self.settings.sync()
         self._stop_api_server()

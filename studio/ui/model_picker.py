@@ -72,11 +72,12 @@ class ModelPicker(QWidget):
         super().__init__(parent)
         self.combo = QComboBox()
         self.combo.setEditable(False)
-        self.combo.setMinimumContentsLength(14)
+        self.combo.setMinimumContentsLength(10)
         self.combo.setSizeAdjustPolicy(
             QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
         )
         self._recent: list[str] = []
+        self._defaults: ModelDefaults | None = None  # the chosen model's, None: unusable
         self._library: list[str] = []
         self.folder_button = QToolButton()
         self.folder_button.setIcon(self.style().standardIcon(QStyle.StandardPixmap.SP_DirOpenIcon))
@@ -132,6 +133,11 @@ class ModelPicker(QWidget):
     def current_spec(self) -> str:
         return str(self.combo.currentData() or DEFAULT_IMAGE_MODEL)
 
+    def current_defaults(self) -> ModelDefaults | None:
+        """The chosen model's defaults (its native size among them) as the engine
+        would use them; None when the model is not usable here."""
+        return self._defaults
+
     def recent(self) -> list[str]:
         return list(self._recent)
 
@@ -155,6 +161,7 @@ class ModelPicker(QWidget):
 
     def _show_status(self, spec: str) -> ModelDefaults | None:
         defaults, text = describe(spec)
+        self._defaults = defaults
         self.status.setText(text)
         self.status.setProperty("warning", defaults is None)
         self.status.style().unpolish(self.status)

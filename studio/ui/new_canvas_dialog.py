@@ -14,13 +14,20 @@ from PySide6.QtWidgets import (
 PRESETS = [(512, 512), (768, 768), (1024, 1024), (768, 512), (512, 768), (1024, 576), (2048, 2048)]
 
 
-def ask_canvas_size(parent: QWidget, width: int, height: int) -> tuple[int, int] | None:
+def ask_canvas_size(
+    parent: QWidget, width: int, height: int, native: tuple[int, int] | None = None
+) -> tuple[int, int] | None:
+    """The size for a new canvas, starting at width × height; `native` is the
+    chosen model's own size, offered first."""
     dialog = QDialog(parent)
     dialog.setWindowTitle("New canvas")
     presets = QComboBox()
     presets.addItem("Custom", None)
+    if native is not None:
+        presets.addItem(f"The model's size ({native[0]} × {native[1]})", native)
     for w, h in PRESETS:
-        presets.addItem(f"{w} × {h}", (w, h))
+        if (w, h) != native:
+            presets.addItem(f"{w} × {h}", (w, h))
     width_box, height_box = QSpinBox(), QSpinBox()
     for box, value in ((width_box, width), (height_box, height)):
         box.setRange(64, 2048)
@@ -34,6 +41,9 @@ def ask_canvas_size(parent: QWidget, width: int, height: int) -> tuple[int, int]
             height_box.setValue(presets.currentData()[1])
 
     presets.currentIndexChanged.connect(apply_preset)
+    sizes = [presets.itemData(i) for i in range(presets.count())]
+    sizes = [tuple(size) if size is not None else None for size in sizes]
+    presets.setCurrentIndex(sizes.index((width, height)) if (width, height) in sizes else 0)
     buttons = QDialogButtonBox(
         QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
     )
