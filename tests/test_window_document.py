@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 from PySide6.QtCore import QObject, QSize, QTimer, QUrl, Slot
 from PySide6.QtGui import QDesktopServices
-from PySide6.QtWidgets import QApplication, QMessageBox
+from PySide6.QtWidgets import QApplication, QDialog, QMessageBox
 
 from studio.canvas import BrushSpec, CanvasDocument
 from studio.ui.main_window import MainWindow
@@ -50,6 +50,18 @@ class Answers:
             box.button(button).click()
 
         QTimer.singleShot(0, click)
+
+    def accept_dialog(self) -> None:
+        """Accepts the next dialog that is not a question (New canvas's size)."""
+
+        def accept() -> None:
+            dialog = QApplication.activeModalWidget()
+            if not isinstance(dialog, QDialog) or isinstance(dialog, QMessageBox):
+                QTimer.singleShot(10, accept)
+                return
+            dialog.accept()
+
+        QTimer.singleShot(0, accept)
 
 
 @pytest.fixture
@@ -201,3 +213,21 @@ def test_choosing_a_model_resizes_an_untouched_canvas_only(window, sd_model, tmp
     paint(window.document)
     window.panel.model.set_spec(str(sd_model))  # 64 × 64, but the canvas holds a drawing
     assert window.document.size() == QSize(96, 96)
+
+
+def test_new_canvas_takes_the_models_size_and_the_old_drawing_stays_undoable(
+    window, answers, sd_model, tmp_path
+):
+    paint(window.document)
+    window.panel.model.set_spec(str(_model_of_size(sd_model, tmp_path / "tiny-96", 96)))
+    assert window.document.size() == QSize(64, 64)  # it holds a drawing: no resize
+    answers.next(Button.Discard)
+    answers.accept_dialog()  # as offered
+    window.new_canvas()
+    assert window.document.size() == QSize(96, 96) and not window.isWindowModified()
+    # the untouched new canvas follows the next model, and undo still reaches the drawing
+    window.panel.model.set_spec(str(sd_model))
+    assert window.document.size() == QSize(64, 64) and not window.isWindowModified()
+    window.document.undo()
+    window.document.undo()
+    assert window.document.layer_has_content("sketch")

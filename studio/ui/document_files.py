@@ -80,8 +80,13 @@ class DocumentFiles(QObject):
         size = self._native_size()
         if size is None or not self.is_untouched():
             return
-        if size != (self.document.width(), self.document.height()):
+        if size == (self.document.width(), self.document.height()):
+            return
+        if self.document.undo_stack.count() == 0:
             self.document.reset(*size)
+        else:  # keep the history: a drawing discarded for this canvas stays undoable
+            self.document.new(*size)
+            self.document.undo_stack.setClean()
 
     # -- asking ----------------------------------------------------------------------
 
