@@ -7,6 +7,7 @@ import threading
 import time
 
 import pytest
+from PIL import Image
 
 from studio.engine.errors import RequestError
 from studio.engine.jobs import (
@@ -18,7 +19,7 @@ from studio.engine.jobs import (
     JobStarted,
     JobStep,
 )
-from studio.engine.request import GenerationRequest
+from studio.engine.request import GenerationRequest, Mode
 
 
 class Recorder:
@@ -176,3 +177,26 @@ def test_a_failed_engine_start_is_kept_and_never_retried(sd_model, monkeypatch):
     for job in (first, second):
         (failure,) = rec.of(JobFailed, job)
         assert "The engine could not start: libtorch_cpu.so" in failure.message
+
+
+def test_a_controlnet_read_from_disk_is_announced_by_its_own_name(served, sd_model, sd_controlnet):
+    queue, rec = served
+    plain = queue.submit(GenerationRequest("a", model=str(sd_model), steps=1, seed=1))
+    control = queue.submit(
+        GenerationRequest(
+            "b",
+            model=str(sd_model),
+            mode=Mode.CONTROLNET_CANNY,
+            controlnet=str(sd_controlnet),
+            control_image=Image.new("RGB", (64, 64), "white"),
+            steps=1,
+            seed=1,
+            width=64,
+            height=64,
+        )
+    )
+    rec.wait_for(_ended(control))
+    assert [e.model_label for e in rec.of(JobLoading, plain)] == ["tiny-sd"]
+    # the model is in memory; only the ControlNet is read from disk
+    assert [e.model_label for e in rec.of(JobLoading, control)] == ["tiny-controlnet"]
+    assert rec.of(JobFinished, control)
