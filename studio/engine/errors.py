@@ -11,6 +11,10 @@ class RequestError(EngineError, ValueError):
     """A generation request that cannot run as given."""
 
 
+class RequestTooLargeError(RequestError):
+    """A request past a size limit (prompt length, images per request): HTTP 413."""
+
+
 class ModelNotFoundError(EngineError):
     """The named model is not on this machine."""
 

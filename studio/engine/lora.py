@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from .errors import EngineError
+from .errors import RequestError
 from .request import LoraSpec
 
 
@@ -53,7 +53,8 @@ class LoraState:
                 pipe.load_lora_weights(spec.path, adapter_name=name)
             except Exception as exc:  # diffusers/peft raise many kinds here
                 self._discard(pipe, name)
-                raise EngineError(
+                # The request's file, not the engine, is at fault: HTTP 400.
+                raise RequestError(
                     f"LoRA {spec.name!r} could not be applied to this model ({exc}). "
                     "It may be made for another model family (SD 1.5 vs SDXL) or damaged."
                 ) from exc

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from .errors import RequestError
+from .errors import RequestError, RequestTooLargeError
 from .models import DEFAULT_IMAGE_MODEL
 from .watermark import Watermark
 
@@ -24,6 +24,15 @@ MAX_GUIDANCE = 30.0
 MAX_BATCH = 16
 MAX_SEED = 2**64 - 1
 SIZE_MULTIPLE = 8
+# Prompts: A1111-style long prompts are encoded in chunks of the CLIP window (77
+# tokens less the start and end markers); no model follows more than a few.
+PROMPT_CHUNK_TOKENS = 75
+MAX_PROMPT_CHUNKS = 8
+# Characters are counted, not tokens, so no tokenizer is loaded to say no. English
+# averages about 4 characters per CLIP token; 8 leaves room for A1111's (word:1.2)
+# weights and <lora:...> tags, which add characters but few or no tokens.
+CHARS_PER_TOKEN = 8
+MAX_PROMPT_CHARS = PROMPT_CHUNK_TOKENS * MAX_PROMPT_CHUNKS * CHARS_PER_TOKEN
 
 
 class Mode(StrEnum):
@@ -136,6 +145,18 @@ def _check_range(value: float, low: float, high: float, what: str, hint: str = "
         raise RequestError(f"The {what} must be between {low:g} and {high:g}; got {value:g}.{hint}")
 
 
+def _check_prompt_lengths(r: GenerationRequest) -> None:
+    texts = [("The prompt", r.prompt), ("The negative prompt", r.negative_prompt)]
+    texts += [(f"Batch prompt {i}", p) for i, p in enumerate(r.extra_prompts, start=2)]
+    for what, text in texts:
+        if len(text) > MAX_PROMPT_CHARS:
+            raise RequestTooLargeError(
+                f"{what} is {len(text):,} characters long; at most {MAX_PROMPT_CHARS:,} are "
+                f"accepted (about {MAX_PROMPT_CHUNKS} chunks of {PROMPT_CHUNK_TOKENS} tokens, "
+                "more than a model follows). Shorten it."
+            )
+
+
 def _mask_is_empty(mask: Image.Image) -> bool:
     # A mask painted with a soft brush may be faint; anything at or below 1%
     # grey is treated as unpainted.
@@ -151,6 +172,7 @@ def validate(request: GenerationRequest) -> tuple[GenerationRequest, list[str]]:
         isinstance(p, str) for p in r.extra_prompts
     ):
         raise RequestError("The batch prompts must be a list of texts.")
+    _check_prompt_lengths(r)
     try:
         mode = Mode(r.mode)
     except ValueError:
