@@ -17,6 +17,7 @@ from PySide6.QtGui import QColor, QImage, QPainter, QUndoStack
 from . import exchange, outputs, project
 from .brush import BrushSpec
 from .commands import DocumentState, LayerPatch, PatchCommand, StateCommand, VisibilityCommand
+from .document_stroke import CanvasStroke, box_rect
 from .fitting import canvas_image, fit_image
 from .imageconv import ALPHA, blank_layer, pixels, read_pixels, to_qimage
 from .layers import LAYER_ORDER, MASK_COLOR, LayerName, layer_name, mask_layer, mask_strength
@@ -28,7 +29,7 @@ from .sizing import (
     check_size,
     clip_box,
 )
-from .strokes import Stroke, TilePatch
+from .strokes import TilePatch
 
 UNDO_LIMIT = 100
 
@@ -190,7 +191,7 @@ class CanvasDocument(QObject):
             raise ValueError(f"the region {box} lies outside the {size} canvas")
         left, top, right, bottom = box
         picture = fit_image(to_qimage(image), right - left, bottom - top, "resize")
-        target = _qrect(clipped)
+        target = box_rect(clipped)
         # Composite over what is there: a result with transparency keeps the image below.
         part = self._layers[LayerName.IMAGE].copy(target)
         painter = QPainter(part)
@@ -386,41 +387,8 @@ class CanvasDocument(QObject):
         self.changed.emit()
 
 
-class CanvasStroke:
-    """A stroke in progress on one layer of a document."""
-
-    def __init__(self, document: CanvasDocument, name: LayerName, spec: BrushSpec) -> None:
-        self._document = document
-        self.layer = name
-        self.text = f"{'Erase' if spec.erase else 'Paint'} {name.value}"
-        self._stroke = Stroke(lambda: document._layers[name], spec)
-        self._finished = False
-
-    def add_point(self, x: float, y: float, pressure: float = 1.0) -> None:
-        if self._finished:
-            return
-        box = self._stroke.add_point(x, y, pressure)
-        if box is not None:
-            self._document.area_changed.emit(_qrect(box))
-
-    def finish(self) -> None:
-        if self._finished:
-            return
-        self._finished = True
-        box = self._stroke.end()
-        if box is not None:
-            self._document.area_changed.emit(_qrect(box))
-        patches = [LayerPatch(self.layer, patch) for patch in self._stroke.patches()]
-        self._document._stroke_finished(self, patches)
-
-
 def _blank_layers(width: int, height: int) -> dict[LayerName, QImage]:
     return {name: blank_layer(width, height) for name in LAYER_ORDER}
-
-
-def _qrect(box: Box) -> QRect:
-    left, top, right, bottom = box
-    return QRect(left, top, right - left, bottom - top)
 
 
 def _check_fit(fit: str) -> None:
