@@ -14,6 +14,7 @@ from .engine.options import DEFAULT_BATCH_MEGAPIXELS, DEFAULT_CACHE_MB
 from .engine.request import SCHEDULERS, InpaintContext, Mode
 from .engine.safety import SAFETY_MODES
 from .engine.watermark import POSITIONS
+from .server.limits import DEFAULT_MAX_QUEUE
 
 DESCRIPTION = """\
 Diffusion Studio: paint on a canvas and generate images with diffusion models
@@ -35,6 +36,16 @@ def _is_number(text: str) -> bool:
     try:
         float(text)
     except ValueError:
+def _at_least_one(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, not {text!r}")
+    return value
+
+
         return False
     return True
 
@@ -252,6 +263,14 @@ def build_parser() -> argparse.ArgumentParser:
     cache = commands.add_parser("cache", help="show or clear the result cache")
     cache.add_argument("action", choices=["stats", "clear"], help="what to do")
     cache.add_argument("--cache-dir", help="cache folder (default: <data folder>/cache)")
+    serve.add_argument(
+        "--max-queue",
+        type=_at_least_one,
+        default=DEFAULT_MAX_QUEUE,
+        metavar="N",
+        help="jobs that may wait; past that a request gets 503 with Retry-After "
+        f"(default: {DEFAULT_MAX_QUEUE})",
+    )
     cache.add_argument(
         "--cache-max-mb", type=int, default=DEFAULT_CACHE_MB, help="size cap, for stats"
     )

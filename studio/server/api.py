@@ -6,18 +6,18 @@
     GET  /models           the image model catalog and the text model default
     GET  /docs             the OpenAPI page
 
-Errors are JSON `{"error": "<a sentence>"}` with a 4xx/5xx status; the
-sentences are the engine's, as the CLI prints them.
+Errors are JSON `{"error": "<a sentence>"}` with a 4xx/5xx status (errors.py);
+the sentences are the engine's, as the CLI prints them. Bodies are checked
+against limits.py before they are parsed (body_allowance.py), and a request
+whose client disconnects stops waiting and cancels its jobs (disconnect.py).
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import contextlib
-import io
 import ipaddress
+import logging
 import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -28,11 +28,10 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from PIL import Image, UnidentifiedImageError
 from starlette.exceptions import HTTPException
 
 from .. import __version__
-from ..engine.errors import EngineError, JobCancelled, ModelNotFoundError, RequestError
+from ..engine.errors import EngineError, JobCancelled
 from ..engine.models import (
     CATALOG,
     DEFAULT_IMAGE_MODEL,
@@ -40,15 +39,19 @@ from ..engine.models import (
     catalog_status,
     resolve_model,
 )
-from ..engine.pngfile import png_bytes
-from ..engine.request import GenerationRequest, GenerationResult, LoraSpec
-from ..engine.watermark import Watermark
 from ..mercury.settings import DEFAULT_MODEL, FALLBACK_MODELS
-from .engine_link import EngineLink, JobFailedError
-from .errors import ApiError
+from .bodies import image_response, prompts_of, request_from_body, wants_json
+from .body_allowance import BodyAllowance
+from .disconnect import ClientGone, unless_disconnected
+from .engine_link import EngineLink, JobFailedError, QueueFullError, ServerStoppingError
+from .errors import ApiError, status_for
+from .limits import (
+    IMAGE_PATH,
+    QUEUE_RETRY_AFTER_S,
+    too_large_sentence,
+)
 from .schemas import (
     ErrorResponse,
-    ImageOut,
     ImageRequest,
     ImageResponse,
     TextRequest,
@@ -56,10 +59,11 @@ from .schemas import (
 )
 from .text import TextService
 
-MAX_IMAGE_FIELD = 40 * 2**20  # base64 characters of one input image
 LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1"}
+CLIENT_CLOSED = 499  # nginx's status for a client that left; nobody receives it
 # Module level: FastAPI reads the dependency from the (string) annotation.
 BEARER = HTTPBearer(auto_error=False, description="the token given to `studio serve`")
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -96,102 +100,14 @@ def _validation_sentence(exc: RequestValidationError) -> tuple[int, str]:
         return 400, "The request body is not valid JSON."
     if kind == "extra_forbidden":
         return 422, f"Unknown field {field!r}; the fields are listed at /docs."
+    if kind == "missing" and not field:
+        return 422, 'The request body is empty; send a JSON object such as {"prompt": "..."}.'
     if kind == "missing":
         return 422, f"The field {field!r} is required."
     if not field:
         return 422, "The request body must be a JSON object; the fields are listed at /docs."
     message = str(first.get("msg", "is not valid")).rstrip(".")
     return 422, f"The field {field!r} is not valid: {message[0].lower()}{message[1:]}."
-
-
-def _decode_image(data: str | None, what: str) -> Image.Image | None:
-    if data is None:
-        return None
-    if len(data) > MAX_IMAGE_FIELD:
-        raise ApiError(413, f"The {what} is too large; send at most 30 MB.")
-    if data.startswith("data:"):  # a data: URL from a browser
-        data = data.partition(",")[2]
-    try:
-        raw = base64.b64decode(data, validate=True)
-        with Image.open(io.BytesIO(raw)) as image:
-            image.load()
-            return image.copy()
-    except (binascii.Error, ValueError):
-        raise ApiError(400, f"The {what} is not valid base64.") from None
-    except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as exc:
-        raise ApiError(
-            400, f"The {what} is not an image this server can read (PNG, JPEG, WebP): {exc}."
-        ) from None
-
-
-def _watermark(body: ImageRequest) -> Watermark | None:
-    if body.watermark is None:
-        return None
-    return Watermark.from_dict(body.watermark.model_dump())
-
-
-def request_from_body(body: ImageRequest, config: ApiConfig) -> GenerationRequest:
-    """The engine request an API body describes (images decoded, not yet validated)."""
-    return GenerationRequest(
-        prompt=body.prompt,
-        mode=body.mode,
-        negative_prompt=body.negative_prompt,
-        model=body.model or config.default_model,
-        controlnet=body.controlnet,
-        scheduler=body.scheduler,
-        steps=body.num_inference_steps,
-        guidance_scale=body.guidance_scale,
-        strength=body.strength,
-        width=body.width,
-        height=body.height,
-        seed=None if body.seed in (None, -1) else body.seed,
-        batch_count=body.batch_count,
-        init_image=_decode_image(body.init_image, "init_image"),
-        mask_image=_decode_image(body.mask_image, "mask_image"),
-        control_image=_decode_image(body.control_image, "control_image"),
-        control_is_edges=body.control_is_edges,
-        canny_low=body.canny_low,
-        canny_high=body.canny_high,
-        controlnet_scale=body.controlnet_scale,
-        inpaint_context=body.inpaint_area,
-        inpaint_padding=body.inpaint_padding,
-        mask_blur=body.mask_blur,
-        loras=tuple(LoraSpec(lora.path, lora.weight) for lora in body.loras),
-        watermark=_watermark(body),
-        force_regenerate=body.force_regenerate,
-    )
-
-
-def _parameters(result: GenerationResult) -> dict[str, Any]:
-    r = result.request
-    return {
-        "model": r.model,
-        "mode": str(r.mode),
-        "prompts": list(r.prompts),
-        "negative_prompt": r.negative_prompt,
-        "num_inference_steps": r.steps,
-        "guidance_scale": r.guidance_scale,
-        "scheduler": r.scheduler,
-        "width": r.width,
-        "height": r.height,
-        "seed": r.seed,
-        "strength": r.strength,
-        "batch_count": r.batch_count,
-        "watermark": r.watermark.to_dict() if r.watermark else None,
-    }
-
-
-def _wants_json(body: ImageRequest, request: Request, count: int) -> bool:
-    if body.response_format == "png" and count > 1:
-        raise ApiError(
-            400,
-            f"This request makes {count} images and a PNG holds one; "
-            'ask for "response_format": "json".',
-        )
-    if body.response_format != "auto":
-        return body.response_format == "json"
-    accept = request.headers.get("accept", "")
-    return count > 1 or ("application/json" in accept and "image/png" not in accept)
 
 
 def create_app(link: EngineLink, text: TextService, config: ApiConfig | None = None) -> FastAPI:
@@ -211,9 +127,13 @@ def create_app(link: EngineLink, text: TextService, config: ApiConfig | None = N
         responses={
             400: {"model": ErrorResponse},
             401: {"model": ErrorResponse},
+            413: {"model": ErrorResponse},
             422: {"model": ErrorResponse},
+            503: {"model": ErrorResponse},
         },
     )
+    # Inside check_request (added later, so outside it): a bad Host is refused unread.
+    app.add_middleware(BodyAllowance)
 
     async def require_token(
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)],
@@ -255,6 +175,10 @@ def create_app(link: EngineLink, text: TextService, config: ApiConfig | None = N
             message = f"There is no {request.method} {request.url.path} here; see /docs."
         elif exc.status_code == 405:
             message = f"{request.url.path} does not take {request.method}; see /docs."
+        elif exc.status_code == 413:  # BodyAllowance, while the body arrived
+            message = too_large_sentence(request.url.path)
+        elif exc.status_code == 400:  # FastAPI could not read the body (not UTF-8, cut off)
+            message = "The request body could not be read; send JSON in UTF-8."
         else:
             message = str(exc.detail)
         return _error(exc.status_code, message, getattr(exc, "headers", None))
@@ -267,6 +191,7 @@ def create_app(link: EngineLink, text: TextService, config: ApiConfig | None = N
             "version": __version__,
             "running_job": queue.running_id,
             "waiting_jobs": len(queue.pending()),
+            "max_waiting_jobs": link.max_waiting,
         }
 
     @app.get("/models", summary="Image models and the text model", dependencies=guarded)
@@ -294,17 +219,24 @@ def create_app(link: EngineLink, text: TextService, config: ApiConfig | None = N
         }
 
     @app.post(
-        "/generate/image",
+        IMAGE_PATH,
         summary="Generate images (txt2img, img2img, inpaint, ControlNet canny, batches)",
         dependencies=guarded,
         response_model=ImageResponse,
         responses={200: {"content": {"image/png": {}}}},
     )
     async def generate_image(body: ImageRequest, request: Request) -> Response:
-        job = await asyncio.to_thread(request_from_body, body, config)
-        prompts = [body.prompt, *(body.prompts or [])]
-        wants_json = _wants_json(body, request, len(prompts) * body.batch_count)
-        job.validated()  # a bad request is a 4xx now, before it waits in the queue
+        try:
+            return await unless_disconnected(request, make_images(body, request))
+        except ClientGone:
+            log.info("a client went away before its images were ready; its jobs were cancelled")
+            return Response(status_code=CLIENT_CLOSED)
+
+    async def make_images(body: ImageRequest, request: Request) -> Response:
+        prompts = prompts_of(body)
+        as_json = wants_json(body, request, len(prompts) * body.batch_count)
+        job = await asyncio.to_thread(request_from_body, body, config.default_model)
+        job.validated()  # a bad request is a 4xx now, before the model is looked for
         options = link.queue.options
         await asyncio.to_thread(
             resolve_model,
@@ -314,18 +246,18 @@ def create_app(link: EngineLink, text: TextService, config: ApiConfig | None = N
             models_root=options.models_root,
         )
         try:
-            if len(prompts) == 1:
-                results = [await link.run(job)]
-            else:
-                results = await link.run_batch(job, prompts)
+            results = await link.run_all(link.plan(job, prompts))
         except JobFailedError as exc:
-            status = 400 if isinstance(exc.cause, RequestError) else 500
-            raise ApiError(status, str(exc)) from None
+            raise ApiError(status_for(exc.cause), str(exc)) from None
+        except QueueFullError as exc:
+            raise ApiError(503, str(exc), {"Retry-After": str(QUEUE_RETRY_AFTER_S)}) from None
+        except ServerStoppingError as exc:
+            raise ApiError(503, f"{exc} Send it again once the server is back.") from None
         except JobCancelled:
             raise ApiError(
                 503, "The job was cancelled (the engine stopped, or it was cancelled in the app)."
             ) from None
-        return await asyncio.to_thread(_image_response, results, wants_json)
+        return await asyncio.to_thread(image_response, results, as_json)
 
     @app.post(
         "/generate/text",
@@ -333,7 +265,13 @@ def create_app(link: EngineLink, text: TextService, config: ApiConfig | None = N
         dependencies=guarded,
         response_model=TextResponse,
     )
-    async def generate_text(body: TextRequest) -> TextResponse:
+    async def generate_text(body: TextRequest, request: Request) -> Response | TextResponse:
+        try:
+            return await unless_disconnected(request, answer_text(body))
+        except ClientGone:  # the upstream stream is closed with the cancelled task
+            return Response(status_code=CLIENT_CLOSED)
+
+    async def answer_text(body: TextRequest) -> TextResponse:
         started = time.perf_counter()
         answer = await text.complete(body)
         return TextResponse(
@@ -346,43 +284,6 @@ def create_app(link: EngineLink, text: TextService, config: ApiConfig | None = N
     @app.exception_handler(EngineError)
     async def engine_error(_request: Request, exc: EngineError) -> JSONResponse:
         # Raised before queueing: validation, a refusal, a model that is not here.
-        return _error(404 if isinstance(exc, ModelNotFoundError) else 400, str(exc))
+        return _error(status_for(exc), str(exc))
 
     return app
-
-
-def _image_response(results: list[GenerationResult], wants_json: bool) -> Response:
-    images = [
-        (image, seed, text)
-        for result in results
-        for image, seed, text in zip(result.images, result.seeds, result.infotexts, strict=True)
-    ]
-    first = results[0]
-    cached = all(result.cached for result in results)
-    elapsed = round(sum(result.elapsed_s for result in results), 4)
-    if not wants_json:
-        image, seed, text = images[0]
-        headers = {
-            "X-Seed": str(seed),
-            "X-Cached": "true" if cached else "false",
-            "X-Elapsed-S": str(elapsed),
-            "X-Model": first.model_label.encode("ascii", "replace").decode(),
-        }
-        return Response(png_bytes(image, text), media_type="image/png", headers=headers)
-    notices = list(dict.fromkeys(n for result in results for n in result.notices))
-    payload = ImageResponse(
-        images=[
-            ImageOut(
-                seed=seed,
-                png_base64=base64.b64encode(png_bytes(image, text)).decode("ascii"),
-                parameters=text,
-            )
-            for image, seed, text in images
-        ],
-        model=first.model_label,
-        cached=cached,
-        elapsed_s=elapsed,
-        notices=notices,
-        parameters=_parameters(first),
-    )
-    return JSONResponse(payload.model_dump())

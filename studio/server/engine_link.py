@@ -1,7 +1,9 @@
 """The server's way into the engine: jobs go through a JobQueue — the window's
 own when the server runs inside the app, one on a plain thread for `studio
-serve` — so the GPU has one owner, and each request awaits its job's end on
-the server's event loop."""
+serve` — so the GPU has one owner, and each request awaits its jobs' end on
+the server's event loop. The link admits jobs up to its cap on waiting jobs,
+and knows which jobs are its own, so a stopping server answers their requests
+at once without touching the window's jobs."""
 
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ from ..engine.jobs import (
 )
 from ..engine.options import EngineOptions, ServiceOptions
 from ..engine.request import GenerationRequest, GenerationResult
+from .limits import DEFAULT_MAX_QUEUE
 
 log = logging.getLogger(__name__)
 
@@ -32,15 +35,64 @@ class JobFailedError(EngineError):
         self.cause = cause
 
 
-class EngineLink:
-    def __init__(self, queue: JobQueue) -> None:
-        self.queue = queue
+class QueueFullError(EngineError):
+    """More jobs wait than the server takes; the request was not queued."""
 
-    async def run(self, request: GenerationRequest) -> GenerationResult:
-        """Queues `request` and waits for its result. Raises RequestError at once
-        for a request that cannot run, JobFailedError or JobCancelled later. If
-        the waiting request is cancelled (the server stops), so is the job."""
-        loop = asyncio.get_running_loop()
+
+class ServerStoppingError(EngineError):
+    """The server is stopping; the request's jobs were cancelled."""
+
+
+class EngineLink:
+    def __init__(self, queue: JobQueue, max_waiting: int = DEFAULT_MAX_QUEUE) -> None:
+        self.queue = queue
+        self.max_waiting = max_waiting
+        self._lock = threading.Lock()  # close() comes from another thread
+        self._waiting: dict[int, asyncio.Future[GenerationResult]] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._closing = False
+
+    def plan(self, request: GenerationRequest, prompts: list[str]) -> list[GenerationRequest]:
+        """The jobs for `prompts` with `request`'s settings (as few pipeline calls
+        as fit), each checked: RequestError before anything is queued."""
+        jobs = [request] if len(prompts) == 1 else self.queue.plan(request, prompts)
+        for job in jobs:
+            self.queue.check(job)
+        return jobs
+
+    async def run_all(self, jobs: list[GenerationRequest]) -> list[GenerationResult]:
+        """Queues `jobs` and waits for their results. Raises QueueFullError when
+        they would pass the cap on waiting jobs (an empty queue takes any one
+        request), JobFailedError, JobCancelled or ServerStoppingError later.
+        When this wait is cancelled (the client went away) or one job fails,
+        the others are cancelled: nobody will read their images."""
+        with self._lock:
+            if self._closing:
+                raise ServerStoppingError("The server is stopping; the job was not queued.")
+        waiting = len(self.queue.pending())
+        if waiting and waiting + len(jobs) > self.max_waiting:
+            raise QueueFullError(
+                f"The server is busy: {waiting} jobs are waiting (at most {self.max_waiting}). "
+                "Try again in a little while."
+            )
+        # No await from the check above to the last submit: concurrent requests
+        # on this loop cannot both squeeze into the last places.
+        submitted: list[tuple[int, asyncio.Future[GenerationResult]]] = []
+        try:
+            for job in jobs:
+                submitted.append(self._submit(job))
+            return list(await asyncio.gather(*(future for _, future in submitted)))
+        except BaseException:
+            for job_id, _ in submitted:
+                self.queue.cancel(job_id)
+            raise
+        finally:
+            with self._lock:
+                for job_id, _ in submitted:
+                    self._waiting.pop(job_id, None)
+
+    def _submit(self, request: GenerationRequest) -> tuple[int, asyncio.Future[GenerationResult]]:
+        loop = self._loop = asyncio.get_running_loop()
         future: asyncio.Future[GenerationResult] = loop.create_future()
 
         def settle(event: JobEvent) -> None:  # on the loop's thread
@@ -60,21 +112,29 @@ class EngineLink:
                     loop.call_soon_threadsafe(settle, event)
 
         job_id = self.queue.submit(request, on_event)
-        try:
-            return await future
-        except asyncio.CancelledError:
-            self.queue.cancel(job_id)
-            raise
+        with self._lock:
+            self._waiting[job_id] = future
+        return job_id, future
 
-    async def run_batch(
-        self, request: GenerationRequest, prompts: list[str]
-    ) -> list[GenerationResult]:
-        """Many prompts as the queue plans them (as few pipeline calls as fit);
-        every job is checked before any is queued."""
-        jobs = self.queue.plan(request, prompts)
-        for job in jobs:
-            self.queue.check(job)
-        return list(await asyncio.gather(*(self.run(job) for job in jobs)))
+    def close(self) -> None:
+        """The server is stopping (any thread): no new jobs; this link's jobs are
+        cancelled and their requests answered now, not after the running step."""
+        with self._lock:
+            self._closing = True
+            waiting = dict(self._waiting)
+        for job_id in waiting:
+            self.queue.cancel(job_id)
+        if waiting and self._loop is not None:
+            with contextlib.suppress(RuntimeError):  # the loop is already closed
+                self._loop.call_soon_threadsafe(_stop_waiting, list(waiting.values()))
+
+
+def _stop_waiting(futures: list[asyncio.Future[GenerationResult]]) -> None:
+    for future in futures:
+        if not future.done():
+            future.set_exception(
+                ServerStoppingError("The server is stopping; the job was cancelled.")
+            )
 
 
 class HeadlessEngine:

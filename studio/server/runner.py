@@ -21,9 +21,16 @@ from ..engine.options import EngineOptions, ServiceOptions
 from ..mercury.settings import MercurySettings
 from .api import ApiConfig, create_app
 from .engine_link import EngineLink, HeadlessEngine
+from .limits import DEFAULT_MAX_QUEUE
 from .text import TextService
 
 TOKEN_ENV = "STUDIO_API_TOKEN"
+# Once the server's own jobs are cancelled, requests end at once; this only
+# bounds a client that is slow to read its answer.
+GRACEFUL_SHUTDOWN_S = 3
+# A cancelled job ends at its next step: seconds for a big model on a CPU. Past
+# this the process leaves without waiting (see serve_forever).
+ENGINE_STOP_S = 15
 log = logging.getLogger(__name__)
 
 
@@ -44,7 +51,8 @@ class ApiServer:
     """The HTTP API over `queue` (the window's own, or a headless one).
 
     `start()` binds at once, so a port in use is an EngineError sentence, and
-    returns when the server answers; `stop()` ends it (the queue keeps running)."""
+    returns when the server answers; `stop()` cancels the server's own jobs,
+    answers their requests and ends it (the queue keeps running)."""
 
     def __init__(
         self,
@@ -55,6 +63,7 @@ class ApiServer:
         token: str | None = None,
         default_model: str = DEFAULT_IMAGE_MODEL,
         text: TextService | None = None,
+        max_queue: int = DEFAULT_MAX_QUEUE,
     ) -> None:
         if not is_loopback(host) and not token:
             raise EngineError(
@@ -63,7 +72,8 @@ class ApiServer:
             )
         self.host, self._port = host, port
         config = ApiConfig(default_model, token or None, loopback_only=is_loopback(host))
-        self.app = create_app(EngineLink(queue), text or default_text_service(), config)
+        self.link = EngineLink(queue, max_queue)
+        self.app = create_app(self.link, text or default_text_service(), config)
         self._server = None
         self._thread: threading.Thread | None = None
 
@@ -91,7 +101,13 @@ class ApiServer:
                 "choose another port with --port."
             ) from None
         self._port = sock.getsockname()[1]
-        config = uvicorn.Config(self.app, log_level="warning", access_log=False, lifespan="on")
+        config = uvicorn.Config(
+            self.app,
+            log_level="warning",
+            access_log=False,
+            lifespan="on",
+            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
+        )
         self._server = server = uvicorn.Server(config)
         self._thread = threading.Thread(
             target=server.run, kwargs={"sockets": [sock]}, name="api", daemon=True
@@ -106,6 +122,7 @@ class ApiServer:
     def stop(self, timeout_s: float = 10.0) -> None:
         if self._server is None or self._thread is None:
             return
+        self.link.close()  # waiting requests answer 503 now, so shutting down waits for none
         self._server.should_exit = True
         self._thread.join(timeout_s)
         if self._thread.is_alive():  # a request still streaming: stop waiting for it
@@ -120,6 +137,10 @@ class ApiServer:
 
 def _interrupt(_signum: int, _frame: object) -> None:
     raise KeyboardInterrupt
+
+
+def _leave_now(_signum: int, _frame: object) -> None:
+    os._exit(1)  # a second Ctrl+C or SIGTERM while stopping: do not wait any more
 
 
 def serve_forever(
@@ -137,8 +158,10 @@ def serve_forever(
         token=token,
         default_model=args.model,
         text=text,
+        max_queue=args.max_queue,
     )
-    if threading.current_thread() is threading.main_thread():
+    main_thread = threading.current_thread() is threading.main_thread()
+    if main_thread:
         # A service manager stops us with SIGTERM: end as cleanly as on Ctrl+C.
         signal.signal(signal.SIGTERM, _interrupt)
     engine.start()
@@ -154,8 +177,19 @@ def serve_forever(
             time.sleep(0.5)
         return 1  # the server thread ended by itself
     except KeyboardInterrupt:
-        print("\nstopping", file=sys.stderr)
+        print("\nstopping", file=sys.stderr, flush=True)
         return 0
     finally:
-        server.stop()
-        engine.stop()
+        if main_thread:
+            signal.signal(signal.SIGINT, _leave_now)
+            signal.signal(signal.SIGTERM, _leave_now)
+        server.stop()  # every waiting request is answered (503) and its job cancelled
+        if not engine.stop(ENGINE_STOP_S):
+            # torch is still inside a step; finalising the interpreter around it
+            # aborts the process natively, so leave without finalising.
+            print(
+                "The engine was still finishing a step; stopped without waiting for it.",
+                file=sys.stderr,
+                flush=True,
+            )
+            os._exit(0)
