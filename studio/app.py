@@ -32,10 +32,6 @@ def _lora(text: str) -> tuple[str, float]:
     return text, 1.0
 
 
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
 def _at_least_one(text: str) -> int:
     try:
         value = int(text)
@@ -46,6 +42,10 @@ def _at_least_one(text: str) -> int:
     return value
 
 
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
         return False
     return True
 
