@@ -255,6 +255,14 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"model for requests that name none (default: {DEFAULT_IMAGE_MODEL})",
     )
     serve.add_argument(
+        "--max-queue",
+        type=_at_least_one,
+        default=DEFAULT_MAX_QUEUE,
+        metavar="N",
+        help="jobs that may wait; past that a request gets 503 with Retry-After "
+        f"(default: {DEFAULT_MAX_QUEUE})",
+    )
+    serve.add_argument(
         "--mercury-url",
         help="OpenAI-compatible base URL for /generate/text (default: $INCEPTION_BASE_URL, "
         "else Inception); the key comes from $INCEPTION_API_KEY or the keyring",
@@ -263,14 +271,6 @@ def build_parser() -> argparse.ArgumentParser:
     cache = commands.add_parser("cache", help="show or clear the result cache")
     cache.add_argument("action", choices=["stats", "clear"], help="what to do")
     cache.add_argument("--cache-dir", help="cache folder (default: <data folder>/cache)")
-    serve.add_argument(
-        "--max-queue",
-        type=_at_least_one,
-        default=DEFAULT_MAX_QUEUE,
-        metavar="N",
-        help="jobs that may wait; past that a request gets 503 with Retry-After "
-        f"(default: {DEFAULT_MAX_QUEUE})",
-    )
     cache.add_argument(
         "--cache-max-mb", type=int, default=DEFAULT_CACHE_MB, help="size cap, for stats"
     )
