@@ -553,4 +553,4 @@ def test_a_size_far_from_the_models_gets_a_notice_once_without_blocking(qtbot, w
         )
     with qtbot.waitSignal(window.worker.job_finished, timeout=TIMEOUT_MS):
         window.generate()
-    assert window.message_bar.text() == ""  # said once for this model and size
+        assert window.message_bar.text() == ""  # said once for this model and size
