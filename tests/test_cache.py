@@ -244,3 +244,15 @@ def test_engine_settings_that_change_pixels_are_part_of_the_key(sd_model):
         )
     }
     assert len(keys) == 4
+
+
+def test_a_cache_folder_that_is_a_file_costs_the_cache_not_the_job(tmp_path):
+    # The window's settings can point the cache at a file; every cache call must then
+    # be a miss or a no-op, never an exception that reaches a Qt slot.
+    folder = tmp_path / "cache"
+    folder.write_text("not a folder")
+    cache = ResultCache(folder, 2**20)
+    assert cache.get("0" * 64) is None
+    assert cache.stats().entries == 0
+    assert cache.clear() == 0
+    assert folder.read_text() == "not a folder"

@@ -308,7 +308,7 @@ class ResultCache:
         """Deletes every entry and resets the counts; returns how many entries went."""
         count = len(self._scan())
         shutil.rmtree(self._entries, ignore_errors=True)
-        with _lock:
+        with _lock, contextlib.suppress(OSError):  # a folder that is a file holds no counts
             (self.folder / "stats.json").unlink(missing_ok=True)
         return count
 
@@ -330,5 +330,6 @@ class ResultCache:
                 temp.write_text(json.dumps(counts), encoding="utf-8")
                 os.replace(temp, path)
             except OSError as exc:  # counts are a convenience: never fail a job for them
-                temp.unlink(missing_ok=True)
+                with contextlib.suppress(OSError):  # the folder may be a file
+                    temp.unlink(missing_ok=True)
                 log.warning("cache counts not saved: %s", exc)
