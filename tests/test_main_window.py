@@ -554,3 +554,17 @@ def test_a_size_far_from_the_models_gets_a_notice_once_without_blocking(qtbot, w
     with qtbot.waitSignal(window.worker.job_finished, timeout=TIMEOUT_MS):
         window.generate()
         assert window.message_bar.text() == ""  # said once for this model and size
+        window.generate()
+        assert window.message_bar.text() == ""  # said once for this model and size
+
+
+def test_a_result_that_cannot_be_saved_says_why_in_a_sentence(qtbot, window, tmp_path):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the output folder should be")
+    window.history.store.root = blocker / "outputs"
+    qtbot.keyClicks(window.panel.prompt, "a lighthouse at dusk")
+    with qtbot.waitSignal(window.worker.job_finished, timeout=TIMEOUT_MS):
+        qtbot.mouseClick(window.panel.generate_button, Qt.MouseButton.LeftButton)
+    said = window.message_bar.text()
+    assert f"{blocker} is a file, not a folder" in said
+    assert "Errno" not in said and "Preferences" in said

@@ -13,6 +13,7 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QProgressBar
 
 from ..canvas import CanvasDocument, CanvasView
+from ..engine.atomicfile import write_problem
 from ..engine.errors import RequestError
 from ..engine.request import GenerationRequest, GenerationResult, Mode
 from ..engine.worker import EngineWorker
@@ -169,9 +170,10 @@ class JobController(QObject):
             try:
                 path = self.history.store.save(image, infotext, seed)
             except OSError as exc:
+                problem = write_problem(exc, self.history.store.root / "x.png")
                 self.message_bar.show_message(
-                    f"The result could not be saved to {self.history.store.root}: {exc}. "
-                    "Choose another output folder in the settings."
+                    f"The result could not be saved in {self.history.store.root}: {problem}. "
+                    "The output folder is set in Preferences."
                 )
                 break
             saved.append(path)
