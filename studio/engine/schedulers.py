@@ -1,48 +1,131 @@
-"""Samplers a user can switch between without reloading the model."""
+"""Samplers a user can switch between without reloading the model.
+
+Every job gets a fresh scheduler built from the model's own scheduler config,
+so what the model was trained with (prediction type, beta schedule, timestep
+spacing, steps offset) carries over to whichever sampler is chosen; a sampler
+only sets what defines it (DPM++ 2M: second-order DPM-Solver++, Karras sigmas
+or not). This is how diffusers' documentation, InvokeAI's SCHEDULER_MAP and
+A1111's sampler names map onto diffusers classes.
+
+Two faults of diffusers 0.42 appear with a cosine beta schedule
+(`squaredcos_cap_v2`, the bundled demo model's), whose betas are capped at
+0.999, so that its last sigma is 2·10⁴ against 6·10² one step earlier:
+- Karras sigmas put several steps between those two, which all truncate to
+  the same integer timestep. A scheduler finds its first step by looking up
+  that timestep and, finding it twice, takes the second (meant for img2img
+  that starts mid-schedule), so the run starts one sigma late and reads past
+  the end on its last step: "index 11 is out of bounds" (diffusers#12771).
+- Ancestral Euler takes sqrt(σ_to² − σ_up²), where σ_up is within float32
+  rounding of σ_to once σ_from is that large; it rounds either way, and a
+  negative radicand makes every pixel NaN (diffusers#14213).
+So a run that starts at the top of its schedule starts at index 0, as
+k-diffusion (A1111, ComfyUI) steps through sigmas by position, and ancestral
+Euler keeps its sigmas in float64, where that difference stays positive.
+
+Running, Karras sigmas from 2·10⁴ still spend most steps where every sigma is
+pure noise, and the demo's pictures were mostly blobs. DPM-Solver ends a cosine
+schedule early for this ("T = 1 will have numerical issues", T = 0.9946:
+λ ≈ −5); diffusers' knob for it, `lambda_min_clipped`, is ignored on its Karras
+path. Karras sigmas on a cosine schedule therefore start at exp(−λ_min),
+λ_min = −5.1 unless the config sets its own (docs/ENGINE.md: the measurement).
+"""
 
 from __future__ import annotations
 
+import functools
+import math
+from collections.abc import Mapping
 from typing import Any
+
+COSINE_LAMBDA_MIN = -5.1  # the lambda_min_clipped diffusers' own tests give cosine schedules
+
+_DPM_SOLVER_PP_2M = {
+    "algorithm_type": "dpmsolver++",
+    "solver_order": 2,
+    "use_exponential_sigmas": False,
+    "use_beta_sigmas": False,
+    "use_lu_lambdas": False,
+    "use_flow_sigmas": False,
+}
+# Our id -> (diffusers class, the settings that make it that sampler). The same
+# table names a scheduler back, so an id always means one configuration.
+SAMPLERS: dict[str, tuple[str, Mapping[str, Any]]] = {
+    "euler": (
+        "EulerDiscreteScheduler",
+        {"use_karras_sigmas": False, "use_exponential_sigmas": False, "use_beta_sigmas": False},
+    ),
+    "euler-a": ("EulerAncestralDiscreteScheduler", {}),
+    "dpm++2m": ("DPMSolverMultistepScheduler", {**_DPM_SOLVER_PP_2M, "use_karras_sigmas": False}),
+    "dpm++2m-karras": (
+        "DPMSolverMultistepScheduler",
+        {**_DPM_SOLVER_PP_2M, "use_karras_sigmas": True},
+    ),
+    "ddim": ("DDIMScheduler", {}),
+    "lcm": ("LCMScheduler", {}),
+}
+
+
+def scheduler_id_of(scheduler: Any) -> str | None:
+    """Our id for a scheduler instance; None when it is none of ours (PNDM, Euler
+    with Karras sigmas, third-order DPM-Solver...)."""
+    name = type(scheduler).__name__
+    for scheduler_id, (class_name, settings) in SAMPLERS.items():
+        if class_name == name and all(
+            scheduler.config.get(key) == value for key, value in settings.items()
+        ):
+            return scheduler_id
+    return None
 
 
 def make_scheduler(scheduler_id: str | None, original: Any) -> Any:
     """A fresh scheduler for one job, built from the model's own scheduler config.
 
     Schedulers keep per-run state (step index, sigmas), so every job gets a new
-    one; `None` means the model's own kind (SD-Turbo relies on its trailing
-    Euler schedule)."""
+    one. `None`, or the id of what `original` already is, gives the model's own
+    scheduler unchanged (SD-Turbo relies on its trailing Euler schedule)."""
     import diffusers
 
-    config = original.config
-    if scheduler_id is None:
-        return type(original).from_config(config)
-    if scheduler_id == "euler":
-        return diffusers.EulerDiscreteScheduler.from_config(config)
-    if scheduler_id == "euler-a":
-        return diffusers.EulerAncestralDiscreteScheduler.from_config(config)
-    if scheduler_id in ("dpm++2m", "dpm++2m-karras"):
-        return diffusers.DPMSolverMultistepScheduler.from_config(
-            config,
-            algorithm_type="dpmsolver++",
-            solver_order=2,
-            use_karras_sigmas=scheduler_id.endswith("karras"),
-        )
-    if scheduler_id == "ddim":
-        return diffusers.DDIMScheduler.from_config(config)
-    if scheduler_id == "lcm":
-        return diffusers.LCMScheduler.from_config(config)
-    raise ValueError(f"unknown scheduler {scheduler_id!r}")
+    if scheduler_id is None or scheduler_id == scheduler_id_of(original):
+        cls, settings = type(original), {}
+    elif scheduler_id in SAMPLERS:
+        class_name, settings = SAMPLERS[scheduler_id]
+        cls = getattr(diffusers, class_name)
+    else:
+        raise ValueError(f"unknown scheduler {scheduler_id!r}")
+    scheduler = cls.from_config(original.config, **settings)
+    _clip_cosine_karras_sigmas(scheduler)
+    _start_runs_at_the_top(scheduler)
+    return scheduler
 
 
-def scheduler_id_of(scheduler: Any) -> str | None:
-    """Our id for a scheduler instance, for the metadata; None if it has none."""
-    name = type(scheduler).__name__
-    if name == "DPMSolverMultistepScheduler":
-        karras = bool(scheduler.config.get("use_karras_sigmas"))
-        return "dpm++2m-karras" if karras else "dpm++2m"
-    return {
-        "EulerDiscreteScheduler": "euler",
-        "EulerAncestralDiscreteScheduler": "euler-a",
-        "DDIMScheduler": "ddim",
-        "LCMScheduler": "lcm",
-    }.get(name)
+def _clip_cosine_karras_sigmas(scheduler: Any) -> None:
+    """Karras sigmas on a cosine schedule start at exp(−λ_min), not at the sigma
+    its capped last beta gives (see the module docstring)."""
+    config = scheduler.config
+    cosine = config.get("beta_schedule") == "squaredcos_cap_v2"
+    if not (cosine and config.get("use_karras_sigmas") and config.get("sigma_max") is None):
+        return
+    lambda_min = config.get("lambda_min_clipped", -math.inf)
+    if not math.isfinite(lambda_min):
+        lambda_min = COSINE_LAMBDA_MIN
+    # diffusers' Karras conversion takes sigma_max from the config where there is one
+    scheduler.register_to_config(sigma_max=math.exp(-lambda_min))
+
+
+def _start_runs_at_the_top(scheduler: Any) -> None:
+    """Works around the two faults in the module docstring, after every
+    `set_timesteps`; an img2img pipeline sets its own begin index afterwards."""
+    import torch
+
+    set_timesteps = scheduler.set_timesteps
+    ancestral = type(scheduler).__name__ == "EulerAncestralDiscreteScheduler"
+
+    @functools.wraps(set_timesteps)
+    def set_timesteps_from_the_top(*args: Any, **kwargs: Any) -> None:
+        set_timesteps(*args, **kwargs)
+        if hasattr(scheduler, "set_begin_index"):
+            scheduler.set_begin_index(0)
+        if ancestral and isinstance(scheduler.sigmas, torch.Tensor):
+            scheduler.sigmas = scheduler.sigmas.to(torch.float64)
+
+    scheduler.set_timesteps = set_timesteps_from_the_top
