@@ -23,7 +23,10 @@ import zlib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-PROMPT = "self-test: a red lighthouse on a cliff at dusk"
+from .engine.models import CATALOG, DEFAULT_IMAGE_MODEL
+
+# The window's first example: the screenshot shows what a new user's first try gives.
+PROMPT = CATALOG[DEFAULT_IMAGE_MODEL].example_prompts[0]
 NEGATIVE = "blurry"
 SEED = 1234
 DEFAULT_TIMEOUT_S = 300.0

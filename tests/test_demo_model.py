@@ -201,17 +201,16 @@ def test_the_vae_encodes_an_image_to_one_latent_not_a_random_one(demo_store):
 
 
 def test_cli_draws_the_readme_example_offline_with_no_model_named(tmp_path):
+    prompt = CATALOG[DEFAULT_IMAGE_MODEL].example_prompt  # README's first command
     out = tmp_path / "star.png"
-    code = main(
-        ["generate", "--prompt", "a yellow star on a black background", "--seed", "3",
-         "--out", str(out), "--quiet"]
-    )  # fmt: skip
+    code = main(["generate", "--prompt", prompt, "--seed", "3", "--out", str(out), "--quiet"])
     assert code == 0
     image = Image.open(out)
     assert image.size == (64, 64)
     assert "Model: demo" in read_parameters(out)
-    names = colour_names(image)
-    # without a size word the model mostly draws a small star (3.2-5.1 % of the
-    # picture in the training scenes), often thinner: 2.1-6.6 % over seeds 1-10
-    assert (border(names) == "black").mean() > 0.8 and (names == "yellow").mean() > 0.015
-    assert read(image).colour == "yellow"
+    reading = read(image)
+    # "a yellow star on a black background", the example until issue 23, read as a
+    # star on 1 of 16 seeds (not on seed 3); this one on 14 of 16
+    assert (reading.colour, reading.shape, reading.size, reading.background) == (
+        "yellow", "star", "large", "black",
+    )  # fmt: skip

@@ -482,9 +482,9 @@ def test_a_first_start_offers_the_bundled_demo_model_with_its_own_settings(qtbot
     assert panel.model.current_spec() == "demo"
     assert (panel.width_box.value(), panel.height_box.value()) == (64, 64)
     assert panel.steps.value() == CATALOG["demo"].defaults.steps
-    assert "a small red circle" in panel.prompt.placeholderText()
+    assert CATALOG["demo"].example_prompt in panel.prompt.placeholderText()
     panel.model.set_spec("tiny-random")
-    assert "a small red circle" not in panel.prompt.placeholderText()
+    assert CATALOG["demo"].example_prompt not in panel.prompt.placeholderText()
 
 
 def test_the_first_job_says_it_loads_the_model_then_shows_the_steps(qtbot, window):

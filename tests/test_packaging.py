@@ -108,7 +108,7 @@ def _self_test(command: list[str], tmp_path: Path, env: dict[str, str], timeout:
 
 @pytest.mark.slow
 def test_self_test_generates_and_checks_an_image(tmp_path):
-    from studio.selftest import default_model
+    from studio.selftest import PROMPT, SEED, default_model
 
     done, report = _self_test([sys.executable, "-m", "studio"], tmp_path, _env(tmp_path))
     assert done.returncode == 0, report
@@ -131,7 +131,7 @@ def test_self_test_generates_and_checks_an_image(tmp_path):
     # The picture and a screenshot of the window are kept beside the report.
     image = Path(report["image"])
     assert image.parent == tmp_path / "report"
-    assert image_problems(image, *Image.open(image).size, "self-test", 1234) == []
+    assert image_problems(image, *Image.open(image).size, PROMPT, SEED) == []
     assert Image.open(report["screenshot"]).size[0] > 300
     assert "self-test passed" in done.stdout
 

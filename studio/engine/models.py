@@ -54,7 +54,15 @@ class CatalogEntry:
     defaults: ModelDefaults = ModelDefaults()
     controlnet: str | None = None  # catalog name of the matching canny ControlNet
     bundled: bool = False  # shipped with the app under resources/models/<name>
-    example_prompt: str | None = None  # for models that only know a small vocabulary
+    # For models that only know a small vocabulary: prompts they draw well, the
+    # first shown by --help and the prompt box. The demo's are measured over 16
+    # seeds (training/measure_examples.py, docs/MODEL_CARD.md); README and docs
+    # quote only these (tests/test_example_prompts.py).
+    example_prompts: tuple[str, ...] = ()
+
+    @property
+    def example_prompt(self) -> str | None:
+        return self.example_prompts[0] if self.example_prompts else None
 
 
 DEFAULT_IMAGE_MODEL = "demo"
@@ -70,7 +78,12 @@ CATALOG: dict[str, CatalogEntry] = {
             defaults=ModelDefaults(12, 4.0, None, 64, 64),
             controlnet="demo-controlnet",
             bundled=True,
-            example_prompt="a small red circle at the top left on a blue background",
+            example_prompts=(
+                "a large yellow star on a black background",
+                "a large red circle at the top left on a blue background",
+                "a green star in the center",
+                "a large orange heart on a purple background",
+            ),
         ),
         CatalogEntry(
             "demo-controlnet",
