@@ -436,6 +436,30 @@ def test_the_same_recipe_comes_from_the_cache_unless_forced(qtbot, window):
     assert np.array_equal(pixels[0], pixels[1]) and np.array_equal(pixels[0], pixels[2])
 
 
+def test_a_recipe_restored_from_the_history_comes_from_the_cache(qtbot, window, sd_model):
+    """The recipe names the sampler the model default was (Euler, the tiny
+    model's own) and the model by its folder's name: generating it again is the
+    same job, not a second run under another cache key or a model not found."""
+    window.panel.prompt.setPlainText("a recipe restored from the history")
+    window.panel.seed.setText("31")
+    assert window.panel.scheduler.currentData() is None  # "Model default"
+    results = []
+    window.worker.job_finished.connect(lambda _id, r: results.append(r))
+    with qtbot.waitSignal(window.worker.job_finished, timeout=TIMEOUT_MS):
+        window.generate()
+    (path,) = window.history.paths()
+    window.panel.prompt.setPlainText("something else")
+    window.panel.seed.setText("1")
+    assert window.restore_parameters_from(path)
+    assert window.panel.scheduler.currentData() == "euler"
+    assert window.panel.model.current_spec() == str(sd_model)
+    with qtbot.waitSignal(window.worker.job_finished, timeout=TIMEOUT_MS):
+        window.generate()
+    assert [r.cached for r in results] == [False, True]
+    assert "From the result cache" in window.status_text.text()
+    assert np.array_equal(_pixels(results[0].images[0]), _pixels(results[1].images[0]))
+
+
 def test_the_in_app_api_serves_the_windows_queue_without_touching_the_canvas(qtbot, window):
     import json
     import urllib.request

@@ -18,8 +18,9 @@ import torch
 from PIL import Image
 
 from studio.engine.generate import generate
-from studio.engine.infotext import SAMPLER_NAMES
+from studio.engine.infotext import SAMPLER_NAMES, request_from_infotext
 from studio.engine.models import CATALOG, Kind
+from studio.engine.options import ServiceOptions
 from studio.engine.request import SCHEDULERS, GenerationRequest, Mode
 from studio.engine.schedulers import SAMPLERS, make_scheduler, scheduler_id_of
 from studio.paths import bundled_models_dir
@@ -238,3 +239,38 @@ def test_dpm_karras_draws_the_demo_models_star(demo_store):
         request = GenerationRequest(PROMPT, model="demo", seed=seed, scheduler="dpm++2m-karras")
         reading = read(generate(request, demo_store).images[0])
         assert (reading.colour, reading.shape, reading.background) == ("yellow", "star", "black")
+
+
+# -- the model's own scheduler, named before the cache key ---------------------------
+
+
+def test_the_model_default_is_named_and_its_id_gives_the_same_pixels(demo_store):
+    default = generate(GenerationRequest(PROMPT, model="demo", seed=5, steps=3), demo_store)
+    named = GenerationRequest(PROMPT, model="demo", seed=5, steps=3, scheduler="dpm++2m")
+    assert default.request.scheduler == "dpm++2m"
+    assert "Sampler: DPM++ 2M," in default.infotexts[0]
+    assert np.array_equal(
+        _pixels(default.images[0]), _pixels(generate(named, demo_store).images[0])
+    )
+
+
+@pytest.fixture
+def services(tmp_path) -> ServiceOptions:
+    return ServiceOptions(cache_dir=tmp_path / "cache")
+
+
+@pytest.mark.parametrize("family", ["demo", "sd15"])
+def test_a_restored_recipe_is_served_from_the_cache(demo_store, family_models, services, family):
+    """Generate with the model's defaults, restore the recipe from its text,
+    generate again: the same job, so a cache hit with the same pixels. sd15's
+    own PNDM has no name here: its recipe names no sampler and restores none."""
+    model = "demo" if family == "demo" else str(family_models[family])
+    first = generate(
+        GenerationRequest(PROMPT, model=model, seed=9, steps=2), demo_store, services=services
+    )
+    base = GenerationRequest("", model=model)
+    restored, notices = request_from_infotext(first.infotexts[0], base)
+    assert notices == [] and restored.scheduler == OWN_IDS[family]
+    again = generate(restored, demo_store, services=services)
+    assert not first.cached and again.cached
+    assert np.array_equal(_pixels(first.images[0]), _pixels(again.images[0]))

@@ -36,7 +36,7 @@ from .safety import (
     prompt_filter,
     screen_images,
 )
-from .schedulers import make_scheduler, scheduler_id_of
+from .schedulers import make_scheduler, resolve_scheduler_id
 from .watermark import apply_watermark
 
 log = logging.getLogger(__name__)
@@ -56,14 +56,17 @@ ShouldCancel = Callable[[], bool]
 
 
 def resolve_defaults(request: GenerationRequest, model: ResolvedModel) -> GenerationRequest:
-    """Fills what the user left to the model: steps, guidance, scheduler, size."""
+    """Fills what the user left to the model: steps, guidance, scheduler, size.
+    The scheduler is named before the cache key is made: the model's own one by
+    its id (read from its config, no weights), so a recipe restored with that id
+    written out is the same job."""
     d = model.defaults
     return request.replace(
         steps=d.steps if request.steps is None else request.steps,
         guidance_scale=d.guidance_scale
         if request.guidance_scale is None
         else request.guidance_scale,
-        scheduler=d.scheduler if request.scheduler is None else request.scheduler,
+        scheduler=resolve_scheduler_id(request.scheduler or d.scheduler, model),
         width=d.width if request.width is None else request.width,
         height=d.height if request.height is None else request.height,
     )
@@ -146,8 +149,6 @@ def generate(
         on_loading(loading.label)
     pipe = store.pipeline_for(model, request.mode, controlnet)
     pipe.scheduler = make_scheduler(request.scheduler, store.original_scheduler)
-    if request.scheduler is None:
-        request = request.replace(scheduler=scheduler_id_of(pipe.scheduler))
     store.loras.apply(pipe, request.loras)
 
     seeds = tuple(request.seed + i for i in range(request.image_count))

@@ -26,6 +26,7 @@ import studio
 
 from . import request as rq
 from .errors import EngineError
+from .models import PICKLE_SUFFIXES
 from .request import GenerationRequest, InpaintContext, Mode
 
 VERSION: str = getattr(studio, "__version__", "0.1.0")
@@ -305,8 +306,9 @@ def request_from_infotext(
             changes["width"], changes["height"] = map(int, size.groups())
         else:
             notices.append(f"Size {p['Size']!r} is not a usable size, so it was not restored.")
-    if p.get("Model", "").strip():
-        changes["model"] = p["Model"].strip()
+    model = p.get("Model", "").strip()
+    if model and not (base is not None and _names_model(model, base.model)):
+        changes["model"] = model
     areas = {label.lower(): context for context, label in _INPAINT_AREAS.items()}
     modes = {mode.value: mode for mode in Mode}
     for key, attr, choices in (("Inpaint area", "inpaint_context", areas), ("Mode", "mode", modes)):
@@ -326,6 +328,15 @@ def request_from_infotext(
     if loras := _lora_names(parsed):
         notices.append(f"This image used LoRA {', '.join(loras)}: load the files to apply them.")
     return (base or GenerationRequest(prompt="")).replace(**changes), notices
+
+
+def _names_model(name: str, spec: str) -> bool:
+    """Whether the model a text names is `spec`, which it writes by name only: a
+    folder by its name, a file by its stem. The chosen folder then stays chosen,
+    and restoring a recipe of it is the same job again."""
+    path = PureWindowsPath(spec)  # splits at both / and \\
+    single_file = path.suffix.lower() in (".safetensors", *PICKLE_SUFFIXES)
+    return name in (spec, path.name) or (single_file and name == path.stem)
 
 
 def _lora_names(parsed: ParsedInfotext) -> list[str]:

@@ -33,9 +33,19 @@ path. Karras sigmas on a cosine schedule therefore start at exp(−λ_min),
 from __future__ import annotations
 
 import functools
+import json
+import logging
 import math
 from collections.abc import Mapping
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .models import Source
+
+if TYPE_CHECKING:
+    from .models import ResolvedModel
+
+log = logging.getLogger(__name__)
 
 COSINE_LAMBDA_MIN = -5.1  # the lambda_min_clipped diffusers' own tests give cosine schedules
 
@@ -129,3 +139,47 @@ def _start_runs_at_the_top(scheduler: Any) -> None:
             scheduler.sigmas = scheduler.sigmas.to(torch.float64)
 
     scheduler.set_timesteps = set_timesteps_from_the_top
+
+
+def model_scheduler(model: ResolvedModel) -> Any | None:
+    """The scheduler a model ships with, built as its loader builds it (the class
+    model_index.json names, from scheduler/scheduler_config.json) but without
+    its weights; None when those files are missing or name no diffusers class."""
+    import diffusers
+
+    if model.source is Source.SINGLE_FILE:  # its loader reads the base model's folder
+        folder = Path(model.config) if model.config else None
+    else:
+        folder = model.path
+    config = _read_json(folder / "scheduler" / "scheduler_config.json") if folder else None
+    if config is None:
+        return None
+    index = _read_json(folder / "model_index.json") or {}
+    named = index.get("scheduler")
+    class_name = named[1] if isinstance(named, list) and len(named) == 2 else None
+    cls = getattr(diffusers, str(class_name or config.get("_class_name")), None)
+    if cls is None or not hasattr(cls, "from_config"):
+        return None
+    try:
+        return cls.from_config(config)
+    except Exception as exc:  # a config diffusers cannot build: the load will say so
+        log.debug("scheduler config of %s not usable: %s", model.label, exc)
+        return None
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads(path.read_text("utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def resolve_scheduler_id(requested: str | None, model: ResolvedModel) -> str | None:
+    """The id a job runs with, settled before its cache key: the one asked for,
+    else the model's own (None when we have no name for that one), so that a
+    recipe restored with the model default written out is the same job."""
+    if requested is not None:
+        return requested
+    own = model_scheduler(model)
+    return scheduler_id_of(own) if own is not None else None
