@@ -17,6 +17,7 @@ import pytest
 import torch
 from PIL import Image
 
+from studio.engine.errors import RequestError
 from studio.engine.generate import generate
 from studio.engine.infotext import SAMPLER_NAMES, request_from_infotext
 from studio.engine.models import CATALOG, Kind
@@ -239,6 +240,20 @@ def test_dpm_karras_draws_the_demo_models_star(demo_store):
         request = GenerationRequest(PROMPT, model="demo", seed=seed, scheduler="dpm++2m-karras")
         reading = read(generate(request, demo_store).images[0])
         assert (reading.colour, reading.shape, reading.background) == ("yellow", "star", "black")
+
+
+def test_lcm_refuses_more_steps_than_its_model_was_distilled_on(sd_model):
+    from studio.engine.pipelines import PipelineStore
+
+    cold = PipelineStore()
+    request = GenerationRequest(PROMPT, model=str(sd_model), steps=60, scheduler="lcm")
+    with pytest.raises(RequestError) as error:
+        generate(request, cold)
+    assert str(error.value) == (
+        "The LCM sampler runs at most 50 steps (it picks them among the 50 its model was "
+        "distilled on), not 60; lower the steps (LCM models need 2–8)."
+    )
+    assert cold.loads == 0  # refused before the weights were read
 
 
 # -- the model's own scheduler, named before the cache key ---------------------------

@@ -36,7 +36,7 @@ from .safety import (
     prompt_filter,
     screen_images,
 )
-from .schedulers import make_scheduler, resolve_scheduler_id
+from .schedulers import check_steps, make_scheduler, resolve_scheduler_id
 from .watermark import apply_watermark
 
 log = logging.getLogger(__name__)
@@ -117,6 +117,7 @@ def generate(
     model = _resolve(request.model, store)
     request = resolve_defaults(request, model)
     check_denoising_steps(request)
+    check_steps(request.scheduler, request.steps, model)
     controlnet = None
     if request.mode is Mode.CONTROLNET_CANNY:
         controlnet = _controlnet_for(request, model, store)

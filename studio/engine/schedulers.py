@@ -40,6 +40,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .errors import RequestError
 from .models import Source
 
 if TYPE_CHECKING:
@@ -183,3 +184,20 @@ def resolve_scheduler_id(requested: str | None, model: ResolvedModel) -> str | N
         return requested
     own = model_scheduler(model)
     return scheduler_id_of(own) if own is not None else None
+
+
+def check_steps(scheduler_id: str | None, steps: int | None, model: ResolvedModel) -> None:
+    """Refuses a step count the sampler cannot run, before the model loads: LCM
+    picks its steps among the ones its model was distilled on."""
+    own = model_scheduler(model) if steps is not None else None
+    if own is None or steps is None:
+        return
+    scheduler = make_scheduler(scheduler_id, own)
+    if type(scheduler).__name__ != "LCMScheduler":
+        return
+    most = scheduler.config.get("original_inference_steps") or 50
+    if steps > most:
+        raise RequestError(
+            f"The LCM sampler runs at most {most} steps (it picks them among the {most} its "
+            f"model was distilled on), not {steps}; lower the steps (LCM models need 2–8)."
+        )
