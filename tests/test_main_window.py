@@ -578,8 +578,6 @@ def test_a_size_far_from_the_models_gets_a_notice_once_without_blocking(qtbot, w
     with qtbot.waitSignal(window.worker.job_finished, timeout=TIMEOUT_MS):
         window.generate()
         assert window.message_bar.text() == ""  # said once for this model and size
-        window.generate()
-        assert window.message_bar.text() == ""  # said once for this model and size
 
 
 def test_a_result_that_cannot_be_saved_says_why_in_a_sentence(qtbot, window, tmp_path):
