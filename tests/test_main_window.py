@@ -206,9 +206,10 @@ def test_restore_parameters_from_a_png(window, tmp_path):
     assert panel.model.current_spec() == "sd15"
 
 
-def test_dropping_a_png_with_parameters_restores_them(qtbot, window, tmp_path):
+def _drop_file(window, path: str) -> None:
+    """A file dropped on the window, as a file manager drops it."""
     mime = QMimeData()
-    mime.setUrls([QUrl.fromLocalFile(_recipe_png(tmp_path))])
+    mime.setUrls([QUrl.fromLocalFile(path)])
     drop = QDropEvent(
         QPointF(10, 10),
         Qt.DropAction.CopyAction,
@@ -217,6 +218,10 @@ def test_dropping_a_png_with_parameters_restores_them(qtbot, window, tmp_path):
         Qt.KeyboardModifier.NoModifier,
     )
     window.dropEvent(drop)
+
+
+def test_dropping_a_png_with_parameters_restores_them(qtbot, window, tmp_path):
+    _drop_file(window, _recipe_png(tmp_path))
     assert window.panel.prompt.toPlainText() == "a red fox in the snow"
     assert "Parameters restored from recipe.png" in window.message_bar.text()
 
@@ -227,16 +232,7 @@ def test_dropping_a_png_whose_recipe_cannot_be_read_shows_a_sentence(qtbot, wind
     info.add_text("parameters", "a castle, " * 300_000, zip=True)  # a 3 MB zTXt chunk
     Image.new("RGB", (32, 32)).save(path, pnginfo=info)
     window.panel.prompt.setPlainText("kept")
-    mime = QMimeData()
-    mime.setUrls([QUrl.fromLocalFile(str(path))])
-    drop = QDropEvent(
-        QPointF(10, 10),
-        Qt.DropAction.CopyAction,
-        mime,
-        Qt.MouseButton.LeftButton,
-        Qt.KeyboardModifier.NoModifier,
-    )
-    window.dropEvent(drop)  # Pillow's ValueError for such a chunk used to escape here
+    _drop_file(window, str(path))  # Pillow's ValueError for such a chunk used to escape here
     assert window.message_bar.text() == (
         "huge.png's parameters text is over 256 KB, longer than any recipe, so it was not read."
     )

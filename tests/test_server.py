@@ -14,6 +14,7 @@ import urllib.request
 from dataclasses import dataclass
 
 import pytest
+from api_harness import Reply
 from openai_server import ErrorReply, OpenAIServer, TextReply
 from PIL import Image
 
@@ -26,16 +27,6 @@ from studio.server.runner import ApiServer
 from studio.server.text import TextService
 
 TOKEN = "s3cret-token"
-
-
-@dataclass
-class Reply:
-    status: int
-    headers: dict[str, str]
-    body: bytes
-
-    def json(self):
-        return json.loads(self.body)
 
 
 @dataclass
