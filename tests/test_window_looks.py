@@ -224,3 +224,28 @@ def test_no_text_needs_a_glyph_that_common_fonts_lack(window):
     rows = [window.queue_view.list.item(i) for i in range(3)]
     assert all(not row.icon().isNull() for row in rows)
     assert rows[0].toolTip().startswith("Running") and rows[1].toolTip().startswith("Waiting")
+
+
+@pytest.mark.parametrize(("first", "then"), [("light", "dark"), ("dark", "light")])
+def test_the_saved_folder_link_can_be_read_after_a_theme_switch(
+    qtbot, theme, tmp_path, first, then
+):
+    from studio.ui.status_line import StatusLine
+
+    theme(first)
+    line = StatusLine()
+    qtbot.addWidget(line)
+    line.resize(600, 24)
+    line.say_saved("Saved", tmp_path / "picture.png")
+    line.show()
+    QApplication.processEvents()
+    theme(then)
+    QApplication.processEvents()
+    palette = QApplication.palette()
+    link = np.array(palette.color(QPalette.ColorRole.Link).getRgb()[:3])
+    window = np.array(palette.color(QPalette.ColorRole.Window).getRgb()[:3])
+    assert _contrast(link.astype(float), window.astype(float)) >= 4.5, (then, link)
+    rgb = _pixels(line.grab().toImage())[..., :3].reshape(-1, 3).astype(int)
+    # the link is drawn in the new theme's link colour (underline and glyph cores)
+    near = (np.abs(rgb - link).max(axis=1) < 12).sum()
+    assert near > 20, (link, near)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
-from PySide6.QtCore import Qt, QUrl
+from PySide6.QtCore import QEvent, Qt, QUrl
 from PySide6.QtGui import QDesktopServices, QTextDocument
 from PySide6.QtWidgets import QLabel, QWidget
 
@@ -41,6 +41,15 @@ class StatusLine(QLabel):
         link = f'<a href="{html.escape(url)}">{html.escape(shown_folder(folder))}</a>'
         self.setText(f"{html.escape(before, quote=False)} {html.escape(path.name)} in {link}")
         self.setToolTip(f"Click the folder to open it: {folder}")
+
+    def changeEvent(self, event: QEvent) -> None:
+        # A label lays its rich text out with the palette of that moment: after a theme
+        # switch the folder link kept the old theme's colour (dark blue on dark grey).
+        if event.type() == QEvent.Type.PaletteChange:
+            text = self.text()
+            self.clear()  # setText() with the same text would keep the old layout
+            self.setText(text)
+        super().changeEvent(event)
 
     def plain_text(self) -> str:
         """What the user reads, without the markup."""
