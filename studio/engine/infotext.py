@@ -22,14 +22,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath, PureWindowsPath
 
-import studio
-
+from .. import __version__ as VERSION
 from . import request as rq
 from .errors import EngineError
 from .models import PICKLE_SUFFIXES
 from .request import GenerationRequest, InpaintContext, Mode
-
-VERSION: str = getattr(studio, "__version__", "0.1.0")
 
 # Our scheduler id -> (A1111 sampler, A1111 schedule type). A1111 >= 1.9 runs
 # "DPM++ 2M" with Karras sigmas unless told otherwise, so the plain one names
