@@ -9,20 +9,25 @@ import base64
 import http.client
 import io
 import shutil
+import struct
 import threading
+import zlib
 
 import numpy as np
 import pytest
 from api_harness import WAIT_S, Client, EventLog, Reply, ServedQueue
 from openai_server import MalformedReply, OpenAIServer
-from PIL import Image
+from PIL import Image, ImageFile
 
 from studio.app import main
 from studio.engine.errors import RequestTooLargeError
 from studio.engine.jobs import JobStarted
-from studio.engine.request import MAX_PROMPT_CHARS, GenerationRequest
+from studio.engine.request import MAX_PROMPT_CHARS, MAX_SIDE, GenerationRequest
+from studio.server.bodies import decode_image
+from studio.server.errors import ApiError
 from studio.server.limits import (
     MAX_IMAGES_PER_REQUEST,
+    MAX_INPUT_PIXELS,
     MAX_TEXT_BODY,
     QUEUE_RETRY_AFTER_S,
     too_large_sentence,
@@ -66,6 +71,35 @@ def _png_b64(image: Image.Image) -> str:
     return base64.b64encode(buffer.getvalue()).decode()
 
 
+def _blank_png_b64(width: int, height: int) -> str:
+    """A valid black 1-bit PNG of width×height: a few KB, however large it says it is."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        crc = zlib.crc32(kind + data)
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
+
+    row = b"\0" * (1 + (width + 7) // 8)  # filter byte, then 8 pixels a byte
+    packer = zlib.compressobj(9)
+    pixels = b"".join(packer.compress(row) for _ in range(height)) + packer.flush()
+    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)  # 1 bit, greyscale
+    png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels)
+    return base64.b64encode(png + chunk(b"IEND", b"")).decode()
+
+
+@pytest.fixture
+def loaded_sizes(monkeypatch) -> list[tuple[int, int]]:
+    """The size of every image whose pixels Pillow decodes (here or on the server's threads)."""
+    sizes: list[tuple[int, int]] = []
+    load = ImageFile.ImageFile.load
+
+    def spy(image):
+        sizes.append(image.size)
+        return load(image)
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", spy)
+    return sizes
+
+
 # -- prompt length: declared once, in the engine's validation ----------------------------
 
 
@@ -105,6 +139,38 @@ def test_prompts_times_batch_past_one_request_is_413(api):
     )
     assert api.log.snapshot() == []  # nothing was queued
     assert api.post({"prompt": "a", "batch_count": 9, "prompts": ["b"]}).status == 413
+
+
+# -- input images: their size is read from the header, before their pixels ------------
+
+
+def test_an_image_past_the_largest_a_request_makes_is_refused_unread(loaded_sizes):
+    assert MAX_INPUT_PIXELS == MAX_SIDE * MAX_SIDE
+    accepted = decode_image(_blank_png_b64(MAX_SIDE, MAX_SIDE), "init_image")
+    assert accepted is not None and accepted.size == (MAX_SIDE, MAX_SIDE)
+    for width, height in [(MAX_SIDE + 1, MAX_SIDE), (MAX_INPUT_PIXELS + 1, 1), (8_000, 8_000)]:
+        with pytest.raises(ApiError) as refused:
+            decode_image(_blank_png_b64(width, height), "mask_image")
+        assert refused.value.status == 413
+        assert refused.value.message == (
+            f"The mask_image is {width}×{height}; this server takes images of at most "
+            f"{MAX_INPUT_PIXELS:,} pixels ({MAX_SIDE}×{MAX_SIDE}, the largest it makes). "
+            "Scale it down and send it again."
+        )
+    assert set(loaded_sizes) == {(MAX_SIDE, MAX_SIDE)}  # the refused ones were never decoded
+
+
+def test_a_small_file_declaring_a_huge_image_is_413_before_it_is_decoded(api, loaded_sizes):
+    for width, height in [(8_000, 8_000), (20_000, 20_000)]:  # below and past Pillow's own limit
+        init = _blank_png_b64(width, height)
+        assert len(init) < 100_000
+        reply = api.post({"prompt": "a", "mode": "img2img", "init_image": init})
+        assert reply.status == 413, reply.body
+        error = reply.json()["error"]
+        assert error.startswith("The init_image ") and (
+            f"this server takes images of at most {MAX_INPUT_PIXELS:,} pixels" in error
+        )
+    assert loaded_sizes == [] and api.log.snapshot() == []
 
 
 # -- the body, before it is parsed -------------------------------------------------------
@@ -187,6 +253,38 @@ def test_past_the_queue_cap_concurrent_requests_get_503_with_retry_after(sd_mode
         assert reply.status == 503 and reply.headers["retry-after"] == str(QUEUE_RETRY_AFTER_S)
         assert reply.json()["error"].startswith("The server is busy: 3 jobs are waiting")
     assert sorted(r.status for r in replies) == [200] * 4 + [503] * 5
+
+
+def test_a_full_queue_is_503_before_images_are_decoded_or_the_model_looked_for(
+    sd_model, loaded_sizes
+):
+    served = Served(sd_model, max_queue=1, hold_first_job=True)
+    body = {"prompt": "a", "num_inference_steps": 1}
+    replies: list[Reply] = []
+    try:
+        running = threading.Thread(target=lambda: replies.append(served.post(body | {"seed": 1})))
+        running.start()
+        served.log.wait_for(lambda events: any(isinstance(e, JobStarted) for e in events),
+                            "the first job to hold the engine")  # fmt: skip
+        waiting = threading.Thread(target=lambda: replies.append(served.post(body | {"seed": 2})))
+        waiting.start()
+        served.log.wait_for(lambda _: len(served.engine.queue.pending()) == 1, "a waiting job")
+        # Each would be a 400, 413 or 404 from a server with room.
+        refused = [
+            served.post(body | {"mode": "img2img", "init_image": "not base64!"}),
+            served.post(body | {"mode": "img2img", "init_image": _blank_png_b64(9_000, 9_000)}),
+            served.post(body | {"model": "no-such-model-here"}),
+        ]
+        served.log.release.set()
+        for thread in (running, waiting):
+            thread.join(WAIT_S)
+    finally:
+        served.stop()
+    for reply in refused:
+        assert reply.status == 503 and reply.headers["retry-after"] == str(QUEUE_RETRY_AFTER_S)
+        assert reply.json()["error"].startswith("The server is busy: 1 jobs are waiting")
+    assert [reply.status for reply in replies] == [200, 200]
+    assert (9_000, 9_000) not in loaded_sizes
 
 
 # -- every failure a sentence with its status ----------------------------------------------

@@ -235,17 +235,20 @@ def create_app(link: EngineLink, text: TextService, config: ApiConfig | None = N
     async def make_images(body: ImageRequest, request: Request) -> Response:
         prompts = prompts_of(body)
         as_json = wants_json(body, request, len(prompts) * body.batch_count)
-        job = await asyncio.to_thread(request_from_body, body, config.default_model)
-        job.validated()  # a bad request is a 4xx now, before the model is looked for
-        options = link.queue.options
-        await asyncio.to_thread(
-            resolve_model,
-            job.model,
-            allow_pickle=options.allow_pickle,
-            model_dirs=options.model_dirs,
-            models_root=options.models_root,
-        )
         try:
+            # A full or stopping server says so before any work: decoding the
+            # images, validating, looking for the model. run_all asks again.
+            link.admit()
+            job = await asyncio.to_thread(request_from_body, body, config.default_model)
+            job.validated()  # a bad request is a 4xx now, before the model is looked for
+            options = link.queue.options
+            await asyncio.to_thread(
+                resolve_model,
+                job.model,
+                allow_pickle=options.allow_pickle,
+                model_dirs=options.model_dirs,
+                models_root=options.models_root,
+            )
             results = await link.run_all(link.plan(job, prompts))
         except JobFailedError as exc:
             raise ApiError(status_for(exc.cause), str(exc)) from None

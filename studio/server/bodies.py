@@ -16,7 +16,13 @@ from ..engine.pngfile import png_bytes
 from ..engine.request import MAX_SIDE, GenerationRequest, GenerationResult, LoraSpec
 from ..engine.watermark import Watermark
 from .errors import ApiError
-from .limits import MAX_IMAGE_FIELD, MAX_IMAGE_FILE, MAX_IMAGES_PER_REQUEST, size_text
+from .limits import (
+    MAX_IMAGE_FIELD,
+    MAX_IMAGE_FILE,
+    MAX_IMAGES_PER_REQUEST,
+    MAX_INPUT_PIXELS,
+    size_text,
+)
 from .schemas import ImageOut, ImageRequest, ImageResponse
 
 
@@ -46,14 +52,15 @@ def decode_image(data: str | None, what: str) -> Image.Image | None:
         raise ApiError(400, f"The {what} is not valid base64.") from None
     readable = "Send a PNG, JPEG or WebP file, base64-encoded."
     try:
-        with Image.open(io.BytesIO(raw)) as image:
+        with Image.open(io.BytesIO(raw)) as image:  # reads the header only
+            width, height = image.size
+            if width * height > MAX_INPUT_PIXELS:
+                raise ApiError(413, _too_many_pixels(what, f"is {width}×{height}"))
             image.load()
             return image.copy()
-    except Image.DecompressionBombError:
+    except Image.DecompressionBombError:  # Pillow's own, larger limit, checked in open()
         raise ApiError(
-            413,
-            f"The {what} has more than {2 * Image.MAX_IMAGE_PIXELS:,} pixels, too many to open "
-            f"safely; send at most {MAX_SIDE}×{MAX_SIDE}.",
+            413, _too_many_pixels(what, f"has more than {2 * Image.MAX_IMAGE_PIXELS:,} pixels")
         ) from None
     except UnidentifiedImageError:  # its message names an in-memory file object
         raise ApiError(
@@ -63,6 +70,13 @@ def decode_image(data: str | None, what: str) -> Image.Image | None:
         raise ApiError(
             400, f"The {what} could not be decoded ({_reason(exc)}). {readable}"
         ) from None
+
+
+def _too_many_pixels(what: str, size: str) -> str:
+    return (
+        f"The {what} {size}; this server takes images of at most {MAX_INPUT_PIXELS:,} pixels "
+        f"({MAX_SIDE}×{MAX_SIDE}, the largest it makes). Scale it down and send it again."
+    )
 
 
 def _reason(exc: Exception) -> str:

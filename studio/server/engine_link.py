@@ -60,27 +60,39 @@ class EngineLink:
             self.queue.check(job)
         return jobs
 
-    async def run_all(self, jobs: list[GenerationRequest]) -> list[GenerationResult]:
-        """Queues `jobs` and waits for their results. Raises QueueFullError when
-        they would pass the cap on waiting jobs (an empty queue takes any one
-        request), JobFailedError, JobCancelled or ServerStoppingError later.
-        When this wait is cancelled (the client went away) or one job fails,
-        the others are cancelled: nobody will read their images."""
+    def admit(self, count: int = 1) -> None:
+        """Raises ServerStoppingError or QueueFullError when `count` more jobs
+        would not be queued now (an empty queue takes any one request). Cheap: a
+        request asks before its images are decoded or its model looked for."""
         with self._lock:
-            if self._closing:
-                raise ServerStoppingError("The server is stopping; the job was not queued.")
+            self._admit(count)
+
+    def _admit(self, count: int) -> None:  # with self._lock held
+        if self._closing:
+            raise ServerStoppingError("The server is stopping; the job was not queued.")
         waiting = len(self.queue.pending())
-        if waiting and waiting + len(jobs) > self.max_waiting:
+        if waiting and waiting + count > self.max_waiting:
             raise QueueFullError(
                 f"The server is busy: {waiting} jobs are waiting (at most {self.max_waiting}). "
                 "Try again in a little while."
             )
-        # No await from the check above to the last submit: concurrent requests
-        # on this loop cannot both squeeze into the last places.
+
+    async def run_all(self, jobs: list[GenerationRequest]) -> list[GenerationResult]:
+        """Queues `jobs` and waits for their results. Raises what `admit` raises,
+        then JobFailedError, JobCancelled or ServerStoppingError later.
+        When this wait is cancelled (the client went away) or one job fails,
+        the others are cancelled: nobody will read their images."""
+        loop = asyncio.get_running_loop()
         submitted: list[tuple[int, asyncio.Future[GenerationResult]]] = []
         try:
-            for job in jobs:
-                submitted.append(self._submit(job))
+            # One hold of the lock from the check to the last job's registration:
+            # concurrent requests cannot both squeeze into the last places, and
+            # close() either comes first (nothing is queued) or sees every job.
+            with self._lock:
+                self._admit(len(jobs))
+                self._loop = loop
+                for job in jobs:
+                    submitted.append(self._submit(job, loop))
             return list(await asyncio.gather(*(future for _, future in submitted)))
         except BaseException:
             for job_id, _ in submitted:
@@ -91,8 +103,9 @@ class EngineLink:
                 for job_id, _ in submitted:
                     self._waiting.pop(job_id, None)
 
-    def _submit(self, request: GenerationRequest) -> tuple[int, asyncio.Future[GenerationResult]]:
-        loop = self._loop = asyncio.get_running_loop()
+    def _submit(
+        self, request: GenerationRequest, loop: asyncio.AbstractEventLoop
+    ) -> tuple[int, asyncio.Future[GenerationResult]]:  # with self._lock held
         future: asyncio.Future[GenerationResult] = loop.create_future()
 
         def settle(event: JobEvent) -> None:  # on the loop's thread
@@ -112,8 +125,7 @@ class EngineLink:
                     loop.call_soon_threadsafe(settle, event)
 
         job_id = self.queue.submit(request, on_event)
-        with self._lock:
-            self._waiting[job_id] = future
+        self._waiting[job_id] = future
         return job_id, future
 
     def close(self) -> None:
@@ -122,11 +134,14 @@ class EngineLink:
         with self._lock:
             self._closing = True
             waiting = dict(self._waiting)
+            loop = self._loop
+        if waiting and loop is not None:
+            # Scheduled before the cancels' events, so a request hears that the
+            # server is stopping rather than that its job was cancelled.
+            with contextlib.suppress(RuntimeError):  # the loop is already closed
+                loop.call_soon_threadsafe(_stop_waiting, list(waiting.values()))
         for job_id in waiting:
             self.queue.cancel(job_id)
-        if waiting and self._loop is not None:
-            with contextlib.suppress(RuntimeError):  # the loop is already closed
-                self._loop.call_soon_threadsafe(_stop_waiting, list(waiting.values()))
 
 
 def _stop_waiting(futures: list[asyncio.Future[GenerationResult]]) -> None:

@@ -1,17 +1,23 @@
 """What one request may ask of the server, declared once: body size, images
-per request, waiting jobs. Prompt length is the engine's own limit
-(request.MAX_PROMPT_CHARS), so the CLI and the window refuse the same prompts.
+per request, pixels per input image, waiting jobs. Prompt length is the
+engine's own limit (request.MAX_PROMPT_CHARS), so the CLI and the window
+refuse the same prompts.
 Only the standard library and the engine's request module: `studio --help`
 reads DEFAULT_MAX_QUEUE from here."""
 
 from __future__ import annotations
 
-from ..engine.request import MAX_BATCH, MAX_PROMPT_CHARS
+from ..engine.byte_sizes import size_text
+from ..engine.request import MAX_BATCH, MAX_PROMPT_CHARS, MAX_SIDE
 
 IMAGE_PATH = "/generate/image"
 IMAGE_FIELDS = ("init_image", "mask_image", "control_image")
 MAX_IMAGE_FIELD = 40 * 2**20  # base64 characters of one input image
 MAX_IMAGE_FILE = MAX_IMAGE_FIELD * 3 // 4  # the file they decode to: 30 MB
+# The largest image a request may ask for. A larger input only gets scaled down,
+# and a small file can declare a huge size (a PNG of one colour compresses
+# 1000:1), so the header's size is checked before the pixels are decoded.
+MAX_INPUT_PIXELS = MAX_SIDE * MAX_SIDE
 MAX_IMAGES_PER_REQUEST = MAX_BATCH  # prompts × batch_count: one batch, as in the window
 DEFAULT_MAX_QUEUE = 16  # waiting jobs; `studio serve --max-queue`
 # A full queue drains at the speed of the model, which the server cannot promise;
@@ -30,10 +36,6 @@ MAX_TEXT_BODY = (
 # (one base64 character in 64, on average).
 IMAGE_FIELD_WIRE_BYTES = MAX_IMAGE_FIELD * 33 // 32
 MAX_IMAGE_BODY = MAX_TEXT_BODY + len(IMAGE_FIELDS) * IMAGE_FIELD_WIRE_BYTES
-
-
-def size_text(size: int) -> str:
-    return f"{size / 2**20:.0f} MB" if size >= 2**20 else f"{size / 2**10:.0f} KB"
 
 
 def too_large_sentence(path: str) -> str:
