@@ -17,6 +17,7 @@ from studio.canvas import LayerName
 from studio.engine.image_parameters import read_parameters
 from studio.engine.infotext import parse_infotext
 from studio.engine.masking import feather
+from studio.engine.options import ServiceOptions
 from studio.engine.pngfile import save_png
 from studio.ui.main_window import MainWindow
 from studio.ui.settings_store import open_settings
@@ -417,6 +418,28 @@ def test_one_prompt_per_line_runs_as_one_batch_with_distinct_metadata(qtbot, win
     assert finished.args[1].seeds == (5, 6, 7)
     prompts = {parse_infotext(read_parameters(p)).prompt for p in window.history.paths()}
     assert prompts == {"a red barn", "a blue boat", "a green tree"}
+
+
+def test_a_batch_with_a_refused_prompt_queues_none_of_its_jobs(qtbot, window):
+    """The third of four jobs is refused: the first two must not run for nobody."""
+    one_image_per_call = 64 * 64 / 1_000_000
+    window.worker.queue.set_services(
+        ServiceOptions(cache=False, safety_mode="strict", batch_megapixels=one_image_per_call)
+    )
+    started = []
+    window.worker.job_started.connect(lambda job_id, _r: started.append(job_id))
+    window.panel.per_line.setChecked(True)
+    window.panel.prompt.setPlainText("a red barn\na blue boat\na nsfw tree\na green tree")
+    assert window.generate() == []
+    assert "safety filter (strict) refused" in window.message_bar.text()
+    assert window.worker.queue.pending() == [] and window.worker.queue.running_id is None
+    assert not window.jobs.busy() and not window.panel.stop_button.isEnabled()
+    window.panel.prompt.setPlainText("a red barn\na blue boat")
+    ids = window.generate()
+    assert len(ids) == 2 and window.panel.stop_button.isEnabled()
+    qtbot.waitUntil(lambda: not window.jobs.busy(), timeout=TIMEOUT_MS)
+    assert started == ids  # the refused batch left nothing in the queue ahead of these
+    assert len(window.history.paths()) == 2
 
 
 def test_the_same_recipe_comes_from_the_cache_unless_forced(qtbot, window):

@@ -14,7 +14,7 @@ from PySide6.QtWidgets import QProgressBar
 
 from ..canvas import CanvasDocument, CanvasView
 from ..engine.atomicfile import write_problem
-from ..engine.errors import RequestError
+from ..engine.errors import EngineError
 from ..engine.request import GenerationRequest, GenerationResult, Mode
 from ..engine.worker import EngineWorker
 from .canvas_request import (
@@ -81,7 +81,8 @@ class JobController(QObject):
     def submit(self, force: bool = False) -> list[int]:
         """Queues the panel's request built from the canvas; returns the job ids.
         `force` bypasses the result cache."""
-        if self.worker is None:
+        worker = self.worker
+        if worker is None:
             return []
         try:
             request = request_from_canvas(self.panel.fields(), self.document)
@@ -89,13 +90,18 @@ class JobController(QObject):
                 request = request.replace(force_regenerate=True)
             prompts = self.panel.batch_prompts()
             # One prompt per line: prompts that fit in memory run in one pipeline call.
-            jobs = self.worker.queue.plan(request, prompts) if prompts else split_into_jobs(request)
-            ids = [self.worker.submit(job) for job in jobs]
-        except RequestError as exc:
+            jobs = worker.queue.plan(request, prompts) if prompts else split_into_jobs(request)
+            # All or nothing: a refusal of the third image must not leave the
+            # first two queued, their results arriving for ids nobody knows.
+            # submit() runs the same check, on the same services, so none of
+            # the submits below can be refused once these pass.
+            for job in jobs:
+                worker.queue.check(job)
+        except EngineError as exc:
             self.message_bar.show_message(str(exc))
             return []
-        for job_id, job in zip(ids, jobs, strict=True):
-            self.active[job_id] = job
+        ids = [worker.submit(job) for job in jobs]
+        self.active.update(zip(ids, jobs, strict=True))
         self._tell_size(request)
         self.panel.set_busy(True)
         return ids
