@@ -10,8 +10,9 @@ import sys
 import numpy as np
 import pytest
 from PIL import Image, PngImagePlugin
-from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+from PySide6.QtCore import QMimeData, QPointF, QSize, Qt, QTimer, QUrl
 from PySide6.QtGui import QDropEvent
+from PySide6.QtWidgets import QApplication, QMessageBox
 
 from studio.canvas import LayerName
 from studio.engine.image_parameters import read_parameters
@@ -208,7 +209,8 @@ def test_restore_parameters_from_a_png(window, tmp_path):
 
 
 def _drop_file(window, path: str) -> None:
-    """A file dropped on the window, as a file manager drops it."""
+    """A file dropped on the window, as a file manager drops it. The window
+    handles it after the drop returns: wait for what the test expects."""
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(path)])
     drop = QDropEvent(
@@ -219,11 +221,12 @@ def _drop_file(window, path: str) -> None:
         Qt.KeyboardModifier.NoModifier,
     )
     window.dropEvent(drop)
+    assert drop.isAccepted()
 
 
 def test_dropping_a_png_with_parameters_restores_them(qtbot, window, tmp_path):
     _drop_file(window, _recipe_png(tmp_path))
-    assert window.panel.prompt.toPlainText() == "a red fox in the snow"
+    qtbot.waitUntil(lambda: window.panel.prompt.toPlainText() == "a red fox in the snow")
     assert "Parameters restored from recipe.png" in window.message_bar.text()
 
 
@@ -234,12 +237,37 @@ def test_dropping_a_png_whose_recipe_cannot_be_read_shows_a_sentence(qtbot, wind
     Image.new("RGB", (32, 32)).save(path, pnginfo=info)
     window.panel.prompt.setPlainText("kept")
     _drop_file(window, str(path))  # Pillow's ValueError for such a chunk used to escape here
+    qtbot.waitUntil(lambda: "256 KB" in window.message_bar.text())
     assert window.message_bar.text() == (
         "huge.png's parameters text is over 256 KB, longer than any recipe, so it was not read."
     )
     assert window.panel.prompt.toPlainText() == "kept"
     assert not window.restore_parameters_from(path)
     assert window.message_bar.text().startswith("huge.png's parameters text is over 256 KB")
+
+
+def test_a_drop_asks_about_unsaved_changes_only_after_it_has_returned(qtbot, window, tmp_path):
+    """A question inside the drop event would hold the file manager (the drag
+    source) until it is answered."""
+    photo = tmp_path / "photo.png"
+    Image.new("RGB", (96, 64), (20, 120, 200)).save(photo)
+    _drag(qtbot, window.view, [(10, 20), (50, 20)])
+    assert window.isWindowModified()
+    asked = []
+
+    def answer() -> None:  # as a user would, once the question is up
+        box = QApplication.activeModalWidget()
+        if not isinstance(box, QMessageBox):
+            QTimer.singleShot(10, answer)
+            return
+        asked.append(box.text())
+        box.button(QMessageBox.StandardButton.Discard).click()
+
+    QTimer.singleShot(0, answer)
+    _drop_file(window, str(photo))
+    assert asked == [] and window.document.size() == QSize(64, 64)
+    qtbot.waitUntil(lambda: window.document.size() == QSize(96, 64))
+    assert asked == ["Save the changes to “Untitled” before opening another image?"]
 
 
 def test_restoring_a_comfyui_png_applies_what_it_can(window, tmp_path):

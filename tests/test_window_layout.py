@@ -70,10 +70,10 @@ settings_path, resize = Path(sys.argv[1]), sys.argv[2] == "resize"
 window = MainWindow(open_settings(settings_path), start_engine=False)
 window.show(); app.processEvents()
 seen = {"size": [window.width(), window.height()],
-        "queue": window._docks["queue"].isVisible()}
+        "queue": window.docks["queue"].isVisible()}
 if resize:
     window.resize(1300, 850)
-    window._docks["queue"].hide()
+    window.docks["queue"].hide()
     app.processEvents()
 window.close()
 print(json.dumps(seen))

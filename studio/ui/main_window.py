@@ -9,19 +9,11 @@ import os
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtGui import (
-    QAction,
-    QActionGroup,
-    QCloseEvent,
-    QDragEnterEvent,
-    QDropEvent,
-    QKeySequence,
-)
+from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (
     QApplication,
     QDockWidget,
     QMainWindow,
-    QMessageBox,
     QProgressBar,
     QVBoxLayout,
     QWidget,
@@ -42,8 +34,9 @@ from .queue_view import QueueView
 from .settings_dialog import SettingsDialog
 from .settings_store import AppPreferences, open_settings
 from .status_line import StatusLine
-from .theme import THEMES, apply_theme
+from .theme import apply_theme
 from .window_layout import CANVAS_MIN, restore_layout, save_layout
+from .window_menus import build_menus
 
 ENGINE_START_DELAY_MS = 300
 
@@ -74,18 +67,18 @@ class MainWindow(QMainWindow):
         self.queue_view = QueueView()
         self.edges = EdgePreview(self.document, self.panel)
         self.mercury = self._make_mercury_panel()
-        self._docks = {
+        self.docks = {
             "tools": self._dock("Tools", self.tools, Qt.DockWidgetArea.LeftDockWidgetArea),
             "generation": self._dock("Generate", self.panel, Qt.DockWidgetArea.RightDockWidgetArea),
             "history": self._dock("History", self.history, Qt.DockWidgetArea.BottomDockWidgetArea),
             "queue": self._dock("Queue", self.queue_view, Qt.DockWidgetArea.BottomDockWidgetArea),
         }
         if self.mercury is not None:
-            self._docks["mercury"] = self._dock(
+            self.docks["mercury"] = self._dock(
                 "Mercury", self.mercury, Qt.DockWidgetArea.RightDockWidgetArea
             )
-            self.tabifyDockWidget(self._docks["generation"], self._docks["mercury"])
-            self._docks["generation"].raise_()
+            self.tabifyDockWidget(self.docks["generation"], self.docks["mercury"])
+            self.docks["generation"].raise_()
 
         self.progress = QProgressBar()
         self.progress.setMinimumWidth(240)
@@ -113,13 +106,13 @@ class MainWindow(QMainWindow):
         self.files = DocumentFiles(
             self, self.document, self.status_text, self.message_bar, self._model_size
         )
-        self._build_menus()
+        self.theme_actions = build_menus(self)
         self._connect()
         self.panel.model.set_model_dirs(self.prefs.model_dirs)
         self.panel.load_state(self.settings)
         self.files.follow_model_size()  # a first document at the model's own size
         self.panel.set_canvas_size(self.document.width(), self.document.height())
-        restore_layout(self, self.settings, self._docks)
+        restore_layout(self, self.settings, self.docks)
         QTimer.singleShot(0, self.view.fit_to_window)
         if start_engine:
             self.start_engine()
@@ -155,92 +148,7 @@ class MainWindow(QMainWindow):
     def _apply_enhanced_prompt(self, prompt: str, negative: str) -> None:
         self.panel.prompt.setPlainText(prompt)
         self.panel.negative.setPlainText(negative)
-        self._docks["generation"].raise_()
-
-    def _action(
-        self, menu, text: str, slot, shortcut: str | QKeySequence | None = None, tip: str = ""
-    ) -> QAction:
-        action = QAction(text, self)
-        if shortcut:
-            action.setShortcut(QKeySequence(shortcut))
-            action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
-        label = tip or text.replace("…", "").replace("&", "")
-        if shortcut:
-            label += f" ({QKeySequence(shortcut).toString(QKeySequence.SequenceFormat.NativeText)})"
-        action.setToolTip(label)
-        action.setStatusTip(label)
-        action.triggered.connect(slot)
-        menu.addAction(action)
-        return action
-
-    def _build_menus(self) -> None:
-        bar = self.menuBar()
-        file = bar.addMenu("&File")
-        self._action(file, "&New canvas…", self.new_canvas, QKeySequence.StandardKey.New)
-        self._action(file, "&Open image…", self.open_image, QKeySequence.StandardKey.Open)
-        self._action(file, "Open &project…", self.open_project, "Ctrl+Shift+O")
-        self._action(file, "&Save project", self.save_project, QKeySequence.StandardKey.Save)
-        self._action(file, "Save project &as…", self.save_project_as, "Ctrl+Shift+S")
-        self._action(file, "&Export image…", self.export_image, "Ctrl+E")
-        file.addSeparator()
-        self._action(file, "&Quit", self.close, QKeySequence.StandardKey.Quit)
-
-        edit = bar.addMenu("&Edit")
-        canvas = self.view.actions
-        # The canvas's own actions: their shortcuts act while the canvas has
-        # focus, so Ctrl+Z in a prompt box still undoes text.
-        edit.addActions([canvas.undo, canvas.redo])
-        edit.addSeparator()
-        edit.addActions([canvas.copy, canvas.paste])
-        edit.addSeparator()
-        edit.addActions(
-            [canvas.clear_mask, canvas.invert_mask, canvas.clear_sketch, canvas.flatten_sketch]
-        )
-        edit.addSeparator()
-        self._action(edit, "Pre&ferences…", self.show_settings, "Ctrl+,")
-
-        generate = bar.addMenu("&Generate")
-        self.generate_action = self._action(
-            generate, "&Generate", self.generate, "Ctrl+Return", "Generate from the panel"
-        )
-        self.stop_action = self._action(
-            generate, "&Stop", self.stop, "Esc", "Stop the running job at its next step"
-        )
-        self._action(
-            generate,
-            "Generate, &ignoring the cache",
-            lambda: self.generate(force=True),
-            "Ctrl+Shift+Return",
-            "Generate again even if the same image is in the result cache",
-        )
-        self._action(
-            generate,
-            "Stop &after this image",
-            self.stop_after_current,
-            "Shift+Esc",
-            "Let the running image finish, drop the rest of the queue",
-        )
-        generate.addSeparator()
-        self._action(generate, "Result &cache…", self.show_cache)
-
-        view = bar.addMenu("&View")
-        view.addActions([canvas.zoom_fit, canvas.zoom_actual, canvas.zoom_in, canvas.zoom_out])
-        view.addSeparator()
-        for dock in self._docks.values():
-            view.addAction(dock.toggleViewAction())
-        view.addSeparator()
-        self.theme_actions = QActionGroup(self)  # exclusive: the active theme is checked
-        for name, label in THEMES.items():
-            action = self._action(
-                view, f"&{label} theme", lambda _=False, n=name: self.set_theme(n)
-            )
-            action.setCheckable(True)
-            action.setChecked(name == self.prefs.theme)
-            action.setData(name)
-            self.theme_actions.addAction(action)
-
-        help_menu = bar.addMenu("&Help")
-        self._action(help_menu, "&About Diffusion Studio", self.about)
+        self.docks["generation"].raise_()
 
     def _connect(self) -> None:
         self.panel.generate_requested.connect(self.generate)
@@ -398,18 +306,22 @@ class MainWindow(QMainWindow):
         urls = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
         if not urls:
             return
-        path = urls[0]
+        event.acceptProposedAction()
+        # The drag source (a file manager) waits until this returns: the
+        # question about unsaved changes must come after, not inside, the drop.
+        QTimer.singleShot(0, self, lambda: self.open_dropped(urls[0]))
+
+    def open_dropped(self, path: str) -> None:
+        """A picture with a recipe (PNG, JPEG, WebP) restores it; any other opens."""
         try:
             recipe = read_parameters(path)
         except ParametersReadError as exc:
             self.message_bar.show_message(str(exc))
+            return
+        if recipe is None:
+            self.open_image(path)
         else:
-            # A picture with a recipe (PNG, JPEG, WebP) restores it; any other opens.
-            if recipe is None:
-                self.open_image(path)
-            else:
-                self.restore_parameters_from(Path(path))
-        event.acceptProposedAction()
+            self.restore_parameters_from(Path(path))
 
     # -- settings, look, lifetime ---------------------------------------------------------
 
@@ -441,21 +353,6 @@ class MainWindow(QMainWindow):
     def _api_wanted(self) -> tuple[bool, int]:
         return (self.api is not None, self.api.port if self.api is not None else 0)
 
-    def show_cache(self) -> None:
-        from ..engine.cache import ResultCache
-
-        services = self.prefs.service_options()
-        cache = ResultCache(services.cache_folder(), services.cache_max_mb * 2**20)
-        box = QMessageBox(self)
-        box.setWindowTitle("Result cache")
-        box.setText(cache.stats().describe())
-        clear = box.addButton("Clear cache", QMessageBox.ButtonRole.DestructiveRole)
-        box.addButton(QMessageBox.StandardButton.Close)
-        box.exec()
-        if box.clickedButton() is clear:
-            removed = cache.clear()
-            self.message_bar.show_message(f"Removed {removed} cached image(s).", "info")
-
     def set_theme(self, name: str) -> None:
         self.prefs.theme = name
         self.settings.setValue("ui/theme", name)
@@ -464,16 +361,6 @@ class MainWindow(QMainWindow):
         app = QApplication.instance()
         if app is not None:
             apply_theme(app, name)
-
-    def about(self) -> None:
-        from .. import __version__
-
-        QMessageBox.about(
-            self,
-            "About Diffusion Studio",
-            f"Diffusion Studio {__version__}\nPaint, then generate with diffusion models on "
-            "your own machine.",
-        )
 
     def closeEvent(self, event: QCloseEvent) -> None:
         if not self.files.may_discard("closing"):
