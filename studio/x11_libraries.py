@@ -12,7 +12,7 @@ from __future__ import annotations
 import ctypes
 import os
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -88,10 +88,15 @@ def missing_libraries_message(
         f"The window cannot open on X11: the system {'library' if one else 'libraries'} "
         f"{_listed([library.soname for library in missing])} {'is' if one else 'are'} missing. "
         f"Install {'it' if one else 'them'} with "
-        f"`sudo apt install {' '.join(library.debian for library in missing)}` (Debian, Ubuntu) "
-        f"or `sudo dnf install {' '.join(library.fedora for library in missing)}` (Fedora), "
+        f"`sudo apt install {_packages(library.debian for library in missing)}` (Debian, Ubuntu) "
+        f"or `sudo dnf install {_packages(library.fedora for library in missing)}` (Fedora), "
         "then start Diffusion Studio again."
     )
+
+
+def _packages(names: Iterable[str]) -> str:
+    """Each package once (Fedora's libxcb holds many of the libraries), in order."""
+    return " ".join(dict.fromkeys(names))
 
 
 def _listed(names: list[str]) -> str:

@@ -6,11 +6,13 @@ The library lookup is faked, so these run the same on any machine."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import PySide6
 import pytest
 
 from studio import x11_libraries
@@ -21,6 +23,10 @@ ROOT = Path(__file__).resolve().parent.parent
 INSTALL = ROOT / "packaging" / "linux" / "install.sh"
 APP_NAME = "Diffusion Studio"
 WITHOUT_ICCCM_AND_KEYSYMS = {"libxcb-icccm.so.4", "libxcb-keysyms.so.1"}
+PYSIDE = Path(PySide6.__file__).resolve().parent
+# Qt's xcb plugin and the library it is a thin wrapper of.
+XCB_BINARIES = ("Qt/plugins/platforms/libqxcb.so", "Qt/lib/libQt6XcbQpa.so.6")
+X11_SONAME = re.compile(r"lib(xcb|X11|xkbcommon)[.-]")
 
 
 def _lookup_without(missing: set[str]):
@@ -60,6 +66,51 @@ def test_the_missing_libraries_and_their_packages_are_named_exactly():
         {"DISPLAY": ":0"}, _lookup_without({"libxcb-cursor.so.0"}), platform="linux"
     )
     assert "the system library libxcb-cursor.so.0 is missing. Install it with" in one
+
+
+def test_a_package_holding_several_missing_libraries_is_named_once():
+    message = missing_libraries_message(
+        {"DISPLAY": ":0"},
+        _lookup_without({"libxcb-randr.so.0", "libxcb-shape.so.0"}),
+        platform="linux",
+    )
+    assert "`sudo apt install libxcb-randr0 libxcb-shape0` (Debian, Ubuntu)" in message
+    assert "`sudo dnf install libxcb` (Fedora)" in message
+
+
+def _system_x11_libraries(binary: Path) -> set[str]:
+    """The xcb, X11 and xkbcommon libraries `binary` loads that PySide6 does not ship."""
+    listed = subprocess.run(
+        ["ldd", str(binary)], capture_output=True, text=True, timeout=60, check=True
+    ).stdout
+    found = set()
+    for line in listed.splitlines():
+        soname, _, where = line.strip().partition(" => ")
+        if not X11_SONAME.match(soname):
+            continue
+        path = where.split(" (")[0]
+        if path != "not found" and Path(path).resolve().is_relative_to(PYSIDE):
+            continue
+        found.add(soname)
+    return found
+
+
+def test_every_x11_library_the_xcb_plugin_links_is_declared():
+    """What ldd says the installed PySide6's xcb plugin needs is what the app
+    checks for: a library left off the list is one Qt aborts without."""
+    if not sys.platform.startswith("linux"):
+        pytest.skip("Qt's xcb plugin and ldd are Linux's")
+    if shutil.which("ldd") is None:
+        pytest.skip("ldd is not installed, so the plugin's libraries cannot be listed")
+    needed = set()
+    for part in XCB_BINARIES:
+        binary = PYSIDE / part
+        if not binary.is_file():
+            pytest.skip(f"this PySide6 ships no {part} (an install without the xcb plugin)")
+        needed |= _system_x11_libraries(binary)
+    assert "libxcb.so.1" in needed  # the listing was read at all
+    declared = {library.soname for library in declared_libraries()}
+    assert sorted(needed - declared) == []
 
 
 @pytest.mark.parametrize(
@@ -127,6 +178,7 @@ def test_the_installer_names_the_missing_libraries_from_the_same_list(tmp_path):
     ldd.write_text(
         "#!/bin/sh\n"
         "printf '\\tlibxcb-icccm.so.4 => not found\\n\\tlibxcb-keysyms.so.1 => not found\\n'\n"
+        "printf '\\tlibxcb-randr.so.0 => not found\\n\\tlibxcb-shape.so.0 => not found\\n'\n"
         "printf '\\tlibxcb-cursor.so.0 => /lib/libxcb-cursor.so.0 (0x1)\\n'\n"
     )
     ldd.chmod(0o755)
@@ -139,15 +191,28 @@ def test_the_installer_names_the_missing_libraries_from_the_same_list(tmp_path):
         timeout=60,
     )
     assert done.returncode == 0, done.stderr
-    assert "  libxcb-icccm.so.4 libxcb-keysyms.so.1\n" in done.stdout
-    assert "Debian/Ubuntu: sudo apt install libxcb-icccm4 libxcb-keysyms1 \n" in done.stdout
-    assert "Fedora:        sudo dnf install xcb-util-wm xcb-util-keysyms \n" in done.stdout
+    missing = "libxcb-icccm.so.4 libxcb-keysyms.so.1 libxcb-randr.so.0 libxcb-shape.so.0"
+    assert f"  {missing}\n" in done.stdout
+    apt = "libxcb-icccm4 libxcb-keysyms1 libxcb-randr0 libxcb-shape0"
+    assert f"Debian/Ubuntu: sudo apt install {apt} \n" in done.stdout
+    # Fedora's libxcb holds both randr and shape: named once
+    dnf = "xcb-util-wm xcb-util-keysyms libxcb"
+    assert f"Fedora:        sudo dnf install {dnf} \n" in done.stdout
 
 
-def test_the_readme_lists_every_package():
+def _readme_command(section: str, command: str) -> list[str]:
+    """The packages of the README's `sudo apt install ...` (or dnf) line."""
+    joined = section.replace("\\\n", " ")
+    line = next(line for line in joined.splitlines() if line.startswith(command))
+    return line.removeprefix(command).split("#")[0].split()
+
+
+def test_the_readme_lists_every_package_once():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     first_section = readme.split("\n## ")[1]
     libraries = declared_libraries()
-    assert len(libraries) >= 7
-    for library in libraries:
-        assert library.debian in first_section and library.fedora in first_section
+    assert len(libraries) >= 18
+    apt = _readme_command(first_section, "sudo apt install ")
+    dnf = _readme_command(first_section, "sudo dnf install ")
+    assert apt == list(dict.fromkeys(library.debian for library in libraries))
+    assert dnf == list(dict.fromkeys(library.fedora for library in libraries))

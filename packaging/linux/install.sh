@@ -147,7 +147,7 @@ if command -v ldd >/dev/null 2>&1 && [ -f "$xcb" ]; then
       # Column 2: the Debian/Ubuntu package, column 3: the Fedora one.
       packages() {
         echo "$missing" | awk -v column="$1" 'NR == FNR { want[$1] = 1; next }
-          !/^#/ && ($1 in want) { printf "%s ", $column }' - "$declared"
+          !/^#/ && ($1 in want) && !seen[$column]++ { printf "%s ", $column }' - "$declared"
       }
       apt=$(packages 2) dnf=$(packages 3)
       if [ -n "$apt" ]; then
