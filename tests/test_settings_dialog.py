@@ -14,7 +14,8 @@ from PySide6.QtWidgets import (
 )
 
 from studio.ui.settings_dialog import SettingsDialog
-from studio.ui.settings_store import AppPreferences
+from studio.ui.settings_store import AppPreferences, open_settings
+from studio.ui.theme import THEMES
 
 
 def _clipped(page: QWidget) -> list[str]:
@@ -65,3 +66,18 @@ def test_short_labels_keep_their_explanation_as_tooltips(qtbot):
     explained = [combo.itemData(i, 3) for i in range(combo.count())]  # Qt.ToolTipRole
     assert all(explained) and "native bf16" in " ".join(explained)
     assert combo.toolTip() == combo.itemData(combo.currentIndex(), 3)
+
+
+def test_the_theme_choices_are_the_themes_and_an_unknown_one_is_not_kept(qtbot, tmp_path):
+    dialog = SettingsDialog(AppPreferences(theme="light"))
+    qtbot.addWidget(dialog)
+    offered = {
+        dialog.theme.itemData(i): dialog.theme.itemText(i) for i in range(dialog.theme.count())
+    }
+    assert offered == THEMES
+    assert dialog.preferences().theme == "light"
+    settings = open_settings(tmp_path / "settings.ini")
+    settings.setValue("ui/theme", "solarized")
+    assert AppPreferences.load(settings).theme == AppPreferences().theme
+    settings.setValue("ui/theme", "light")
+    assert AppPreferences.load(settings).theme == "light"

@@ -249,3 +249,40 @@ def test_the_saved_folder_link_can_be_read_after_a_theme_switch(
     # the link is drawn in the new theme's link colour (underline and glyph cores)
     near = (np.abs(rgb - link).max(axis=1) < 12).sum()
     assert near > 20, (link, near)
+
+
+@pytest.mark.parametrize("name", sorted(THEMES))
+def test_mercury_links_are_in_the_themes_link_colour(qtbot, theme, name):
+    """Links are text: they take the theme's link colour (6:1 on the light
+    window), not the accent that fills buttons (2.9:1 there)."""
+    from PySide6.QtGui import QTextCursor, QTextDocument
+
+    from studio.mercury.conversation import ChatMessage
+    from studio.mercury.keys import KeyLookup
+    from studio.mercury.settings import INCEPTION_BASE_URL, MercurySettings
+    from studio.ui.mercury_chat_document import ChatColors, write_message
+    from studio.ui.mercury_options import MercuryOptions
+
+    theme(name)
+    link = QApplication.palette().color(QPalette.ColorRole.Link).name()  # light: not the accent
+
+    document = QTextDocument()
+    answer = ChatMessage("assistant", "Three prompts:\n\n1. a cabin\n2. a lake", model="m")
+    write_message(QTextCursor(document), 0, answer, ChatColors.from_palette(QApplication.palette()))
+    anchors = []
+    block = document.begin()
+    while block.isValid():
+        fragments = block.begin()
+        while not fragments.atEnd():
+            fragment = fragments.fragment()
+            if fragment.charFormat().isAnchor():
+                anchors.append((fragment.text(), fragment.charFormat().foreground().color().name()))
+            fragments += 1
+        block = block.next()
+    assert [text for text, _ in anchors] == ["Use as prompt", "use", "use"]
+    assert {colour for _, colour in anchors} == {link}
+
+    options = MercuryOptions(MercurySettings())
+    qtbot.addWidget(options)
+    options.show_key_status(INCEPTION_BASE_URL, KeyLookup(None))
+    assert f'style="color:{link};">get one from Inception</a>' in options.key_label.text()

@@ -38,6 +38,8 @@ from typing import TYPE_CHECKING, Any
 
 from PIL import Image
 
+from .byte_sizes import size_text
+
 if TYPE_CHECKING:
     from .models import ResolvedModel
     from .request import GenerationRequest
@@ -146,13 +148,9 @@ class CacheStats:
         looked = self.hits + self.misses
         rate = f" ({100 * self.hits / looked:.0f}% hits)" if looked else ""
         return (
-            f"{self.entries} entries, {_mb(self.size_bytes)} of {_mb(self.max_bytes)}; "
+            f"{self.entries} entries, {size_text(self.size_bytes)} of {size_text(self.max_bytes)}; "
             f"{self.hits} hits, {self.misses} misses{rate}. Folder: {self.folder}"
         )
-
-
-def _mb(size: int) -> str:
-    return f"{size / 2**20:.1f} MB"
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from typing import BinaryIO
 from PIL import ExifTags, Image, UnidentifiedImageError
 
 from . import foreign_parameters
+from .byte_sizes import size_text
 from .errors import EngineError
 from .infotext import MAX_INFOTEXT_CHARS, parse_infotext
 
@@ -75,10 +76,6 @@ def _open(source: str | os.PathLike[str] | bytes) -> BinaryIO:
     return io.BytesIO(source) if isinstance(source, bytes) else open(source, "rb")
 
 
-def _size_text(size: int) -> str:
-    return f"{size / 1024 / 1024:.1f} MB" if size >= 1024 * 1024 else f"{size / 1024:.0f} KB"
-
-
 def _png_texts(file: BinaryIO) -> tuple[dict[str, str], dict[str, str]]:
     """The wanted text chunks of a PNG, and a reason for each that was too large.
     Reads up to IEND or to where the file ends: a file cut off inside its pixel
@@ -103,7 +100,7 @@ def _png_texts(file: BinaryIO) -> tuple[dict[str, str], dict[str, str]]:
                     break  # cut off inside this chunk
                 texts[key] = _text_value(kind, body, limit)
             except _TooLarge:
-                too_large.setdefault(key, f"over {_size_text(limit)}, longer than any recipe")
+                too_large.setdefault(key, f"over {size_text(limit)}, longer than any recipe")
             except zlib.error:
                 pass  # damaged: as if it were not there
         # Not checking the CRC: a text chunk with a bad CRC still holds its text.

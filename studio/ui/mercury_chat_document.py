@@ -22,6 +22,7 @@ from PySide6.QtGui import (
 )
 
 from ..mercury.conversation import STATE_NOTES, ChatMessage, ReplyState
+from .theme import warning_color
 
 USE_LINK = "use:"
 MARKDOWN = (
@@ -43,6 +44,7 @@ class ChatColors:
     hint: str
     bubble: str
     accent: str
+    link: str
     warning: str
 
     @classmethod
@@ -54,7 +56,8 @@ class ChatColors:
             hint=_opaque(palette.color(role.PlaceholderText), base),
             bubble=_opaque(palette.color(role.AlternateBase), base),
             accent=_opaque(palette.color(role.Highlight), base),
-            warning="#ffb454" if base.lightness() < 128 else "#b45f00",
+            link=_opaque(palette.color(role.Link), base),
+            warning=warning_color(palette),
         )
 
 
@@ -200,7 +203,7 @@ def _small(color: str, italic: bool = False) -> QTextCharFormat:
 
 
 def _link(target: str, colors: ChatColors, tip: str, small: bool = True) -> QTextCharFormat:
-    fmt = _small(colors.accent) if small else _plain(colors.accent)
+    fmt = _small(colors.link) if small else _plain(colors.link)
     fmt.setAnchor(True)
     fmt.setAnchorHref(target)
     fmt.setFontUnderline(True)

@@ -137,7 +137,7 @@ class MercuryOptions(QFrame):
         elif lookup.problem:
             text = f"No key: {lookup.problem} {_ENV_KEY_WITHHELD}"
         elif is_inception(base_url):
-            link = self.palette().color(QPalette.ColorRole.Highlight).name()
+            link = self.palette().color(QPalette.ColorRole.Link).name()
             text = (
                 f'No key yet: <a href="{GET_KEY_URL}" style="color:{link};">'
                 "get one from Inception</a>."

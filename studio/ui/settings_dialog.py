@@ -35,6 +35,7 @@ from ..engine.options import DEVICES, DTYPES
 from ..engine.safety import DEFAULT_KEYWORDS, image_checker_status, parse_keywords
 from ..engine.watermark import MAX_FONT, MAX_TEXT, POSITIONS
 from .settings_store import AppPreferences
+from .theme import THEMES
 
 # Each choice: a label short enough to read whole in the dialog, and what it
 # means in full, shown as the item's and the box's tooltip.
@@ -152,8 +153,8 @@ class SettingsDialog(QDialog):
         self.output_dir.setPlaceholderText(str(prefs.outputs_path()))
         out_row = _browse_row(self.output_dir, self._choose_output)
         self.theme = QComboBox()
-        self.theme.addItem("Dark", "dark")
-        self.theme.addItem("Light", "light")
+        for name, label in THEMES.items():
+            self.theme.addItem(label, name)
         self.theme.setCurrentIndex(max(self.theme.findData(prefs.theme), 0))
         self.place_results = QCheckBox("Put each result on the canvas (Ctrl+Z takes it back)")
         self.place_results.setChecked(prefs.place_results)

@@ -23,6 +23,7 @@ from ..engine.options import (
 from ..engine.safety import DEFAULT_KEYWORDS, SAFETY_MODES, parse_keywords
 from ..engine.watermark import POSITIONS, Watermark, parse_color
 from ..paths import data_dir
+from .theme import THEMES
 
 
 def open_settings(path: Path | None = None) -> QSettings:
@@ -188,7 +189,7 @@ class AppPreferences:
             compile=read_bool(s, "engine/compile", d.compile),
             threads=max(read_int(s, "engine/threads", d.threads), 0),
             output_dir=str(s.value("ui/output_dir", d.output_dir)),
-            theme=theme if theme in ("light", "dark") else d.theme,
+            theme=theme if theme in THEMES else d.theme,
             place_results=read_bool(s, "ui/place_results", d.place_results),
             cache=read_bool(s, "services/cache", d.cache),
             cache_max_mb=max(read_int(s, "services/cache_max_mb", d.cache_max_mb), 1),

@@ -49,6 +49,14 @@ _COLORS = {
 # The looks a user can choose, by the name menus and settings show.
 THEMES = {name: name.capitalize() for name in _COLORS}
 
+
+def warning_color(palette: QPalette) -> str:
+    """The warning colour of the theme a palette belongs to, told apart by its
+    base (rich text has no palette role for it)."""
+    dark = palette.color(QPalette.ColorRole.Base).lightness() < 128
+    return _COLORS["dark" if dark else "light"]["warning"]
+
+
 _SHEET = """
 QGroupBox {{ border: 1px solid {border}; border-radius: 6px; margin-top: 14px; padding-top: 6px; }}
 QGroupBox::title {{ subcontrol-origin: margin; left: 8px; padding: 0 4px; color: {hint}; }}

@@ -1,0 +1,15 @@
+"""A number of bytes as a sentence says it, declared once for every front end
+(the engine's own messages, the CLI, the HTTP server, the window)."""
+
+from __future__ import annotations
+
+KB = 2**10
+MB = 2**20
+
+
+def size_text(size: int) -> str:
+    """`size` bytes in the unit a reader expects: '256 KB', '30 MB', '1.5 MB'.
+    Kilobytes are whole; megabytes keep one decimal unless it is 0."""
+    if size < MB:
+        return f"{size / KB:.0f} KB"
+    return f"{size / MB:.1f}".removesuffix(".0") + " MB"
