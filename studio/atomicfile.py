@@ -1,8 +1,15 @@
 """Writing a file so that a failure or a kill never leaves half of it behind.
 
+Every writer of the app goes through here (the engine's results, the canvas's
+projects and exports, the history, the cache's counts), so all agree on what a
+temporary file is and whose it is. It imports nothing from the app: the engine
+and the canvas, which may not import each other, both import it.
+
 A file is written to a hidden temporary name beside its target
 (`.NAME.<pid>-<hex>.tmp`: same folder, so the final rename is atomic and the
-umask applies as to any file) and renamed over the target once complete.
+umask applies as to any file) and renamed over the target once complete. NAME
+is shortened where the whole would pass the 255 bytes a file system allows in
+a name, so any target name that fits also fits as a temporary one.
 
 A process killed while writing leaves its temporary file behind. Every write
 removes such leftovers from its folder first: a writer holds an exclusive lock
@@ -24,8 +31,9 @@ import errno
 import os
 import re
 import secrets
+import stat
 import time
-from collections.abc import Callable
+from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -34,30 +42,47 @@ try:
 except ImportError:  # Windows: an open file cannot be deleted, which is lock enough
     fcntl = None
 
-TEMP_NAME = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)-(?P<tag>[0-9a-f]{8})\.tmp$")
+# DOTALL: a name may hold any character but "/", a newline too.
+TEMP_NAME = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)-(?P<tag>[0-9a-f]{8})\.tmp$", re.DOTALL)
+# The longest name ext4, XFS, Btrfs, APFS and tmpfs take, in bytes of UTF-8; NTFS
+# counts 255 UTF-16 units, which are never more than the UTF-8 bytes.
+NAME_MAX_BYTES = 255
 # A writer locks its file microseconds after creating it; younger files are left alone.
 MIN_STALE_AGE_S = 5.0
 # Where locks are not supported, only files this old count as left over.
 UNLOCKED_STALE_AGE_S = 3600.0
 _CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+# Errors of a path whose folder is still to be made: look further up.
+_NOT_THERE = (errno.ENOENT, errno.ENOTDIR, errno.ENAMETOOLONG)
 
 
 def temp_path_for(target: Path) -> Path:
-    return target.with_name(f".{target.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
+    """A new temporary name beside `target`, never longer than NAME_MAX_BYTES."""
+    tail = f".{os.getpid()}-{secrets.token_hex(4)}.tmp"
+    room = NAME_MAX_BYTES - len("." + tail)
+    name = target.name[:room]  # a character is at least one byte
+    while len(os.fsencode(name)) > room:  # whole characters, so the name stays readable
+        name = name[:-1]
+    return target.with_name(f".{name}{tail}")
 
 
-def write_atomically(target: str | Path, write: Callable[[BinaryIO], None]) -> Path:
-    """Calls `write(file)` on a new temporary file and renames it to `target`.
-    On any failure the temporary file goes and an older `target` stays intact;
-    the OSError (or whatever `write` raised) comes out unchanged."""
+@contextlib.contextmanager
+def atomic_file(target: str | Path) -> Iterator[BinaryIO]:
+    """A new binary file whose contents replace `target` when the block ends
+    without an error. On any failure the temporary file goes and an older
+    `target` stays intact; the error (an OSError, or whatever the block raised)
+    comes out unchanged. Missing folders are made; a new file gets the user's
+    umask, and saving over a file keeps who may read it."""
     target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temp_files(target.parent)
     temp = temp_path_for(target)
     fd = os.open(temp, _CREATE_FLAGS, 0o666)  # 0o666: the umask decides, as for any file
     try:
         with os.fdopen(fd, "wb") as file:
             _lock(file)
-            write(file)
+            _keep_mode_of(target, file)
+            yield file
             file.flush()
             os.fsync(file.fileno())
             if fcntl is not None:  # rename while still locked: no moment without the lock
@@ -68,7 +93,6 @@ def write_atomically(target: str | Path, write: Callable[[BinaryIO], None]) -> P
         with contextlib.suppress(OSError):  # never hide the error that matters
             temp.unlink()
         raise
-    return target
 
 
 def _lock(file: BinaryIO) -> None:
@@ -76,6 +100,15 @@ def _lock(file: BinaryIO) -> None:
         return
     with contextlib.suppress(OSError):  # a file system without locks: still write
         fcntl.flock(file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
+def _keep_mode_of(target: Path, file: BinaryIO) -> None:
+    if os.chmod not in os.supports_fd:
+        return
+    with contextlib.suppress(OSError):  # no older file, or one we cannot ask: the umask's mode
+        mode = os.stat(target).st_mode
+        if stat.S_ISREG(mode):
+            os.chmod(file.fileno(), stat.S_IMODE(mode))
 
 
 def remove_stale_temp_files(folder: str | Path) -> int:
@@ -114,34 +147,55 @@ def _remove_if_abandoned(path: Path, age: float) -> int:
         os.close(fd)
 
 
-def check_can_write(target: str | Path) -> None:
-    """Raises the OSError that writing `target` would meet, before the work that
-    produces it: `target` is a folder (IsADirectoryError), a folder above it is a
-    file (NotADirectoryError, `filename` = that file), or its folder (or the one
-    it would be created in) cannot be written (PermissionError, read-only disk,
-    full disk...). Creates nothing that stays."""
+def check_can_write(target: str | Path) -> Path:
+    """Raises the OSError that atomic_file(`target`) would meet, before the work
+    that produces it: `target` is a folder (IsADirectoryError), a folder above
+    it is a file (NotADirectoryError, `filename` = that file), a name is too
+    long for the disk (its own, a folder's still to be made, or its temporary
+    file's), or its folder (or the one it would be made in) cannot be written
+    (PermissionError, read-only disk, full disk...). Creates nothing that stays.
+    Returns the folder that was tried: `target`'s, or the nearest one above it
+    that exists."""
     target = Path(target)
-    if target.is_dir():
-        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(target))
-    check_can_create_in(target.parent)
+    folder = _nearest_folder(target.parent)
+    to_make = target.parent.relative_to(folder).parts
+    # Looked up in `folder`, on whose disk any folders to be made will be, a name
+    # too long for that disk is refused (ENAMETOOLONG) as creating it would be.
+    for name in (*to_make, target.name):
+        try:
+            found = os.stat(folder / name)
+        except FileNotFoundError:
+            continue
+        if not to_make and stat.S_ISDIR(found.st_mode):
+            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(target))
+    # Only a real file shows what the OS allows: modes, ACLs, read-only mounts, quotas.
+    probe = temp_path_for(folder / target.name)
+    os.close(os.open(probe, _CREATE_FLAGS, 0o666))
+    with contextlib.suppress(OSError):
+        probe.unlink()
+    return folder
 
 
 def check_can_create_in(folder: str | Path) -> Path:
     """Raises the OSError that creating a file in `folder` (made if missing)
-    would meet; see check_can_write. Returns the folder that was tried: `folder`,
-    or the nearest one above it that exists."""
-    existing = Path(folder)
-    while not existing.exists():
-        if existing.parent == existing:
+    would meet; see check_can_write. Returns the folder that was tried."""
+    return check_can_write(Path(folder) / "write-check")
+
+
+def _nearest_folder(folder: Path) -> Path:
+    """`folder`, or the nearest folder above it that exists; NotADirectoryError
+    when that is a file."""
+    existing = folder
+    while True:
+        try:
+            found = os.stat(existing)
             break
-        existing = existing.parent
-    if existing.exists() and not existing.is_dir():
+        except OSError as exc:
+            if exc.errno not in _NOT_THERE or existing.parent == existing:
+                raise
+            existing = existing.parent
+    if not stat.S_ISDIR(found.st_mode):
         raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(existing))
-    # Only a real file shows what the OS allows: modes, ACLs, read-only mounts, quotas.
-    probe = temp_path_for(existing / "write-check")
-    os.close(os.open(probe, _CREATE_FLAGS, 0o666))
-    with contextlib.suppress(OSError):
-        probe.unlink()
     return existing
 
 

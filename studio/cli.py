@@ -11,7 +11,7 @@ from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
 
-from .engine.atomicfile import check_can_create_in, write_problem
+from .atomicfile import check_can_create_in, write_problem
 from .engine.errors import EngineError, JobCancelled, RequestError
 from .engine.image_files import check_result_files, write_error
 from .engine.options import EngineOptions, ServiceOptions

@@ -1,10 +1,13 @@
 """Writing files atomically: a failure or a kill leaves no half file, temporary
-files of killed writers are cleaned up, live ones are not, and problems are
-found before the work that would be lost."""
+files of killed writers are cleaned up, live ones are not (the canvas's too),
+any name that fits on the disk fits as a temporary one, and problems are found
+before the work that would be lost."""
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 import subprocess
 import sys
 import textwrap
@@ -15,7 +18,17 @@ import pytest
 from PIL import Image
 from write_faults import make_read_only, temp_files
 
-from studio.engine.atomicfile import MIN_STALE_AGE_S, TEMP_NAME, check_can_write, write_problem
+from studio.atomicfile import (
+    MIN_STALE_AGE_S,
+    NAME_MAX_BYTES,
+    TEMP_NAME,
+    atomic_file,
+    check_can_write,
+    temp_path_for,
+    write_problem,
+)
+from studio.canvas.errors import ImageFileError
+from studio.canvas.exchange import write_image
 from studio.engine.pngfile import save_png
 
 RECIPE = "a cat\nSteps: 2, Seed: 42, Size: 64x64"
@@ -54,22 +67,38 @@ def test_problems_are_found_before_writing(tmp_path, monkeypatch):
 _WRITER = textwrap.dedent(
     """
     import sys, time
-    from studio.engine.atomicfile import write_atomically
+    from studio.atomicfile import atomic_file
 
-    def write(file):
+    with atomic_file(sys.argv[1]) as file:
+        file.write(b"\\x89PNG half a file")
+        file.flush()
+        print("writing", flush=True)
+        time.sleep(120)
+    """
+)
+# The canvas exporting a picture, stopped in the middle of Pillow's encoding.
+_CANVAS_WRITER = textwrap.dedent(
+    """
+    import sys, time
+    from pathlib import Path
+    from PIL import Image
+    from studio.canvas.exchange import write_image
+
+    def save(self, file, *args, **kwargs):
         file.write(b"\\x89PNG half a file")
         file.flush()
         print("writing", flush=True)
         time.sleep(120)
 
-    write_atomically(sys.argv[1], write)
+    Image.Image.save = save
+    write_image(Image.new("RGB", (8, 8)), Path(sys.argv[1]))
     """
 )
 
 
-def _start_writer(target: Path) -> subprocess.Popen:
+def _start_writer(target: Path, program: str = _WRITER) -> subprocess.Popen:
     writer = subprocess.Popen(
-        [sys.executable, "-c", _WRITER, str(target)],
+        [sys.executable, "-c", program, str(target)],
         stdout=subprocess.PIPE,
         text=True,
         cwd=Path(__file__).resolve().parent.parent,
@@ -107,3 +136,66 @@ def test_temp_files_of_killed_writers_are_removed_and_live_ones_kept(tmp_path):
         "fresh.png",
         "next.png",
     ]
+
+
+def test_a_canvas_export_being_written_is_not_taken_for_a_leftover(tmp_path):
+    # The canvas writes through the same locked writer, so the engine's cleanup
+    # of the folder leaves a slow export alone, however old its temporary file.
+    export = _start_writer(tmp_path / "export.png", _CANVAS_WRITER)
+    try:
+        _age(tmp_path, 2 * MIN_STALE_AGE_S)
+        save_png(_picture(), tmp_path / "result.png", RECIPE)
+        (still_writing,) = temp_files(tmp_path)
+        assert still_writing.startswith(".export.png.")
+    finally:
+        export.kill()
+        export.wait(timeout=30)
+
+
+def _name(size: int, stem: str = "a") -> str:
+    """A file name of `size` bytes (UTF-8) ending in .png."""
+    fill = stem * ((size - 4) // len(stem.encode()))
+    name = fill + "b" * (size - 4 - len(fill.encode())) + ".png"
+    assert len(name.encode()) == size
+    return name
+
+
+@pytest.mark.parametrize("size", [200, 240, NAME_MAX_BYTES])
+@pytest.mark.parametrize("stem", ["a", "é", "夜", "🐱"])
+def test_every_name_that_fits_the_disk_fits_as_a_temporary_name(tmp_path, size, stem):
+    target = tmp_path / _name(size, stem)
+    temp = temp_path_for(target)
+
+    assert temp.parent == tmp_path and len(temp.name.encode()) <= NAME_MAX_BYTES
+    found = TEMP_NAME.match(temp.name)  # so a killed writer's file is still cleaned up
+    kept = found["name"]  # whole characters of the target's name, so it stays readable
+    assert target.name.startswith(kept) and len(kept.encode()) >= min(size, 200)
+    check_can_write(target)
+    with atomic_file(target) as file:
+        file.write(b"made")
+    assert target.read_bytes() == b"made" and os.listdir(tmp_path) == [target.name]
+
+
+def test_a_name_too_long_for_the_disk_is_refused_before_writing(tmp_path):
+    too_long = _name(NAME_MAX_BYTES + 1)
+    for target in (tmp_path / too_long, tmp_path / too_long / "x.png", tmp_path / "new" / too_long):
+        with pytest.raises(OSError) as failure:
+            check_can_write(target)
+        assert failure.value.errno == errno.ENAMETOOLONG
+        assert write_problem(failure.value, target) == "the name is too long; choose a shorter one"
+    assert os.listdir(tmp_path) == []  # nothing made, no probe left
+
+
+def test_a_canvas_export_takes_a_long_name_and_refuses_one_too_long(tmp_path):
+    write_image(_picture(), tmp_path / _name(240))
+    with pytest.raises(ImageFileError) as failure:
+        write_image(_picture(), tmp_path / _name(NAME_MAX_BYTES + 1))
+    assert str(failure.value).endswith(": the name is too long; choose a shorter one.")
+    assert os.listdir(tmp_path) == [_name(240)]
+
+
+def test_saving_over_a_file_keeps_who_may_read_it(tmp_path):
+    path = save_png(_picture(), tmp_path / "mine.png", RECIPE)
+    path.chmod(0o640)  # the user narrowed who may read it
+    save_png(_picture(), path, "again")
+    assert stat.S_IMODE(path.stat().st_mode) == 0o640

@@ -74,12 +74,12 @@ def test_an_unknown_suffix_is_refused_before_any_generation(sd_model, tmp_path, 
     assert os.listdir(tmp_path) == []
 
 
-def test_prompts_too_long_for_a_jpeg_are_refused_before_generating(sd_model, tmp_path, capsys):
+def test_prompts_too_long_are_refused_before_generating(sd_model, tmp_path, capsys):
     args = ["generate", "-p", "boat " * 7000, "-m", str(sd_model), "--steps", "1"]
     assert main([*args, "-o", str(tmp_path / "long.jpg")]) == 1
     err = capsys.readouterr().err
     # One sentence and no step: refused before the model ran, by the request's own
-    # prompt limit or by the JPEG's (check_result_files, tested in test_image_files).
+    # prompt limit, which keeps every recipe within a JPEG's (test_image_files).
     assert err.startswith("error: The prompt") and len(err.splitlines()) == 1
     assert "step" not in err and os.listdir(tmp_path) == []
 
@@ -91,3 +91,30 @@ def test_temp_files_left_by_a_killed_run_are_removed(sd_model, tmp_path):
     os.utime(leftover, (an_hour_ago, an_hour_ago))
     assert _generate(sd_model, tmp_path / "out.png") == 0
     assert temp_files(tmp_path) == [] and os.listdir(tmp_path) == ["out.png"]
+
+
+def test_a_long_name_is_written_and_one_too_long_refused_before_generating(
+    sd_model, tmp_path, capsys
+):
+    long_name = "b" * 236 + ".png"  # 240 bytes: its temporary name must be shortened
+    assert _generate(sd_model, tmp_path / long_name) == 0
+    assert os.listdir(tmp_path) == [long_name]
+    capsys.readouterr()
+
+    too_long = tmp_path / ("c" * 252 + ".png")  # 256 bytes: more than a name can hold
+    # Not quiet: a single denoising step would print "step 1/1" first.
+    args = ["generate", "-p", "x", "-m", str(sd_model), "--steps", "1", "-o", str(too_long)]
+    assert main(args) == 1
+    assert capsys.readouterr().err == (
+        f"error: Cannot write {too_long}: the name is too long; choose a shorter one.\n"
+    )
+    assert os.listdir(tmp_path) == [long_name]
+
+
+def test_a_batch_name_that_grows_too_long_is_refused_before_generating(sd_model, tmp_path, capsys):
+    out = tmp_path / ("d" * 249 + ".png")  # 253 bytes; "-1" to "-9" make 255, "-10" 256
+    args = ["generate", "-p", "x", "-m", str(sd_model), "--steps", "1", "--batch", "10"]
+    assert main([*args, "-o", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert err.endswith(": the name is too long; choose a shorter one.\n") and "step" not in err
+    assert os.listdir(tmp_path) == []

@@ -20,8 +20,17 @@ from studio.engine.image_files import (
     save_image,
     write_error,
 )
+from studio.engine.infotext import format_infotext
 from studio.engine.pngfile import DIGITAL_SOURCE_TYPE, is_marked_ai_generated
-from studio.engine.request import GenerationRequest
+from studio.engine.request import (
+    MAX_PROMPT_CHARS,
+    MAX_SEED,
+    MAX_SIDE,
+    MAX_STEPS,
+    GenerationRequest,
+)
+from studio.engine.safety import protect
+from studio.engine.watermark import MAX_TEXT, Watermark
 
 RECIPE = "a cat on a roof, café, 夜 🐱\nNegative prompt: blurry\nSteps: 2, Seed: 42, Size: 64x64"
 
@@ -130,13 +139,43 @@ def test_a_recipe_too_long_for_a_jpeg_is_a_sentence_and_writes_nothing(tmp_path)
     assert user_comment(tmp_path / "long.webp") == "x" * (JPEG_MAX_RECIPE_CHARS + 1)
 
 
-def test_a_recipe_too_long_for_a_jpeg_is_found_before_generating(tmp_path):
-    job = GenerationRequest(prompt="x" * JPEG_MAX_RECIPE_CHARS)
-    with pytest.raises(EngineError, match="too long to store in a JPEG"):
-        check_result_files([tmp_path / "long.jpg"], [job])
-    check_result_files([tmp_path / "long.webp"], [job])  # WebP's EXIF has no such limit
-    check_result_files([tmp_path / "short.jpg"], [job.replace(prompt="a boat")])
-    assert os.listdir(tmp_path) == []
+def test_the_longest_recipe_of_a_valid_request_fits_in_a_jpeg(tmp_path):
+    # Why check_result_files has no JPEG check: each prompt is capped well below
+    # what a JPEG holds, so the longest a request can make, with the safety
+    # filter's terms, a watermark and the longest model name, still fits.
+    request = GenerationRequest(
+        prompt="p" * MAX_PROMPT_CHARS,
+        negative_prompt="n" * MAX_PROMPT_CHARS,
+        width=MAX_SIDE,
+        height=MAX_SIDE,
+        steps=MAX_STEPS,
+        scheduler="dpm++2m-karras",
+        watermark=Watermark(text="w" * MAX_TEXT),
+    )
+    request.validated()
+    ran = request.replace(negative_prompt=protect(request.negative_prompt))  # as generate does
+    extra = {"Watermark": request.watermark.describe()}
+    recipe = format_infotext(ran, MAX_SEED, "m" * 255, extra)
+    assert len(recipe) > 2 * MAX_PROMPT_CHARS
+    path = save_image(_picture(), tmp_path / "longest.jpg", recipe)
+    assert user_comment(path) == recipe
+
+
+def test_names_are_checked_by_making_the_writers_own_temporary_file(tmp_path):
+    fits = tmp_path / ("a" * 236 + ".png")  # 240 bytes: its temporary name is shortened
+    check_result_files([fits], [GenerationRequest(prompt="a boat")])
+    assert os.listdir(tmp_path) == []  # the probe is gone
+    save_image(_picture(), fits, RECIPE)
+    assert os.listdir(tmp_path) == [fits.name]
+
+    too_long = tmp_path / ("a" * 252 + ".png")  # 256 bytes
+    batch = [tmp_path / ("a" * 247 + f"-{i}.png") for i in (1, 10)]  # 254 and 255 bytes: fine
+    check_result_files(batch)
+    for paths in ([too_long], [batch[0], too_long], [tmp_path / too_long.name / "x.png"]):
+        with pytest.raises(EngineError) as failure:
+            check_result_files(paths)
+        assert str(failure.value).endswith(": the name is too long; choose a shorter one.")
+    assert os.listdir(tmp_path) == [fits.name]
 
 
 @pytest.mark.parametrize("name", ["keep.png", "keep.jpg", "keep.webp"])

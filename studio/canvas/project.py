@@ -23,8 +23,8 @@ import numpy as np
 from PySide6.QtCore import QBuffer, QByteArray, QIODevice
 from PySide6.QtGui import QImage
 
+from ..atomicfile import atomic_file, write_problem
 from .errors import ProjectError
-from .exchange import atomic_file
 from .imageconv import blank_layer
 from .layers import LAYER_ORDER, LayerName, mask_layer, mask_strength
 from .sizing import check_size
@@ -64,7 +64,7 @@ def save_project(document: CanvasDocument, path: Path) -> None:
                 # PNG is already compressed: storing it saves time, not space.
                 archive.writestr(f"{name.value}.png", _layer_png(document.layer(name), name))
     except OSError as error:
-        raise ProjectError(f"Could not save {path}: {error.strerror or error}.") from None
+        raise ProjectError(f"Could not save {path}: {write_problem(error, path)}.") from None
 
 
 def load_project(path: Path) -> ProjectContents:

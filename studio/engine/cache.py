@@ -27,7 +27,6 @@ import io
 import json
 import logging
 import os
-import secrets
 import shutil
 import threading
 import time
@@ -38,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 from PIL import Image
 
+from ..atomicfile import atomic_file, temp_path_for
 from .byte_sizes import size_text
 
 if TYPE_CHECKING:
@@ -225,7 +225,7 @@ class ResultCache:
         """Stores a result (replacing an older one), then trims to the size cap.
         `pnginfo(infotext)` gives the PngInfo each file is written with."""
         self._entries.mkdir(parents=True, exist_ok=True)
-        temp = self._entries / f".{key}.{os.getpid()}-{secrets.token_hex(4)}.tmp"
+        temp = temp_path_for(self._entries / key)  # a folder, which file writers leave alone
         temp.mkdir()
         try:
             digests = []
@@ -321,13 +321,8 @@ class ResultCache:
         with _lock:
             counts = self._read_counts()
             counts[which] += 1
-            path = self.folder / "stats.json"
-            temp = path.with_name(f".stats.{os.getpid()}-{secrets.token_hex(4)}.tmp")
             try:
-                self.folder.mkdir(parents=True, exist_ok=True)
-                temp.write_text(json.dumps(counts), encoding="utf-8")
-                os.replace(temp, path)
+                with atomic_file(self.folder / "stats.json") as file:
+                    file.write(json.dumps(counts).encode("utf-8"))
             except OSError as exc:  # counts are a convenience: never fail a job for them
-                with contextlib.suppress(OSError):  # the folder may be a file
-                    temp.unlink(missing_ok=True)
                 log.warning("cache counts not saved: %s", exc)

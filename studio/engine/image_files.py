@@ -8,12 +8,11 @@ A1111's files look for it, and marked as AI-generated.
   UNDEFINED, b"UNICODE\\0" followed by the text in UTF-16-BE; plus the same XMP
   as the PNG (IPTC digital source type "trainedAlgorithmicMedia").
 
-Files are written atomically (atomicfile.py). No torch and no Qt here.
+Files are written atomically (studio/atomicfile.py). No torch and no Qt here.
 """
 
 from __future__ import annotations
 
-import errno
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,34 +21,29 @@ from typing import TYPE_CHECKING, BinaryIO
 from PIL import Image, TiffImagePlugin, TiffTags
 from PIL.ExifTags import IFD, Base
 
-from .atomicfile import check_can_create_in, write_atomically, write_problem
+from ..atomicfile import atomic_file, check_can_write, write_problem
+from ..image_formats import pillow_format, suffix_list
 from .errors import EngineError
 from .pngfile import png_info, xmp_packet
 
 if TYPE_CHECKING:
     from .request import GenerationRequest
 
-OUTPUT_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"}
 QUALITY = 95  # JPEG and lossy WebP: artefacts invisible at normal viewing, a third of a PNG
 USER_COMMENT_UNICODE = b"UNICODE\x00"  # the Exif character code A1111 (piexif) writes
 _EXIF_HEADER = b"Exif\x00\x00"
 _TIFF_HEADER = b"MM\x00\x2a\x00\x00\x00\x08"  # big-endian, first IFD at 8: as piexif writes
 # A JPEG marker segment holds at most 65,535 bytes, two of them its length.
 JPEG_MAX_EXIF_BYTES = 65533
-# Room in a recipe for the parameters line after the prompts (steps, sampler, size,
-# model, LoRAs...: a few hundred characters in practice).
-_RECIPE_MARGIN_CHARS = 2000
 _LARGEST_SIDE = 1024  # pixels: the largest side a catalog model picks by itself
 
 
 def output_format(path: str | Path) -> str:
     """The Pillow format the name asks for; an EngineError names the ones we write."""
-    path = Path(path)
-    found = OUTPUT_FORMATS.get(path.suffix.lower())
+    found = pillow_format(path)
     if found is None:
         raise EngineError(
-            f"{path} names no image format this app writes; "
-            "end the name with .png, .jpg, .jpeg or .webp."
+            f"{path} names no image format this app writes; end the name with {suffix_list()}."
         )
     return found
 
@@ -101,8 +95,10 @@ def write_image(image: Image.Image, file: BinaryIO, infotext: str, image_format:
 def save_image(image: Image.Image, path: str | Path, infotext: str) -> Path:
     """Writes `image` in the format its name asks for (output_format), with its
     recipe, atomically: a failure leaves any older file and no temporary file."""
-    image_format = output_format(path)
-    return write_atomically(path, lambda file: write_image(image, file, infotext, image_format))
+    found = output_format(path)
+    with atomic_file(path) as file:
+        write_image(image, file, infotext, found)
+    return Path(path)
 
 
 def write_error(path: str | Path, exc: OSError) -> EngineError:
@@ -113,18 +109,18 @@ def write_error(path: str | Path, exc: OSError) -> EngineError:
 def check_result_files(paths: Sequence[Path], jobs: Sequence[GenerationRequest] = ()) -> None:
     """Raises the EngineError that saving `jobs`' images to `paths` would meet, so
     that it comes before the work, not after: a name in no format we write, a
-    folder where a file should go, a folder that cannot be written, a disk too
-    full for the images, a recipe too long for a JPEG."""
+    folder where a file should go, a name too long for the disk, a folder that
+    cannot be written, a disk too full for the images. The prompts of a valid
+    request always fit in a JPEG (test_image_files checks), so only a recipe
+    made long by dozens of LoRAs is refused late, by write_image."""
     for path in paths:
         try:
-            if path.is_dir():
-                raise IsADirectoryError(errno.EISDIR, "Is a folder", str(path))
-        except OSError as exc:  # a folder, or a name too long to look up
+            folder = check_can_write(path)  # creates and removes the file's real temp name
+        except OSError as exc:
             raise write_error(path, exc) from None
         output_format(path)
     try:
-        folder = check_can_create_in(paths[0].parent)  # a batch shares one folder
-        free = shutil.disk_usage(folder).free
+        free = shutil.disk_usage(folder).free  # a batch shares one folder
     except OSError as exc:
         raise write_error(paths[0], exc) from None
     # At most the raw pixels plus metadata: the model's own size is not known yet.
@@ -137,11 +133,3 @@ def check_result_files(paths: Sequence[Path], jobs: Sequence[GenerationRequest] 
             f"Cannot write {paths[0]}: its disk has {free / 2**20:.1f} MB free and the "
             f"images may need up to {needed / 2**20:.1f} MB; free some space and try again."
         )
-    if jobs and output_format(paths[0]) == "JPEG":
-        longest = max(len(p) + len(job.negative_prompt) for job in jobs for p in job.prompts)
-        if longest + _RECIPE_MARGIN_CHARS > JPEG_MAX_RECIPE_CHARS:
-            raise EngineError(
-                "The prompts are too long to store in a JPEG (at most about "
-                f"{JPEG_MAX_RECIPE_CHARS - _RECIPE_MARGIN_CHARS:,} characters); "
-                "write a .png or .webp instead."
-            )

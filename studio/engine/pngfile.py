@@ -12,7 +12,7 @@ from pathlib import Path
 
 from PIL import Image, PngImagePlugin
 
-from .atomicfile import write_atomically
+from ..atomicfile import atomic_file
 from .infotext import VERSION
 
 # Every image says it was made by a model, in two places: a plain tEXt chunk any
@@ -74,7 +74,8 @@ def is_marked_ai_generated(image: Image.Image) -> bool:
 
 
 def save_png(image: Image.Image, path: str | Path, infotext: str) -> Path:
-    """Writes `image` with its parameters, atomically (atomicfile.py): a failure
-    leaves any older file intact and no temporary file behind."""
-    info = png_info(infotext)
-    return write_atomically(path, lambda file: image.save(file, format="PNG", pnginfo=info))
+    """Writes `image` with its parameters, atomically (studio/atomicfile.py): a
+    failure leaves any older file intact and no temporary file behind."""
+    with atomic_file(path) as file:
+        image.save(file, format="PNG", pnginfo=png_info(infotext))
+    return Path(path)

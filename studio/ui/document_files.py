@@ -15,13 +15,13 @@ from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
 from ..canvas import CanvasDocument
 from ..canvas.errors import CanvasError
 from ..canvas.project import SUFFIX as PROJECT_SUFFIX
+from ..image_formats import IMAGE_FILE_FILTER
 from .message_bar import MessageBar
 from .new_canvas_dialog import ask_canvas_size
 from .status_line import StatusLine
 
 APP_NAME = "Diffusion Studio"
 UNTITLED = "Untitled"
-IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.webp)"
 PROJECT_FILTER = f"Diffusion Studio canvases (*{PROJECT_SUFFIX})"
 
 Size = tuple[int, int]
@@ -137,7 +137,7 @@ class DocumentFiles(QObject):
         if not self.may_discard("opening another image"):
             return False
         if not path:
-            path, _ = QFileDialog.getOpenFileName(self.window, "Open image", "", IMAGE_FILTER)
+            path, _ = QFileDialog.getOpenFileName(self.window, "Open image", "", IMAGE_FILE_FILTER)
         if not path or not self.guarded(self.document.open_as_new, path):
             return False
         picture = Path(path)
@@ -181,7 +181,9 @@ class DocumentFiles(QObject):
     def export_image(self, path: str | None = None) -> bool:
         if not path:
             start = str((self._suggested or Path.home() / self.name).with_suffix(".png"))
-            path, _ = QFileDialog.getSaveFileName(self.window, "Export image", start, IMAGE_FILTER)
+            path, _ = QFileDialog.getSaveFileName(
+                self.window, "Export image", start, IMAGE_FILE_FILTER
+            )
         if not path or not self.guarded(self.document.export_composed, path):
             return False
         self.status.say_saved("Exported", Path(path))

@@ -12,8 +12,8 @@ from collections.abc import Callable
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QProgressBar
 
+from ..atomicfile import write_problem
 from ..canvas import CanvasDocument, CanvasView
-from ..engine.atomicfile import write_problem
 from ..engine.errors import EngineError
 from ..engine.request import GenerationRequest, GenerationResult, Mode
 from ..engine.worker import EngineWorker
