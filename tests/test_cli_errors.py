@@ -4,6 +4,7 @@ traceback, and writes nothing (issue 23)."""
 
 from __future__ import annotations
 
+import io
 import os
 import subprocess
 import sys
@@ -56,7 +57,6 @@ CASES = {
         [*GENERATE, "--mode", "controlnet-canny", "--control", "huge.png"],
         "The control image 'huge.png' has more than",
     ),
-    "params of a 30000x30000 image": (["params", "huge.png"], "huge.png"),
     "out in a read-only folder": (
         [*GENERATE, "-o", "locked/x.png"],
         "Cannot write locked/x.png: you may not write in locked; choose another folder.",
@@ -126,9 +126,21 @@ CASES = {
         ["make-tiny-model", "locked/model"],
         "Cannot write locked/model: you may not write in locked",
     ),
-    "params of a missing file": (["params", "missing.png"], "missing.png"),
-    "params of a folder": (["params", "adir"], "adir"),
-    "params of a text file": (["params", "notes.txt"], "notes.txt"),
+}
+# `studio params`: the whole sentence each prints.
+PARAMS_CASES = {
+    "a missing file": ("missing.png", "missing.png does not exist."),
+    "a folder": ("adir", "adir is a folder, not an image."),
+    "a text file": ("notes.txt", "notes.txt is not an image this app can read."),
+    "a picture without a recipe": ("small.png", "small.png holds no generation parameters."),
+    "a 30000x30000 PNG without a recipe": (
+        "huge.png",
+        "huge.png holds no generation parameters.",
+    ),
+    "a cut-off JPEG": (
+        "half.jpg",
+        "half.jpg is damaged, so its parameters could not be read (Truncated File Read).",
+    ),
 }
 
 
@@ -139,6 +151,21 @@ def test_bad_input_is_one_sentence(workdir, capsys, args, expected):
     out, err = capsys.readouterr()
     assert_one_sentence(code, out, err, expected)
     assert sorted(os.listdir(workdir)) == before
+
+
+@pytest.mark.parametrize(("name", "sentence"), PARAMS_CASES.values(), ids=PARAMS_CASES.keys())
+def test_params_of_a_file_without_a_readable_recipe_prints_one_sentence(
+    workdir, capsys, name, sentence
+):
+    (workdir / "half.jpg").write_bytes(_jpeg_bytes()[:300])
+    assert main(["params", name]) == 1
+    assert capsys.readouterr() == ("", f"error: {sentence}\n")
+
+
+def _jpeg_bytes() -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 64), "white").save(buffer, format="JPEG")
+    return buffer.getvalue()
 
 
 def test_a_full_disk_while_saving_is_a_sentence_and_leaves_nothing(

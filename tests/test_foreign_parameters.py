@@ -10,11 +10,12 @@ import json
 import random
 from pathlib import Path
 
+import pytest
 from PIL import Image, PngImagePlugin
 
 from studio.app import main
 from studio.engine.foreign_parameters import infotext_from_foreign
-from studio.engine.image_parameters import read_parameters
+from studio.engine.image_parameters import ParametersReadError, read_parameters
 from studio.engine.infotext import parse_infotext, request_from_infotext
 
 # ComfyUI's default graph as its SaveImage node stores it in `prompt` (API format).
@@ -476,3 +477,47 @@ def test_any_json_shape_gives_text_or_none_never_an_exception():
         for key in texts:
             result = infotext_from_foreign({key: texts[key]} | {"Software": "NovelAI"})
             assert result is None or isinstance(result, str)
+
+
+def test_values_of_the_wrong_type_are_as_if_absent(tmp_path):
+    # A NovelAI V4 comment whose char_captions is a number raised TypeError, which
+    # crashed the history strip while it was being built.
+    caption = {"base_caption": "2girls, cafe", "char_captions": 5}
+    comment = NOVELAI_COMMENT | {"v4_prompt": {"caption": caption}}
+    path = _png(tmp_path / "nai.png", Software="NovelAI", Comment=json.dumps(comment))
+    assert parse_infotext(read_parameters(path)).prompt == "2girls, cafe"
+    # A list or an object where a text belongs is not written out as Python shows it.
+    nai = {"prompt": {"a": 1}, "uc": [1], "sampler": 3, "noise_schedule": [1], "steps": 4}
+    nai_texts = {"Software": "NovelAI", "Comment": json.dumps(nai)}
+    assert infotext_from_foreign(nai_texts) == "Steps: 4, Version: NovelAI"
+    invokeai = {"seed": 1, "scheduler": [1], "app_version": {}, "positive_prompt": ["x"]}
+    invokeai |= {"model": {"name": 5}, "clip_skip": [2], "width": True, "height": 512}
+    assert infotext_from_foreign({"invokeai_metadata": json.dumps(invokeai)}) == "Seed: 1"
+    graph = json.loads(json.dumps(COMFY_DEFAULT))
+    graph["3"]["inputs"]["sampler_name"] = 5
+    graph["4"]["inputs"]["ckpt_name"] = 7
+    graph["5"]["inputs"]["width"] = True
+    assert infotext_from_foreign({"prompt": json.dumps(graph)}).endswith(
+        "\nSteps: 20, CFG scale: 8, Seed: 156680208700286"
+    )
+
+
+def test_long_runs_of_spaces_and_long_command_lines_are_read_at_once(tmp_path):
+    # Regexes that retried from every space of a long run took minutes on these,
+    # and shlex builds a word a character at a time (2 MB took 78 s).
+    spaces = " " * 200_000
+    nai = {"Software": "NovelAI", "Comment": "{}", "Description": "a cat"}
+    nai["Source"] = f"NovelAI{spaces}Diffusion{spaces}4BDE2A90"
+    parsed = parse_infotext(infotext_from_foreign(nai))
+    model = (parsed.params["Model"], parsed.params["Model hash"])
+    assert model == ("NovelAI Diffusion", "4BDE2A90")
+    image = {"prompt": f"a cat{spaces}[ugly]{spaces}on a mat", "steps": 2, "seed": 3}
+    image |= {"width": 64, "height": 64}
+    parsed = parse_infotext(infotext_from_foreign({"sd-metadata": json.dumps({"image": image})}))
+    assert (parsed.prompt, parsed.negative_prompt) == (f"a cat{spaces}on a mat", "ugly")
+    dream = _png(tmp_path / "dream.png", Dream='"' + "a" * 100_000 + '" -s 5')
+    with pytest.raises(ParametersReadError) as error:
+        read_parameters(dream)
+    assert str(error.value) == (
+        "dream.png's Dream text is over 16 KB, longer than any recipe, so it was not read."
+    )

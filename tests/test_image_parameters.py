@@ -15,6 +15,7 @@ import pytest
 from PIL import Image
 
 from studio.app import main
+from studio.engine import foreign_parameters
 from studio.engine.image_files import save_image
 from studio.engine.image_parameters import ParametersReadError, read_parameters
 from studio.engine.pngfile import save_png
@@ -196,3 +197,72 @@ def test_what_this_app_writes_in_each_format_reads_back(tmp_path, suffix):
     text = "ünïcode — 猫\nNegative prompt: blurry\nSteps: 7, Seed: 12, Size: 32x32"
     path = save_image(_noise(32), tmp_path / f"out{suffix}", text)
     assert read_parameters(path) == text
+
+
+@pytest.mark.parametrize("image_format", ["JPEG", "WEBP"])
+def test_a_user_comment_with_a_byte_order_mark_and_an_odd_length_is_read(tmp_path, image_format):
+    # One byte past the last UTF-16 unit: strict decoding raised UnicodeDecodeError.
+    path = tmp_path / f"odd.{image_format.lower()}"
+    comment = b"UNICODE\0" + _utf16(RECIPE, "bom") + b"\x00"
+    _noise(32).save(path, format=image_format, exif=_exif_with_user_comment(comment))
+    assert read_parameters(path) == RECIPE + "\ufffd"
+
+
+def test_a_bug_in_another_tools_reader_is_a_sentence(monkeypatch):
+    # The readers treat malformed values as absent; should one still fail, the caller
+    # (the history strip, a drop, `studio params`) gets the one error it catches.
+    def failing_reader(texts: object) -> str | None:
+        raise TypeError("'int' object is not iterable")
+
+    monkeypatch.setattr(foreign_parameters, "infotext_from_foreign", failing_reader)
+    png = _png_with_chunks([_chunk(b"tEXt", b"Software\0NovelAI"), _chunk(b"tEXt", b"Comment\0{}")])
+    with pytest.raises(ParametersReadError) as error:
+        read_parameters(png)
+    assert str(error.value) == (
+        "The file holds another tool's parameters in a form this app does not know, "
+        "so they were not read."
+    )
+
+
+def _a1111_exif_picture(image_format: str) -> bytes:
+    buffer = io.BytesIO()
+    exif = _exif_with_user_comment(b"UNICODE\0" + _utf16(RECIPE, "be"))
+    _noise(32).save(buffer, format=image_format, exif=exif)
+    return buffer.getvalue()
+
+
+def test_a_jpeg_of_30000x30000_pixels_still_gives_its_parameters(tmp_path, capsys):
+    data = bytearray(_a1111_exif_picture("JPEG"))
+    size_at = data.index(b"\xff\xc0") + 5  # the baseline frame header: height, width
+    assert struct.unpack(">HH", data[size_at : size_at + 4]) == (32, 32)
+    data[size_at : size_at + 4] = struct.pack(">HH", 30000, 30000)
+    path = _write(tmp_path / "huge.jpg", bytes(data))
+    with pytest.raises(Image.DecompressionBombError), Image.open(path):
+        pass  # Pillow will not even open it to read the metadata
+    assert main(["params", str(path)]) == 0
+    assert capsys.readouterr().out == RECIPE + "\n"
+
+
+@pytest.mark.parametrize("image_format", ["JPEG", "WEBP"])
+def test_pictures_over_pillows_pixel_limit_give_their_parameters(
+    tmp_path, monkeypatch, image_format
+):
+    suffix = image_format.lower()
+    path = _write(tmp_path / f"big.{suffix}", _a1111_exif_picture(image_format))
+    _noise(32).save(tmp_path / f"bare.{suffix}", format=image_format)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)  # 32x32 is over twice that
+    with pytest.raises(Image.DecompressionBombError), Image.open(path):
+        pass
+    assert read_parameters(path) == RECIPE
+    assert read_parameters(tmp_path / f"bare.{suffix}") is None
+
+
+def test_a_picture_too_large_to_open_in_another_format_is_one_sentence(tmp_path, monkeypatch):
+    path = tmp_path / "big.tif"
+    _noise(32).save(path)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)
+    with pytest.raises(ParametersReadError) as error:
+        read_parameters(path)
+    assert str(error.value) == (
+        "big.tif has more than 200 pixels, too many to open, so its parameters could not be read."
+    )

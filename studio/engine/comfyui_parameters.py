@@ -106,8 +106,7 @@ def infotext_from_comfyui(data: dict[str, Any]) -> str | None:
     node = min(samplers, key=lambda n: _first_pass_rank(graph, n))
     inputs = node["inputs"]
     params: dict[str, object] = {"Steps": number(graph.value(inputs, "steps"))}
-    if (name := graph.value(inputs, "sampler_name")) is not None:
-        params |= a1111_sampler(name, graph.value(inputs, "scheduler"))
+    params |= a1111_sampler(graph.value(inputs, "sampler_name"), graph.value(inputs, "scheduler"))
     params["CFG scale"] = number(graph.value(inputs, "cfg"))
     params["Seed"] = number(graph.value(inputs, "seed", "noise_seed"))
     latent = next(
@@ -117,14 +116,14 @@ def infotext_from_comfyui(data: dict[str, Any]) -> str | None:
         li = latent["inputs"]
         params["Size"] = size_text(graph.value(li, "width"), graph.value(li, "height"))
     models = list(graph.upstream(inputs.get("model")))
-    checkpoints = (graph.value(n["inputs"], "ckpt_name", "unet_name") for n in models)
-    params["Model"] = next((model_name(c) for c in checkpoints if c is not None), None)
+    checkpoints = (model_name(graph.value(n["inputs"], "ckpt_name", "unet_name")) for n in models)
+    params["Model"] = next((name for name in checkpoints if name), None)
     denoise = number(graph.value(inputs, "denoise"))
     params["Denoising strength"] = denoise if denoise is not None and denoise < 1 else None
     loras = [
-        lora_item(model_name(name), number(graph.value(n["inputs"], "strength_model")))
+        lora_item(name, number(graph.value(n["inputs"], "strength_model")))
         for n in models
-        if (name := graph.value(n["inputs"], "lora_name"))
+        if (name := model_name(graph.value(n["inputs"], "lora_name")))
     ]
     params["Lora"] = ", ".join(reversed(loras)) or None  # in the order they were applied
     if len(samplers) > 1:

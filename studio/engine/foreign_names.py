@@ -58,26 +58,35 @@ def json_object(text: str) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
+def text_value(value: object) -> str | None:
+    """A text another tool wrote, or None for a blank one or anything else (a number,
+    list or object) where a text belongs: a malformed value is as if it were absent."""
+    return value if isinstance(value, str) and value.strip() else None
+
+
 def a1111_sampler(name: object, schedule: object = None) -> dict[str, object]:
     """A1111's Sampler and Schedule type for another tool's names; unknown names stay
-    as written, so the restore notice names what the image really used."""
-    raw = str(name).strip()
+    as written, so the restore notice names what the image really used. Nothing for
+    a name that is not a text."""
+    if (raw := text_value(name)) is None:
+        return {}
+    raw = raw.strip()
     key = raw.lower().removeprefix("k_")
     karras = key.endswith("_k")  # InvokeAI: "dpmpp_2m_k" is DPM++ 2M with Karras sigmas
     key = _SAMPLER_ALIASES.get(key.removesuffix("_k"), key.removesuffix("_k"))
     key = key.removesuffix("_gpu")  # ComfyUI: the same sampler, its noise made on the GPU
-    schedule_key = str(schedule or "").strip().lower()
+    schedule_key = (text_value(schedule) or "").strip().lower()
     schedule_name = "Karras" if karras else _SCHEDULES.get(schedule_key, schedule_key or None)
     return {"Sampler": _A1111_SAMPLERS.get(key, raw), "Schedule type": schedule_name}
 
 
 def model_name(name: object) -> str:
     # A1111 names a checkpoint by its file name without folder or extension.
-    return PureWindowsPath(str(name)).stem if str(name).strip() else ""
+    return PureWindowsPath(text).stem if (text := text_value(name)) else ""
 
 
 def size_text(width: object, height: object) -> str | None:
-    if isinstance(width, int) and isinstance(height, int):
+    if all(isinstance(side, int) and not isinstance(side, bool) for side in (width, height)):
         return f"{width}x{height}"
     return None
 

@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from .comfyui_parameters import infotext_from_comfyui
-from .foreign_names import a1111_sampler, json_object, lora_item, number, size_text
+from .foreign_names import a1111_sampler, json_object, lora_item, number, size_text, text_value
 from .infotext import compose_infotext
 
 COMFYUI_KEY = "prompt"
@@ -57,9 +57,8 @@ def infotext_from_foreign(texts: Mapping[str, str]) -> str | None:
 def _invokeai_model(model: object) -> str | None:
     # 3.x: {"model_name": ..., "base_model": ...}; 4.x+: {"key", "hash", "name", "base", "type"}
     if isinstance(model, dict):
-        name = model.get("name") or model.get("model_name")
-        return str(name) if name else None
-    return str(model) if model else None
+        return text_value(model.get("name")) or text_value(model.get("model_name"))
+    return text_value(model)
 
 
 def _invokeai_loras(loras: object) -> str | None:
@@ -76,8 +75,7 @@ def _from_invokeai(data: dict[str, Any]) -> str | None:
     if not {"positive_prompt", "seed", "steps"} & data.keys():
         return None
     params: dict[str, object] = {"Steps": number(data.get("steps"))}
-    if data.get("scheduler"):
-        params |= a1111_sampler(data["scheduler"])
+    params |= a1111_sampler(data.get("scheduler"))
     params["CFG scale"] = number(data.get("cfg_scale"))
     params["Seed"] = number(data.get("seed"))
     params["Size"] = size_text(data.get("width"), data.get("height"))
@@ -86,17 +84,24 @@ def _from_invokeai(data: dict[str, Any]) -> str | None:
     if "img2img" in str(data.get("generation_mode", "")) and strength is not None:
         params["Denoising strength"] = strength
     params["Lora"] = _invokeai_loras(data.get("loras"))
-    params["Clip skip"] = data.get("clip_skip") or None
-    if data.get("app_version"):
-        params["Version"] = f"InvokeAI {data['app_version']}"
+    params["Clip skip"] = number(data.get("clip_skip")) or None
+    params["Version"] = _invokeai_version(data)
     prompt, negative = data.get("positive_prompt"), data.get("negative_prompt")
-    return compose_infotext(str(prompt or ""), str(negative or ""), params)
+    return compose_infotext(text_value(prompt) or "", text_value(negative) or "", params)
+
+
+def _invokeai_version(data: dict[str, Any]) -> str | None:
+    version = text_value(data.get("app_version"))
+    return f"InvokeAI {version}" if version else None
 
 
 def _split_bracketed_negative(prompt: str) -> tuple[str, str]:
     # InvokeAI before 3.0 wrote the negative prompt inside the prompt, in [brackets].
     negative = ", ".join(part.strip() for part in re.findall(r"\[([^\[\]]*)\]", prompt))
-    positive = re.sub(r"\s*\[[^\[\]]*\]", "", prompt).strip(" ,")
+    # Each bracket goes with the space before it; split, not `\s*\[`, which retries
+    # from every space of a long run of them (quadratic time).
+    *before, last = re.split(r"\[[^\[\]]*\]", prompt)
+    positive = "".join([*(piece.rstrip() for piece in before), last]).strip(" ,")
     return positive, negative
 
 
@@ -104,22 +109,21 @@ def _from_invokeai_2(data: dict[str, Any]) -> str | None:
     image = data.get("image")
     if not isinstance(image, dict):
         return None
-    prompt = image.get("prompt", "")
+    prompt = image.get("prompt")
     if isinstance(prompt, list):  # [{"prompt": ..., "weight": ...}, ...]
-        prompt = " ".join(str(p.get("prompt", "")) for p in prompt if isinstance(p, dict))
-    positive, negative = _split_bracketed_negative(str(prompt))
+        parts = (text_value(p.get("prompt")) for p in prompt if isinstance(p, dict))
+        prompt = " ".join(part for part in parts if part)
+    positive, negative = _split_bracketed_negative(text_value(prompt) or "")
     params: dict[str, object] = {"Steps": number(image.get("steps"))}
-    if image.get("sampler"):
-        params |= a1111_sampler(image["sampler"])
+    params |= a1111_sampler(image.get("sampler"))
     params["CFG scale"] = number(image.get("cfg_scale"))
     params["Seed"] = number(image.get("seed"))
     params["Size"] = size_text(image.get("width"), image.get("height"))
-    params["Model"] = data.get("model_weights") or None
-    params["Model hash"] = data.get("model_hash") or None
+    params["Model"] = text_value(data.get("model_weights"))
+    params["Model hash"] = text_value(data.get("model_hash"))
     if image.get("type") == "img2img":
         params["Denoising strength"] = number(image.get("strength"))
-    if data.get("app_version"):
-        params["Version"] = f"InvokeAI {data['app_version']}"
+    params["Version"] = _invokeai_version(data)
     return compose_infotext(positive, negative, params)
 
 
@@ -167,30 +171,34 @@ def _caption(prompt: object) -> str | None:
     caption = prompt.get("caption") if isinstance(prompt, dict) else None
     if not isinstance(caption, dict):
         return None
-    parts = [caption.get("base_caption")]
     chars = caption.get("char_captions")
-    parts += [c.get("char_caption") for c in chars if isinstance(c, dict)] if chars else []
-    return " | ".join(str(p) for p in parts if p) or None
+    chars = chars if isinstance(chars, list) else []  # a malformed list is as if absent
+    captions = [caption.get("base_caption")]
+    captions += [c.get("char_caption") for c in chars if isinstance(c, dict)]
+    return " | ".join(text for c in captions if (text := text_value(c))) or None
 
 
 def _from_novelai(texts: Mapping[str, str]) -> str | None:
     data = json_object(texts["Comment"]) or {}
-    prompt = _caption(data.get("v4_prompt")) or data.get("prompt") or texts.get("Description")
-    negative = _caption(data.get("v4_negative_prompt")) or data.get("uc") or ""
+    prompt = _caption(data.get("v4_prompt")) or text_value(data.get("prompt"))
+    prompt = prompt or texts.get("Description")
+    negative = _caption(data.get("v4_negative_prompt")) or text_value(data.get("uc")) or ""
     if not prompt and not data:
         return None
     params: dict[str, object] = {"Steps": number(data.get("steps"))}
-    if data.get("sampler"):
-        schedule = data.get("noise_schedule")
-        params |= a1111_sampler(data["sampler"], None if schedule == "native" else schedule)
+    schedule = data.get("noise_schedule")
+    params |= a1111_sampler(data.get("sampler"), None if schedule == "native" else schedule)
     params["CFG scale"] = number(data.get("scale"))
     params["Seed"] = number(data.get("seed"))
     params["Size"] = size_text(data.get("width"), data.get("height"))
-    # Source: "NovelAI Diffusion V4.5 4BDE2A90": the model and an 8-digit hash
-    source = re.fullmatch(r"(.*?)\s+([0-9A-F]{8})", texts.get("Source", "").strip())
-    params["Model"] = source.group(1) if source else texts.get("Source") or None
-    params["Model hash"] = source.group(2) if source else None
+    # Source: "NovelAI Diffusion V4.5 4BDE2A90": the model and an 8-digit hash. Split
+    # into words, not matched with `(.*?)\s+`, which backtracks quadratically through
+    # a long run of spaces.
+    source = texts.get("Source", "").split()
+    hashed = len(source) > 1 and re.fullmatch(r"[0-9A-F]{8}", source[-1]) is not None
+    params["Model"] = " ".join(source[:-1] if hashed else source) or None
+    params["Model hash"] = source[-1] if hashed else None
     if "img2img" in str(data.get("request_type", "")).lower():
         params["Denoising strength"] = number(data.get("strength"))
     params["Version"] = texts.get("Software")
-    return compose_infotext(str(prompt or ""), str(negative), params)
+    return compose_infotext(prompt or "", negative, params)

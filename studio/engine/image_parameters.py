@@ -13,6 +13,7 @@ No torch and no Qt here.
 from __future__ import annotations
 
 import io
+import logging
 import os
 import struct
 import warnings
@@ -27,11 +28,15 @@ from .byte_sizes import size_text
 from .errors import EngineError
 from .infotext import MAX_INFOTEXT_CHARS, parse_infotext
 
+log = logging.getLogger(__name__)
+
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 PARAMETERS_KEY = "parameters"
 _WANTED_KEYS = frozenset({PARAMETERS_KEY, *foreign_parameters.KEYS})
-# The most a text chunk we read may hold: a recipe, or another tool's JSON graph.
+# The most a text chunk we read may hold: a recipe, InvokeAI 1.x's command line
+# (shlex splits it in time quadratic in its longest word), or another tool's JSON graph.
 _MAX_BYTES = {PARAMETERS_KEY: MAX_INFOTEXT_CHARS}
+_MAX_BYTES |= dict.fromkeys(foreign_parameters.DREAM_KEYS, 16 * 1024)
 _MAX_GRAPH_BYTES = 16 * 1024 * 1024
 _MAX_KEYWORD = 80  # PNG keywords are 1 to 79 bytes, then a zero byte
 # EXIF UserComment starts with 8 bytes naming its character code.
@@ -63,7 +68,14 @@ def read_parameters(source: str | os.PathLike[str] | bytes) -> str | None:
         raise ParametersReadError(f"{name} could not be read: {exc.strerror or exc}.") from None
     if PARAMETERS_KEY in texts:
         return texts[PARAMETERS_KEY]
-    text = foreign_parameters.infotext_from_foreign(texts)
+    try:
+        text = foreign_parameters.infotext_from_foreign(texts)
+    except Exception:  # the readers treat malformed values as absent; this is a reader's bug
+        log.debug("reading another tool's parameters from %s failed", name, exc_info=True)
+        raise ParametersReadError(
+            f"{name} holds another tool's parameters in a form this app does not know, "
+            "so they were not read."
+        ) from None
     if text is None and too_large:
         key, reason = next(iter(too_large.items()))
         raise ParametersReadError(f"{name}'s {key} text is {reason}, so it was not read.")
@@ -92,7 +104,9 @@ def _png_texts(file: BinaryIO) -> tuple[dict[str, str], dict[str, str]]:
             limit = _MAX_BYTES.get(key, _MAX_GRAPH_BYTES)
             rest = start + length - file.tell()
             try:
-                # Deflate never shrinks text to under half its size: more is too much.
+                # A compressor adds at most a few bytes per 64 KB block to text it
+                # cannot shrink, so a body over twice the limit holds more text than
+                # the limit: too much, and not read.
                 if rest > 2 * limit + 64:
                     raise _TooLarge
                 body = file.read(rest)
@@ -169,24 +183,77 @@ def _exif_texts(file: BinaryIO, name: str) -> dict[str, str]:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # "Corrupt EXIF data": we say what we could read
-            with Image.open(file) as image:
-                exif = image.getexif().get_ifd(ExifTags.IFD.Exif)
-                comment = exif.get(ExifTags.Base.UserComment)
+            text = _user_comment(_exif_user_comment(file, name))
+        # A camera's or editor's comment is not a recipe: A1111's text has `key: value` pairs.
+        if text is None or len(text) > MAX_INFOTEXT_CHARS or not parse_infotext(text).params:
+            return {}
+        return {PARAMETERS_KEY: text}
+    except ParametersReadError:
+        raise
     except UnidentifiedImageError:
         raise ParametersReadError(f"{name} is not an image this app can read.") from None
-    except Image.DecompressionBombError as exc:
-        raise ParametersReadError(f"{name} is too large a picture to open: {exc}") from None
-    except OSError:
-        raise  # the file itself: read_parameters says what happened
+    except OSError as exc:
+        if exc.errno is not None:
+            raise  # the file itself: read_parameters says what happened
+        damage = str(exc)  # Pillow's "Truncated File Read": what the file holds
     except Exception as exc:  # Pillow's plugins raise many kinds of error on damaged files
+        damage = str(exc)
+    detail = f" ({damage})" if damage else ""
+    raise ParametersReadError(f"{name} is damaged, so its parameters could not be read{detail}.")
+
+
+def _exif_user_comment(file: BinaryIO, name: str) -> object:
+    try:
+        with Image.open(file) as image:
+            exif = image.getexif().get_ifd(ExifTags.IFD.Exif)
+    except Image.DecompressionBombError:
+        exif = _huge_picture_exif(file, name).get_ifd(ExifTags.IFD.Exif)
+    return exif.get(ExifTags.Base.UserComment)
+
+
+def _huge_picture_exif(file: BinaryIO, name: str) -> Image.Exif:
+    """The EXIF of a picture with more pixels than Pillow opens, even for its
+    metadata: JPEG and WebP keep it in a block before the pixels, found here."""
+    file.seek(0)
+    head = file.read(12)
+    if head[:3] == b"\xff\xd8\xff":
+        raw = _jpeg_exif(file)
+    elif head[:4] == b"RIFF" and head[8:] == b"WEBP":
+        raw = _webp_exif(file)
+    else:
         raise ParametersReadError(
-            f"{name} is damaged, so its parameters could not be read ({exc})."
-        ) from None
-    text = _user_comment(comment)
-    # A camera's or editor's comment is not a recipe: A1111's text has `key: value` pairs.
-    if text is None or len(text) > MAX_INFOTEXT_CHARS or not parse_infotext(text).params:
-        return {}
-    return {PARAMETERS_KEY: text}
+            f"{name} has more than {2 * Image.MAX_IMAGE_PIXELS:,} pixels, too many to open, "
+            "so its parameters could not be read."
+        )
+    exif = Image.Exif()
+    exif.load(raw or b"")
+    return exif
+
+
+def _jpeg_exif(file: BinaryIO) -> bytes | None:
+    """The first APP1 segment holding EXIF (as Pillow reads it), among the segments
+    between the start-of-image marker and the compressed data."""
+    file.seek(2)
+    while len(head := file.read(4)) == 4 and head[0] == 0xFF:
+        kind, length = head[1], struct.unpack(">H", head[2:])[0]
+        if kind in (0xDA, 0xD9) or length < 2:  # start of scan, end of image: no more
+            return None
+        body = file.read(length - 2)
+        if kind == 0xE1 and body.startswith(b"Exif\0\0"):
+            return body
+    return None
+
+
+def _webp_exif(file: BinaryIO) -> bytes | None:
+    """The EXIF chunk of a WebP file (RIFF: a four-letter kind, a little-endian
+    size, the data padded to an even length)."""
+    file.seek(12)
+    while len(head := file.read(8)) == 8:
+        kind, size = struct.unpack("<4sI", head)
+        if kind == b"EXIF":
+            return file.read(size)
+        file.seek(size + size % 2, io.SEEK_CUR)
+    return None
 
 
 def _user_comment(value: object) -> str | None:
@@ -200,7 +267,7 @@ def _user_comment(value: object) -> str | None:
     code, body = value[:8], value[8:]
     if code == _UNICODE:
         if body[:2] in (b"\xfe\xff", b"\xff\xfe"):
-            text = body.decode("utf-16")  # the byte order mark says which
+            text = body.decode("utf-16", "replace")  # the byte order mark says which
         else:
             # Mostly-ASCII text has its zero bytes first (big-endian) or second.
             little = body[1::2].count(0) > body[0::2].count(0)
