@@ -268,6 +268,20 @@ def test_unknown_sampler_keeps_the_base_scheduler_and_its_raw_name():
     assert parse_infotext(text).extras == {"Sampler": "DPM++ 2M SDE Karras"}
 
 
+def test_our_recipe_without_a_sampler_restores_the_models_own():
+    # This app leaves Sampler out only for a model's own scheduler it has no name for
+    # (SD 1.5's PNDM): restoring that recipe must not keep the panel's sampler.
+    recipe = GenerationRequest("a fox", steps=3, guidance_scale=7.0, width=64, height=64)
+    text = format_infotext(recipe, 9, "sd15")
+    assert "Sampler" not in text and text.endswith(VERSION_PAIR)
+    base = GenerationRequest(prompt="", scheduler="ddim")
+    restored, notices = request_from_infotext(text, base)
+    assert (restored.scheduler, restored.seed, notices) == (None, 9, [])
+    # Another tool's text without a sampler names none: the chosen one stays.
+    restored, notices = request_from_infotext("a fox\nSteps: 3, Seed: 9, Size: 64x64", base)
+    assert (restored.scheduler, notices) == ("ddim", [])
+
+
 def test_old_karras_sampler_name_restores_without_notice():
     text = "a fox\nSteps: 30, Sampler: DPM++ 2M Karras, CFG scale: 7, Seed: 9, Size: 512x512"
     restored, notices = request_from_infotext(text)
@@ -305,6 +319,18 @@ def test_garbage_values_give_notices_not_exceptions():
     ):  # fmt: skip
         assert sum(notice.startswith(key + " ") for notice in notices) == 1, key
     assert len(notices) == 12
+
+
+def test_numbers_and_json_too_deep_for_python_are_notices_or_text():
+    # int() refuses over 4300 digits with a ValueError, json.loads a deep nesting with
+    # RecursionError: both once escaped from a restore.
+    text = "a cat\nSteps: 2, Seed: 3, Size: " + "9" * 5000 + "x64"
+    restored, notices = request_from_infotext(text)
+    assert (restored.steps, restored.width) == (2, None)
+    assert notices == [f"Size '{'9' * 5000}x64' is not a usable size, so it was not restored."]
+    deep = '{"prompt": ' + "[" * 100_000 + "\nSteps: 2, Seed: 3, Size: 64x64"
+    restored, notices = request_from_infotext(deep)
+    assert (restored.prompt, restored.width, notices) == ('{"prompt": ' + "[" * 100_000, 64, [])
 
 
 def test_other_controlnet_modules_are_reported():

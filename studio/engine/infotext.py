@@ -28,6 +28,9 @@ from .errors import EngineError
 from .models import PICKLE_SUFFIXES
 from .request import GenerationRequest, InpaintContext, Mode
 
+# What this app writes before its version in "Version": how its own recipes are known.
+_OUR_VERSION_PREFIX = "studio "
+
 # Our scheduler id -> (A1111 sampler, A1111 schedule type). A1111 >= 1.9 runs
 # "DPM++ 2M" with Karras sigmas unless told otherwise, so the plain one names
 # its schedule ("Uniform") for A1111 to reproduce it; older readers ignore it.
@@ -208,7 +211,7 @@ def format_infotext(
         if not _KEY.fullmatch(key):
             raise ValueError(f"{key!r} cannot be an infotext key (letters, digits, space, -, /).")
         params[key] = value
-    params["Version"] = f"studio {VERSION}"
+    params["Version"] = f"{_OUR_VERSION_PREFIX}{VERSION}"
     return compose_infotext(r.prompt, r.negative_prompt, params)
 
 
@@ -229,7 +232,8 @@ def parse_infotext(text: str) -> ParsedInfotext:
         )
     text = text.replace("\r\n", "\n").replace("\r", "\n").strip()
     if text.startswith("{"):  # Fooocus' own scheme: one JSON object
-        with contextlib.suppress(ValueError):
+        # Not JSON, or nested deeper than Python recurses: then it is A1111 text.
+        with contextlib.suppress(ValueError, RecursionError):
             if isinstance(data := json.loads(text), dict):
                 return _parse_fooocus(data)
     *lines, last = text.split("\n")
@@ -287,7 +291,8 @@ def request_from_infotext(
 ) -> tuple[GenerationRequest, list[str]]:
     """A request rebuilt from an image's parameters on top of `base`, whose images
     and whatever the text does not name are kept; plus a notice for each thing
-    that could not be restored. Never raises on bad values."""
+    that could not be restored. A bad value is a notice, never an error; only a
+    text over MAX_INFOTEXT_CHARS, which no recipe is, raises (InfotextTooLong)."""
     parsed = parse_infotext(text)
     p, notices = parsed.params, []
     changes: dict[str, object] = dict(prompt=parsed.prompt, negative_prompt=parsed.negative_prompt)
@@ -297,8 +302,13 @@ def request_from_infotext(
         if scheduler is not None:
             changes["scheduler"] = scheduler
         notices += [notice] if notice else []
+    elif p.get("Version", "").startswith(_OUR_VERSION_PREFIX):
+        # This app names every sampler it has a name for: none named is the model's own
+        # (SD 1.5's PNDM), not whichever sampler `base` has chosen.
+        changes["scheduler"] = None
     if "Size" in p:
-        size = re.fullmatch(r"\s*(\d+)\s*x\s*(\d+)\s*", p["Size"])
+        # Bounded digits: int() refuses a number of over 4300 of them with a ValueError.
+        size = re.fullmatch(r"\s*(\d{1,9})\s*x\s*(\d{1,9})\s*", p["Size"])
         if size and all(rq.MIN_SIDE <= int(side) <= rq.MAX_SIDE for side in size.groups()):
             changes["width"], changes["height"] = map(int, size.groups())
         else:
