@@ -21,14 +21,7 @@ from .document_stroke import CanvasStroke, box_rect
 from .fitting import canvas_image, fit_image
 from .imageconv import ALPHA, blank_layer, pixels, read_pixels, to_qimage
 from .layers import LAYER_ORDER, MASK_COLOR, LayerName, layer_name, mask_layer, mask_strength
-from .sizing import (
-    DEFAULT_SIZE,
-    FITS,
-    Box,
-    Fit,
-    check_size,
-    clip_box,
-)
+from .sizing import DEFAULT_SIZE, Box, Fit, check_fit, check_size, clip_box
 from .strokes import TilePatch
 
 UNDO_LIMIT = 100
@@ -129,7 +122,7 @@ class CanvasDocument(QObject):
         check_size(width, height)
         self.finish_stroke()
         self.undo_stack.clear()
-        self._restore(DocumentState(width, height, _blank_layers(width, height)))
+        self.restore_state(DocumentState(width, height, _blank_layers(width, height)))
         for name in LAYER_ORDER:
             self.set_visible(name, True)
         self.undo_stack.setClean()
@@ -152,7 +145,7 @@ class CanvasDocument(QObject):
     def resize(self, width: int, height: int, fit: Fit = "resize") -> None:
         """Changes the document size, fitting every layer the same way."""
         check_size(width, height)
-        _check_fit(fit)
+        check_fit(fit)
         layers = {
             name: fit_image(image, width, height, fit) for name, image in self._layers.items()
         }
@@ -164,7 +157,7 @@ class CanvasDocument(QObject):
         fit: "resize" stretches it to the document, "crop" scales it to cover
         the document and cuts the overflow, "canvas" gives the document the
         image's size (within limits; sketch and mask are scaled along)."""
-        _check_fit(fit)
+        check_fit(fit)
         picture = to_qimage(image)
         width, height = self._width, self._height
         if fit == "canvas":
@@ -294,7 +287,7 @@ class CanvasDocument(QObject):
         contents = project.load_project(Path(path))
         self.finish_stroke()
         self.undo_stack.clear()
-        self._restore(DocumentState(contents.width, contents.height, contents.layers))
+        self.restore_state(DocumentState(contents.width, contents.height, contents.layers))
         for name, visible in contents.visible.items():
             self.set_visible(name, visible)
         self.undo_stack.setClean()
@@ -322,7 +315,52 @@ class CanvasDocument(QObject):
         self.set_image(image, fit)
         return True
 
-    # -- internals shared with commands, strokes and outputs -----------------
+    # -- writes for undo commands and strokes (see commands.py) --------------
+    # None of these is an undo step: the command or stroke calling it is.
+
+    def write_pixels(self, name: LayerName, left: int, top: int, values: np.ndarray) -> None:
+        """Puts an array of premultiplied BGRA pixels into a layer at (left, top)."""
+        height, width = values.shape[:2]
+        pixels(self._layers[name])[top : top + height, left : left + width] = values
+        self.area_changed.emit(QRect(left, top, width, height))
+
+    def restore_state(self, state: DocumentState) -> None:
+        """Makes the document that state: its size and every layer."""
+        resized = (state.width, state.height) != (self._width, self._height)
+        self._width, self._height = state.width, state.height
+        # Shallow copies: the state keeps its pixels when the layers are painted.
+        self._layers = {name: QImage(image) for name, image in state.layers.items()}
+        if resized:
+            self.size_changed.emit(self.size())
+        self.area_changed.emit(self.rect())
+        self.announce_layers(LAYER_ORDER)
+
+    def announce_layers(self, names: Iterable[LayerName]) -> None:
+        """Says that an action on these layers has finished: their signals, then `changed`."""
+        signals = {
+            LayerName.IMAGE: self.image_changed,
+            LayerName.SKETCH: self.sketch_changed,
+            LayerName.MASK: self.mask_changed,
+        }
+        names = set(names)
+        for name in LAYER_ORDER:
+            if name in names:
+                signals[name].emit()
+        self.changed.emit()
+
+    def area_painted(self, area: QRect) -> None:
+        """A stroke in progress painted this area."""
+        self.area_changed.emit(area)
+
+    def stroke_finished(self, stroke: CanvasStroke, patches: list[LayerPatch]) -> None:
+        """A stroke has ended: its patches become one undo step."""
+        if self._stroke is stroke:
+            self._stroke = None
+        if patches:
+            command = PatchCommand(self, stroke.text, patches, already_applied=True)
+            self.undo_stack.push(command)
+
+    # -- internals ----------------------------------------------------------
 
     def _replace_region(self, name: LayerName, image: QImage, at: QPoint, text: str) -> None:
         left, top, width, height = at.x(), at.y(), image.width(), image.height()
@@ -347,50 +385,11 @@ class CanvasDocument(QObject):
         before = DocumentState(self._width, self._height, dict(self._layers))
         self.undo_stack.push(StateCommand(self, text, before, after))
 
-    def _stroke_finished(self, stroke: CanvasStroke, patches: list[LayerPatch]) -> None:
-        if self._stroke is stroke:
-            self._stroke = None
-        if patches:
-            command = PatchCommand(self, stroke.text, patches, already_applied=True)
-            self.undo_stack.push(command)
-
     def _show(self, name: LayerName, visible: bool) -> None:
         self._visible[name] = visible
         self.visibility_changed.emit(name.value, visible)
         self.area_changed.emit(self.rect())
 
-    def _write_pixels(self, name: LayerName, left: int, top: int, values: np.ndarray) -> None:
-        height, width = values.shape[:2]
-        pixels(self._layers[name])[top : top + height, left : left + width] = values
-        self.area_changed.emit(QRect(left, top, width, height))
-
-    def _restore(self, state: DocumentState) -> None:
-        resized = (state.width, state.height) != (self._width, self._height)
-        self._width, self._height = state.width, state.height
-        # Shallow copies: the state keeps its pixels when the layers are painted.
-        self._layers = {name: QImage(image) for name, image in state.layers.items()}
-        if resized:
-            self.size_changed.emit(self.size())
-        self.area_changed.emit(self.rect())
-        self._announce(set(LAYER_ORDER))
-
-    def _announce(self, names: Iterable[LayerName]) -> None:
-        signals = {
-            LayerName.IMAGE: self.image_changed,
-            LayerName.SKETCH: self.sketch_changed,
-            LayerName.MASK: self.mask_changed,
-        }
-        names = set(names)
-        for name in LAYER_ORDER:
-            if name in names:
-                signals[name].emit()
-        self.changed.emit()
-
 
 def _blank_layers(width: int, height: int) -> dict[LayerName, QImage]:
     return {name: blank_layer(width, height) for name in LAYER_ORDER}
-
-
-def _check_fit(fit: str) -> None:
-    if fit not in FITS:
-        raise ValueError(f"fit must be one of {', '.join(FITS)}; got {fit!r}")

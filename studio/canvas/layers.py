@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Protocol
 
 import numpy as np
+from PySide6.QtCore import QRect, QSize
 from PySide6.QtGui import QColor, QImage
 
 from .imageconv import ALPHA, blank_layer, pixels, read_pixels
@@ -26,6 +28,23 @@ MASK_OPACITY = 0.45
 
 # What transparent parts of the image and sketch become in flattened output.
 PAPER_COLOR = QColor(255, 255, 255)
+
+
+class LayerSource(Protocol):
+    """What reading a document's layers needs (outputs, the project file):
+    a CanvasDocument is one; helpers take this so they need not import it."""
+
+    def width(self) -> int: ...
+
+    def height(self) -> int: ...
+
+    def size(self) -> QSize: ...
+
+    def rect(self) -> QRect: ...
+
+    def layer(self, name: str | LayerName) -> QImage: ...
+
+    def is_visible(self, name: str | LayerName) -> bool: ...
 
 
 def layer_name(name: str | LayerName) -> LayerName:

@@ -6,22 +6,17 @@ hiding its overlay only hides the colour, not the mask."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 from PIL import Image
 from PySide6.QtGui import QColor, QImage, QPainter
 
 from . import masks
 from .imageconv import ALPHA, BLUE, GREEN, RED, read_pixels, to_pil
-from .layers import PAPER_COLOR, LayerName, mask_strength
+from .layers import PAPER_COLOR, LayerName, LayerSource, mask_strength
 from .sizing import Box
 
-if TYPE_CHECKING:
-    from .document import CanvasDocument
 
-
-def composed_image(document: CanvasDocument, transparent: bool = False) -> Image.Image:
+def composed_image(document: LayerSource, transparent: bool = False) -> Image.Image:
     """The visible image and sketch layers: RGB on white paper, or RGBA."""
     result = QImage(document.size(), QImage.Format.Format_ARGB32_Premultiplied)
     result.fill(0 if transparent else PAPER_COLOR)
@@ -34,17 +29,17 @@ def composed_image(document: CanvasDocument, transparent: bool = False) -> Image
     return image if transparent else image.convert("RGB")
 
 
-def init_image(document: CanvasDocument) -> Image.Image:
+def init_image(document: LayerSource) -> Image.Image:
     """The img2img / inpainting source: the image with the sketch painted on."""
     return composed_image(document)
 
 
-def sketch_image(document: CanvasDocument) -> Image.Image:
+def sketch_image(document: LayerSource) -> Image.Image:
     """The sketch alone, RGBA, transparent where nothing is painted."""
     return to_pil(document.layer(LayerName.SKETCH))
 
 
-def mask_image(document: CanvasDocument, feather: int = 0, grow: int = 0) -> Image.Image:
+def mask_image(document: LayerSource, feather: int = 0, grow: int = 0) -> Image.Image:
     """The mask as an "L" image, white = change: grown (or shrunk, for a
     negative grow) by `grow` pixels, then softened over `feather` pixels."""
     strength = masks.grow(mask_strength(document.layer(LayerName.MASK)), grow)
@@ -52,7 +47,7 @@ def mask_image(document: CanvasDocument, feather: int = 0, grow: int = 0) -> Ima
 
 
 def mask_bbox(
-    document: CanvasDocument, padding: int = 0, feather: int = 0, grow: int = 0
+    document: LayerSource, padding: int = 0, feather: int = 0, grow: int = 0
 ) -> Box | None:
     """The box around everything the (grown, feathered) mask touches plus
     padding, clipped to the canvas; None when nothing is masked."""
@@ -60,7 +55,7 @@ def mask_bbox(
     return masks.bounding_box(np.asarray(mask), padding)
 
 
-def color_at(document: CanvasDocument, x: int, y: int) -> QColor:
+def color_at(document: LayerSource, x: int, y: int) -> QColor:
     """The colour of the composed image at one pixel (what a picker picks)."""
     if not document.rect().contains(x, y):
         raise ValueError(f"({x}, {y}) lies outside the canvas")

@@ -17,7 +17,6 @@ import json
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 from PySide6.QtCore import QBuffer, QByteArray, QIODevice
@@ -26,11 +25,8 @@ from PySide6.QtGui import QImage
 from ..atomicfile import atomic_file, write_problem
 from .errors import ProjectError
 from .imageconv import blank_layer
-from .layers import LAYER_ORDER, LayerName, mask_layer, mask_strength
+from .layers import LAYER_ORDER, LayerName, LayerSource, mask_layer, mask_strength
 from .sizing import check_size
-
-if TYPE_CHECKING:
-    from .document import CanvasDocument
 
 FORMAT = "diffusion-studio-canvas"
 VERSION = 1
@@ -46,7 +42,7 @@ class ProjectContents:
     visible: dict[LayerName, bool]
 
 
-def save_project(document: CanvasDocument, path: Path) -> None:
+def save_project(document: LayerSource, path: Path) -> None:
     manifest = {
         "format": FORMAT,
         "version": VERSION,

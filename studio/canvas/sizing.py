@@ -24,6 +24,11 @@ def check_size(width: int, height: int) -> None:
             )
 
 
+def check_fit(fit: str) -> None:
+    if fit not in FITS:
+        raise ValueError(f"fit must be one of {', '.join(FITS)}; got {fit!r}")
+
+
 def canvas_size_for(width: int, height: int) -> tuple[int, int]:
     """The document size an image of this size opens at: the image's own size,
     scaled down to fit MAX_SIZE and then trimmed to multiples of SIZE_MULTIPLE."""
