@@ -117,7 +117,7 @@ def test_tool_shortcuts(view):
     assert view.settings.tool == Tool.PICKER
     QTest.keyClick(view, Qt.Key.Key_B)
     assert (view.settings.tool, view.settings.target) == (Tool.BRUSH, LayerName.SKETCH)
-    assert view.actions.brush.isChecked()
+    assert view.canvas_actions.brush.isChecked()
 
 
 def test_bracket_keys_change_the_brush_size(view):

@@ -58,25 +58,25 @@ def test_hardness_and_opacity_sliders(panel):
 
 def test_tool_buttons_and_the_layer_switch(panel, qtbot):
     toolbar, view = panel
-    click(qtbot, toolbar, view.actions.eraser)
+    click(qtbot, toolbar, view.canvas_actions.eraser)
     assert view.settings.tool == Tool.ERASER
     qtbot.mouseClick(toolbar.paint_mask, Qt.MouseButton.LeftButton)
     assert view.settings.target == LayerName.MASK and view.settings.tool == Tool.ERASER
-    click(qtbot, toolbar, view.actions.brush)
+    click(qtbot, toolbar, view.canvas_actions.brush)
     assert toolbar.paint_sketch.isChecked() and not toolbar.paint_mask.isChecked()
-    click(qtbot, toolbar, view.actions.mask_brush)
-    assert toolbar.paint_mask.isChecked() and view.actions.mask_brush.isChecked()
+    click(qtbot, toolbar, view.canvas_actions.mask_brush)
+    assert toolbar.paint_mask.isChecked() and view.canvas_actions.mask_brush.isChecked()
 
 
 def test_mask_buttons_act_on_the_document(panel, qtbot):
     toolbar, view = panel
-    click(qtbot, toolbar, view.actions.fill_mask)
+    click(qtbot, toolbar, view.canvas_actions.fill_mask)
     assert view.document.mask_image().getextrema() == (255, 255)
-    click(qtbot, toolbar, view.actions.invert_mask)
+    click(qtbot, toolbar, view.canvas_actions.invert_mask)
     assert not view.document.has_mask()
-    click(qtbot, toolbar, view.actions.undo)
+    click(qtbot, toolbar, view.canvas_actions.undo)
     assert view.document.has_mask()
-    click(qtbot, toolbar, view.actions.clear_mask)
+    click(qtbot, toolbar, view.canvas_actions.clear_mask)
     assert not view.document.has_mask()
 
 
@@ -90,18 +90,18 @@ def test_visibility_boxes_hide_layers_both_ways(panel):
 
 def test_undo_and_redo_buttons_follow_the_history(panel, qtbot):
     toolbar, view = panel
-    assert not view.actions.undo.isEnabled() and not view.actions.redo.isEnabled()
+    assert not view.canvas_actions.undo.isEnabled() and not view.canvas_actions.redo.isEnabled()
     drag(view, line(10, 64, 118, 64))
-    assert view.actions.undo.isEnabled()
-    click(qtbot, toolbar, view.actions.undo)
-    assert view.actions.redo.isEnabled() and not view.actions.undo.isEnabled()
+    assert view.canvas_actions.undo.isEnabled()
+    click(qtbot, toolbar, view.canvas_actions.undo)
+    assert view.canvas_actions.redo.isEnabled() and not view.canvas_actions.undo.isEnabled()
     assert not view.document.layer_has_content("sketch")
 
 
 def test_layer_clear_and_flatten_buttons(panel, qtbot):
     toolbar, view = panel
     drag(view, line(10, 64, 118, 64))
-    click(qtbot, toolbar, view.actions.flatten_sketch)
+    click(qtbot, toolbar, view.canvas_actions.flatten_sketch)
     assert view.document.layer_has_content("image")
     assert not view.document.layer_has_content("sketch")
     clear_image = [
@@ -122,7 +122,7 @@ def test_picking_a_colour_shows_it_on_the_colour_button(panel):
 
 def test_every_tool_tip_names_its_shortcut(panel):
     _toolbar, view = panel
-    actions = view.actions
+    actions = view.canvas_actions
     expected = {
         actions.brush: "(B)",
         actions.eraser: "(E)",

@@ -218,3 +218,11 @@ def test_copy_and_paste_through_the_clipboard(view, qtbot):
     with qtbot.waitSignal(view.error_occurred) as blocker:
         QTest.keyClick(view, Qt.Key.Key_V, CTRL)
     assert "no image" in blocker.args[0]
+
+
+def test_the_views_own_actions_list_is_qts_and_holds_the_canvas_actions(view):
+    """CanvasView.actions() is QWidget's list, not shadowed by the canvas's
+    action set: Qt and anything asking a widget for its actions see them."""
+    listed = view.actions()
+    assert view.canvas_actions.undo in listed and view.canvas_actions.brush in listed
+    assert set(view.canvas_actions.all()) <= set(listed)

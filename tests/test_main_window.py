@@ -118,7 +118,7 @@ def test_stop_mid_run_leaves_canvas_and_history_untouched(qtbot, window, photo):
 
 def test_inpaint_through_the_window_keeps_unmasked_pixels(qtbot, window, photo):
     window.document.set_image(photo, fit="resize")
-    window.view.actions.mask_brush.trigger()
+    window.view.canvas_actions.mask_brush.trigger()
     window.view.settings.size = 12
     _drag(qtbot, window.view, [(20, 32), (28, 32), (36, 32), (44, 32)])
     mask = window.document.mask_image()
@@ -318,7 +318,7 @@ def test_history_use_as_image_and_restore(qtbot, window):
 
 def test_controlnet_mode_shows_the_live_edge_map(qtbot, window):
     window.panel.mode.setCurrentIndex(window.panel.mode.findData("controlnet-canny"))
-    window.view.actions.brush.trigger()
+    window.view.canvas_actions.brush.trigger()
     window.view.settings.size = 6
     _drag(qtbot, window.view, [(10, 10), (50, 50)])
     qtbot.waitUntil(lambda: window.edges.last is not None, timeout=5000)
@@ -413,7 +413,7 @@ def test_a_shown_history_image_goes_away_when_painting_resumes(qtbot, window):
     (path,) = window.history.paths()
     window.show_history_item(path)
     assert window.view.has_preview()
-    window.view.actions.brush.trigger()
+    window.view.canvas_actions.brush.trigger()
     _drag(qtbot, window.view, [(5, 5), (20, 20)])
     assert not window.view.has_preview()
 
@@ -596,18 +596,18 @@ def test_a_result_says_where_it_was_saved(qtbot, window):
 
 
 def test_undoing_an_img2img_result_shows_the_sketch_again(qtbot, window):
-    window.view.actions.brush.trigger()
+    window.view.canvas_actions.brush.trigger()
     window.view.settings.size = 6
     _drag(qtbot, window.view, [(10, 10), (50, 50)])
     window.panel.mode.setCurrentIndex(window.panel.mode.findData("img2img"))
     with qtbot.waitSignal(window.worker.job_finished, timeout=TIMEOUT_MS):
         window.generate()
-    document, sketch_box = window.document, window.tools.visibility[LayerName.SKETCH]
+    document, sketch_box = window.document, window.tool_panel.visibility[LayerName.SKETCH]
     assert not document.is_visible("sketch") and document.layer_has_content("image")
-    window.view.actions.undo.trigger()
+    window.view.canvas_actions.undo.trigger()
     assert document.is_visible("sketch") and sketch_box.isChecked()
     assert not document.layer_has_content("image")
-    window.view.actions.redo.trigger()
+    window.view.canvas_actions.redo.trigger()
     assert not document.is_visible("sketch") and not sketch_box.isChecked()
     assert document.layer_has_content("image")
 

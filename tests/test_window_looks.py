@@ -179,7 +179,7 @@ def test_the_view_menu_marks_the_active_theme(qapp, window):
     assert qapp.palette().color(QPalette.ColorRole.Window).lightness() > 200
     assert window.settings.value("ui/theme") == "light"
     # The tool icons made in the dark theme now read on the light background.
-    brush = window.view.actions.brush.icon()
+    brush = window.view.canvas_actions.brush.icon()
     assert _ink_lightness(brush) < 70
     window.apply_preferences(window.prefs)  # a settings change re-applies the same theme
     assert themes["Light theme"].isChecked() and not themes["Dark theme"].isChecked()

@@ -5,22 +5,44 @@ its menus; their shortcuts act while the canvas (or its toolbar) has focus."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from PySide6.QtCore import QObject, Qt
 from PySide6.QtGui import QAction, QActionGroup, QIcon, QKeySequence
 
 from . import icons
+from .document import CanvasDocument
 from .layers import LayerName
-from .tools import Tool
+from .tools import Tool, ToolSettings
 
-if TYPE_CHECKING:
-    from .view import CanvasView
+
+class ActionTarget(Protocol):
+    """What the actions drive: a CanvasView is one."""
+
+    document: CanvasDocument
+    settings: ToolSettings
+
+    def zoom_in(self) -> None: ...
+
+    def zoom_out(self) -> None: ...
+
+    def fit_to_window(self) -> None: ...
+
+    def actual_size(self) -> None: ...
+
+    def copy_to_clipboard(self) -> None: ...
+
+    def paste_from_clipboard(self) -> None: ...
+
+    def addAction(self, action: QAction) -> None: ...
 
 
 class CanvasActions(QObject):
-    def __init__(self, view: CanvasView) -> None:
-        super().__init__(view)
+    """Made by the view it drives (`view.canvas_actions`), which it adds its
+    actions to so their shortcuts act while the view has focus."""
+
+    def __init__(self, view: ActionTarget, parent: QObject | None = None) -> None:
+        super().__init__(parent)
         self._view = view
         document, settings = view.document, view.settings
         sketch, mask = LayerName.SKETCH, LayerName.MASK

@@ -53,7 +53,7 @@ class CanvasToolBar(QWidget):
         self._view = view
         self._settings = view.settings
         self._document = view.document
-        actions = view.actions
+        actions = view.canvas_actions
         self.setObjectName("canvasToolBar")
         # The panel's own shortcuts work while it has focus, like the canvas's.
         self.addActions(actions.all())
@@ -86,7 +86,7 @@ class CanvasToolBar(QWidget):
     def _tools_box(self) -> QGroupBox:
         box = QGroupBox("Tools")
         grid = QGridLayout(box)
-        actions = self._view.actions
+        actions = self._view.canvas_actions
         for column, action in enumerate(
             (actions.brush, actions.mask_brush, actions.eraser, actions.picker)
         ):
@@ -153,7 +153,7 @@ class CanvasToolBar(QWidget):
     def _mask_box(self) -> QGroupBox:
         box = QGroupBox("Mask")
         row = QHBoxLayout(box)
-        actions = self._view.actions
+        actions = self._view.canvas_actions
         for action, text in (
             (actions.fill_mask, "Fill"),
             (actions.clear_mask, "Clear"),
@@ -182,7 +182,7 @@ class CanvasToolBar(QWidget):
             clear.setToolTip(f"Clear the {name.value} layer (undoable)")
             clear.clicked.connect(lambda _=False, n=name: document.clear_layer(n))
             grid.addWidget(clear, row, 1)
-        flatten = _tool_button(self._view.actions.flatten_sketch, "Flatten")
+        flatten = _tool_button(self._view.canvas_actions.flatten_sketch, "Flatten")
         grid.addWidget(flatten, list(reversed(LAYER_ORDER)).index(LayerName.SKETCH), 2)
         return box
 
@@ -190,7 +190,7 @@ class CanvasToolBar(QWidget):
         box = QWidget()
         row = QHBoxLayout(box)
         row.setContentsMargins(0, 0, 0, 0)
-        actions = self._view.actions
+        actions = self._view.canvas_actions
         for action in (actions.undo, actions.redo):
             button = _tool_button(action, action.text())
             button.setIconSize(HISTORY_ICON_SIZE)

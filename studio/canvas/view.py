@@ -93,7 +93,7 @@ class CanvasView(QGraphicsView):
         self.document.area_changed.connect(self._document_item.update)
         self.document.size_changed.connect(self._document_resized)
         self.settings.changed.connect(self._update_outline)
-        self.actions = CanvasActions(self)
+        self.canvas_actions = CanvasActions(self, parent=self)
         self._update_scene_rect()
         self._update_cursor()
 

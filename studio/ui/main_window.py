@@ -62,13 +62,13 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(central)
 
         self.panel = GenerationPanel()
-        self.tools = CanvasToolBar(self.view)
+        self.tool_panel = CanvasToolBar(self.view)
         self.history = HistoryStrip(HistoryStore(self.prefs.outputs_path()))
         self.queue_view = QueueView()
         self.edges = EdgePreview(self.document, self.panel)
         self.mercury = self._make_mercury_panel()
         self.docks = {
-            "tools": self._dock("Tools", self.tools, Qt.DockWidgetArea.LeftDockWidgetArea),
+            "tools": self._dock("Tools", self.tool_panel, Qt.DockWidgetArea.LeftDockWidgetArea),
             "generation": self._dock("Generate", self.panel, Qt.DockWidgetArea.RightDockWidgetArea),
             "history": self._dock("History", self.history, Qt.DockWidgetArea.BottomDockWidgetArea),
             "queue": self._dock("Queue", self.queue_view, Qt.DockWidgetArea.BottomDockWidgetArea),

@@ -61,7 +61,7 @@ def build_menus(window: MainWindow) -> QActionGroup:
     add(file, "&Quit", window.close, Key.Quit)
 
     edit = bar.addMenu("&Edit")
-    canvas = window.view.actions
+    canvas = window.view.canvas_actions
     # The canvas's own actions: their shortcuts act while the canvas has
     # focus, so Ctrl+Z in a prompt box still undoes text.
     edit.addActions([canvas.undo, canvas.redo])
