@@ -1,8 +1,6 @@
 """The painting canvas: a document of image, sketch and mask layers, the view
 that paints on it, its tools and its toolbar. Knows nothing of diffusion."""
 
-# Imported for its effect: see pyside_guard.py (PySide6 6.12.0 on Python 3.11).
-from . import pyside_guard  # noqa: F401
 from .brush import BrushSpec
 from .document import CanvasDocument, CanvasStroke
 from .errors import CanvasError, ImageFileError, ProjectError
