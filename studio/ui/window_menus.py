@@ -7,16 +7,51 @@ in the tooltip and status tip; the window supplies the slots."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
-from PySide6.QtWidgets import QMenu, QMessageBox, QWidget
+from PySide6.QtWidgets import QDockWidget, QMenu, QMenuBar, QMessageBox, QWidget
 
+from ..canvas import CanvasView
+from .message_bar import MessageBar
+from .settings_store import AppPreferences
 from .theme import THEMES
 
-if TYPE_CHECKING:
-    from .main_window import MainWindow
+
+class MenuHost(Protocol):
+    """What the menus drive and read: a MainWindow is one."""
+
+    prefs: AppPreferences
+    view: CanvasView
+    docks: dict[str, QDockWidget]
+    message_bar: MessageBar
+
+    def menuBar(self) -> QMenuBar: ...
+
+    def new_canvas(self) -> None: ...
+
+    def open_image(self, path: str | None = None) -> None: ...
+
+    def open_project(self, path: str | None = None) -> None: ...
+
+    def save_project(self) -> None: ...
+
+    def save_project_as(self, path: str | None = None) -> None: ...
+
+    def export_image(self) -> None: ...
+
+    def close(self) -> bool: ...
+
+    def show_settings(self) -> None: ...
+
+    def generate(self, force: bool = False) -> list[int]: ...
+
+    def stop(self) -> None: ...
+
+    def stop_after_current(self) -> None: ...
+
+    def set_theme(self, name: str) -> None: ...
 
 
 def _add_action(
@@ -41,14 +76,15 @@ def _add_action(
     return action
 
 
-def build_menus(window: MainWindow) -> QActionGroup:
+def build_menus(window: MenuHost) -> QActionGroup:
     """Fills the window's menu bar; returns the theme actions (exclusive: the
     active theme is checked; each one's data is its theme's name)."""
     bar = window.menuBar()
+    owner = bar.window()  # the window as a QWidget: it owns the actions
     Key = QKeySequence.StandardKey
 
     def add(menu: QMenu, text: str, slot: Callable, shortcut=None, tip: str = "") -> QAction:
-        return _add_action(window, menu, text, slot, shortcut, tip)
+        return _add_action(owner, menu, text, slot, shortcut, tip)
 
     file = bar.addMenu("&File")
     add(file, "&New canvas…", window.new_canvas, Key.New)
@@ -100,7 +136,7 @@ def build_menus(window: MainWindow) -> QActionGroup:
     for dock in window.docks.values():
         view.addAction(dock.toggleViewAction())
     view.addSeparator()
-    themes = QActionGroup(window)
+    themes = QActionGroup(owner)
     for name, label in THEMES.items():
         action = add(view, f"&{label} theme", lambda _=False, n=name: window.set_theme(n))
         action.setCheckable(True)
@@ -109,17 +145,17 @@ def build_menus(window: MainWindow) -> QActionGroup:
         themes.addAction(action)
 
     help_menu = bar.addMenu("&Help")
-    add(help_menu, "&About Diffusion Studio", lambda: show_about(window))
+    add(help_menu, "&About Diffusion Studio", lambda: show_about(owner))
     return themes
 
 
-def show_cache(window: MainWindow) -> None:
+def show_cache(window: MenuHost) -> None:
     """What the result cache holds, with a button that empties it."""
     from ..engine.cache import ResultCache
 
     services = window.prefs.service_options()
     cache = ResultCache(services.cache_folder(), services.cache_max_mb * 2**20)
-    box = QMessageBox(window)
+    box = QMessageBox(window.menuBar().window())
     box.setWindowTitle("Result cache")
     box.setText(cache.stats().describe())
     clear = box.addButton("Clear cache", QMessageBox.ButtonRole.DestructiveRole)
