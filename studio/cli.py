@@ -12,7 +12,7 @@ from pathlib import Path
 from PIL import Image, UnidentifiedImageError
 
 from .atomicfile import check_can_create_in, write_problem
-from .engine.errors import EngineError, JobCancelled, RequestError
+from .engine.errors import EngineError, JobCancelledError, RequestError
 from .engine.image_files import check_result_files, write_error
 from .engine.options import EngineOptions, ServiceOptions
 from .engine.request import GenerationRequest, LoraSpec
@@ -319,7 +319,7 @@ def run(args: argparse.Namespace) -> int:
         return COMMANDS[args.command](args)
     except (EngineError, ValueError) as exc:
         return _fail(str(exc))
-    except (JobCancelled, KeyboardInterrupt):
+    except (JobCancelledError, KeyboardInterrupt):
         print("\ncancelled", file=sys.stderr)
         return 130
     except OSError as exc:  # a file or the network failed somewhere we did not expect

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from studio.engine.jobs import (
-    JobCancelledEvent,
+    JobCancelled,
     JobEvent,
     JobFailed,
     JobFinished,
@@ -80,7 +80,7 @@ class EventLog:
 
     def ended(self, job_id: int) -> JobEvent | None:
         for event in self.snapshot():
-            ended = isinstance(event, JobFinished | JobFailed | JobCancelledEvent)
+            ended = isinstance(event, JobFinished | JobFailed | JobCancelled)
             if ended and event.job_id == job_id:
                 return event
         return None

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from studio.engine.errors import EngineError, JobCancelled
+from studio.engine.errors import EngineError, JobCancelledError
 from studio.engine.generate import generate
 from studio.engine.infotext import SAMPLER_NAMES, parse_infotext
 from studio.engine.models import resolve_model
@@ -207,7 +207,7 @@ def test_cancel_mid_run_stops_at_the_next_step(store, sd_model):
     def on_step(info):
         seen.append(info.step)
 
-    with pytest.raises(JobCancelled):
+    with pytest.raises(JobCancelledError):
         generate(
             _request(sd_model, steps=10),
             store,
@@ -221,7 +221,7 @@ def test_cancel_mid_run_stops_at_the_next_step(store, sd_model):
 
 def test_cancel_before_start_runs_no_step(store, sd_model):
     seen = []
-    with pytest.raises(JobCancelled):
+    with pytest.raises(JobCancelledError):
         generate(_request(sd_model), store, on_step=seen.append, should_cancel=lambda: True)
     assert seen == []
 

@@ -11,7 +11,7 @@ from PIL import Image
 
 from studio.engine.errors import RequestError
 from studio.engine.jobs import (
-    JobCancelledEvent,
+    JobCancelled,
     JobFailed,
     JobFinished,
     JobLoading,
@@ -58,8 +58,7 @@ def served():
 
 def _ended(job_id):
     return lambda events: any(
-        isinstance(e, JobFinished | JobFailed | JobCancelledEvent) and e.job_id == job_id
-        for e in events
+        isinstance(e, JobFinished | JobFailed | JobCancelled) and e.job_id == job_id for e in events
     )
 
 
@@ -89,7 +88,7 @@ def test_a_waiting_job_can_be_removed(served, sd_model):
     assert queue.cancel(waiting)
     queue.cancel(running)
     rec.wait_for(_ended(running))
-    assert rec.of(JobCancelledEvent, waiting)
+    assert rec.of(JobCancelled, waiting)
     assert not rec.of(JobStarted, waiting)
     assert queue.pending() == []
 
@@ -100,7 +99,7 @@ def test_the_running_job_is_cancelled_at_its_next_step(served, sd_model):
     rec.wait_for(lambda events: len(rec.of(JobStep, job)) >= 2)
     queue.cancel(job)
     rec.wait_for(_ended(job))
-    assert rec.of(JobCancelledEvent, job)
+    assert rec.of(JobCancelled, job)
     assert not rec.of(JobFinished, job) and not rec.of(JobFailed, job)
     assert len(rec.of(JobStep, job)) < 40
 
@@ -128,7 +127,7 @@ def test_stop_cancels_waiting_jobs_and_ends_the_loop(sd_model):
     job = queue.submit(GenerationRequest("x", model=str(sd_model), steps=2))
     queue.stop()
     queue.serve()  # returns at once: stopping
-    assert rec.of(JobCancelledEvent, job)
+    assert rec.of(JobCancelled, job)
     with pytest.raises(Exception, match="shutting down"):
         queue.submit(GenerationRequest("x"))
 

@@ -12,7 +12,7 @@ import pytest
 from api_harness import WAIT_S, EventLog, RawClient, ServedQueue
 from openai_server import OpenAIServer, TextReply
 
-from studio.engine.jobs import JobCancelledEvent, JobFinished, JobStep
+from studio.engine.jobs import JobCancelled, JobFinished, JobStep
 from studio.server.runner import ApiServer
 from studio.server.text import TextService
 
@@ -53,13 +53,13 @@ def test_a_client_that_leaves_cancels_its_job_and_the_next_one_starts(served):
 
     gave_up.close()  # a queued job of a client that gave up is removed ...
     log.wait_for(lambda _: log.ended(2) is not None, "job 2 to be dropped")
-    assert isinstance(log.ended(2), JobCancelledEvent) and log.start_of(2) is None
+    assert isinstance(log.ended(2), JobCancelled) and log.start_of(2) is None
     assert log.ended(1) is None and [job for job, _ in queue.pending()] == [3]
 
     steps_at_close = log.steps(1)
     running.close()  # ... and a running one stops at its next step
     log.wait_for(lambda _: log.ended(1) is not None, "job 1 to end")
-    assert isinstance(log.ended(1), JobCancelledEvent)
+    assert isinstance(log.ended(1), JobCancelled)
     assert log.steps(1) - steps_at_close <= FEW_STEPS < LONG_STEPS - steps_at_close
 
     log.wait_for(lambda _: log.ended(3) is not None, "job 3 to end")

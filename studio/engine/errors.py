@@ -35,5 +35,5 @@ class EngineStartError(EngineError):
     """torch/diffusers could not be imported or the device set up; kept, not retried."""
 
 
-class JobCancelled(Exception):
+class JobCancelledError(Exception):
     """Raised inside a job when the user cancelled it; the job ends as cancelled."""

@@ -15,7 +15,7 @@ from PIL import Image
 from . import masking
 from .cache import CachedResult, ResultCache, job_key
 from .canny import canny_edges
-from .errors import EngineError, JobCancelled, OutOfMemoryError
+from .errors import EngineError, JobCancelledError, OutOfMemoryError
 from .infotext import format_infotext
 from .models import Kind, ResolvedModel, resolve_model
 from .options import DIRECT_SERVICES, ServiceOptions
@@ -109,7 +109,7 @@ def generate(
     already in memory), `on_step` after every denoising step.
 
     Raises RequestError/EngineError subclasses with a user-facing sentence, or
-    JobCancelled when `should_cancel` turned true (checked at every step)."""
+    JobCancelledError when `should_cancel` turned true (checked at every step)."""
     started = time.perf_counter()
     services = services or DIRECT_SERVICES
     cancelled = should_cancel or (lambda: False)
@@ -143,7 +143,7 @@ def generate(
             if hit is not None:
                 return _from_cache(hit, request, model, notices, started)
     if cancelled():
-        raise JobCancelled
+        raise JobCancelledError
     if on_loading is not None and store.will_load(model, controlnet):
         # the first job of a model spends its first seconds (or minutes) here
         loading = model if controlnet is None or store.will_load(model) else controlnet
@@ -159,7 +159,7 @@ def generate(
             checker = load_image_checker(checker_folder, store.device, store.dtype)
             images, checked = screen_images(images, checker)
             notices += checked
-    except JobCancelled:
+    except JobCancelledError:
         raise
     except Exception as exc:
         raise _translate(exc, request) from exc
@@ -251,7 +251,7 @@ def _run(
 
     def step_end(p: Any, index: int, _timestep: Any, tensors: dict) -> dict:
         if cancelled():
-            raise JobCancelled
+            raise JobCancelledError
         if on_step is not None:
             preview = latents_to_rgb(tensors["latents"], model.architecture)
             on_step(StepInfo(index + 1, p.num_timesteps, preview, region))

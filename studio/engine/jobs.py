@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .batch import plan_batch
-from .errors import EngineError, EngineStartError, JobCancelled
+from .errors import EngineError, EngineStartError, JobCancelledError
 from .generate import StepInfo, generate
 from .options import DIRECT_SERVICES, EngineOptions, ServiceOptions
 from .pipelines import PipelineStore
@@ -60,11 +60,11 @@ class JobFailed:
 
 
 @dataclass(frozen=True)
-class JobCancelledEvent:
+class JobCancelled:
     job_id: int
 
 
-JobEvent = JobStarted | JobLoading | JobStep | JobFinished | JobFailed | JobCancelledEvent
+JobEvent = JobStarted | JobLoading | JobStep | JobFinished | JobFailed | JobCancelled
 Emit = Callable[[JobEvent], None]
 
 
@@ -187,7 +187,7 @@ class JobQueue:
                     break
             else:
                 return False
-        self._emit(job, JobCancelledEvent(job_id))
+        self._emit(job, JobCancelled(job_id))
         return True
 
     def cancel_all(self) -> None:
@@ -229,7 +229,7 @@ class JobQueue:
                 with self._lock:
                     self._running = None
         for job in dropped:
-            self._emit(job, JobCancelledEvent(job.job_id))
+            self._emit(job, JobCancelled(job.job_id))
 
     def _emit(self, job: _Job, event: JobEvent) -> None:
         self._emit_all(event)
@@ -250,8 +250,8 @@ class JobQueue:
                 services=self.services,
                 on_loading=lambda label: self._emit(job, JobLoading(job.job_id, label)),
             )
-        except JobCancelled:
-            self._emit(job, JobCancelledEvent(job.job_id))
+        except JobCancelledError:
+            self._emit(job, JobCancelled(job.job_id))
         except EngineError as exc:
             self._emit(job, JobFailed(job.job_id, str(exc), exc))
         except Exception as exc:

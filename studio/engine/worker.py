@@ -11,7 +11,7 @@ from PySide6.QtCore import QObject, QThread, Signal
 from PySide6.QtGui import QImage
 
 from .jobs import (
-    JobCancelledEvent,
+    JobCancelled,
     JobEvent,
     JobFailed,
     JobFinished,
@@ -91,6 +91,6 @@ class EngineWorker(QObject):
                 self.job_finished.emit(job_id, result)
             case JobFailed(job_id, message):
                 self.job_failed.emit(job_id, message)
-            case JobCancelledEvent(job_id):
+            case JobCancelled(job_id):
                 self.job_cancelled.emit(job_id)
                 self.queue_changed.emit()

@@ -31,7 +31,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.exceptions import HTTPException
 
 from .. import __version__
-from ..engine.errors import EngineError, JobCancelled
+from ..engine.errors import EngineError, JobCancelledError
 from ..engine.models import (
     CATALOG,
     DEFAULT_IMAGE_MODEL,
@@ -256,7 +256,7 @@ def create_app(link: EngineLink, text: TextService, config: ApiConfig | None = N
             raise ApiError(503, str(exc), {"Retry-After": str(QUEUE_RETRY_AFTER_S)}) from None
         except ServerStoppingError as exc:
             raise ApiError(503, f"{exc} Send it again once the server is back.") from None
-        except JobCancelled:
+        except JobCancelledError:
             raise ApiError(
                 503, "The job was cancelled (the engine stopped, or it was cancelled in the app)."
             ) from None

@@ -12,9 +12,9 @@ import contextlib
 import logging
 import threading
 
-from ..engine.errors import EngineError, JobCancelled
+from ..engine.errors import EngineError, JobCancelledError
 from ..engine.jobs import (
-    JobCancelledEvent,
+    JobCancelled,
     JobEvent,
     JobFailed,
     JobFinished,
@@ -79,7 +79,7 @@ class EngineLink:
 
     async def run_all(self, jobs: list[GenerationRequest]) -> list[GenerationResult]:
         """Queues `jobs` and waits for their results. Raises what `admit` raises,
-        then JobFailedError, JobCancelled or ServerStoppingError later.
+        then JobFailedError, JobCancelledError or ServerStoppingError later.
         When this wait is cancelled (the client went away) or one job fails,
         the others are cancelled: nobody will read their images."""
         loop = asyncio.get_running_loop()
@@ -115,11 +115,11 @@ class EngineLink:
                 future.set_result(event.result)
             elif isinstance(event, JobFailed):
                 future.set_exception(JobFailedError(event.message, event.error))
-            elif isinstance(event, JobCancelledEvent):
-                future.set_exception(JobCancelled())
+            elif isinstance(event, JobCancelled):
+                future.set_exception(JobCancelledError())
 
         def on_event(event: JobEvent) -> None:  # on the engine thread
-            if isinstance(event, JobFinished | JobFailed | JobCancelledEvent):
+            if isinstance(event, JobFinished | JobFailed | JobCancelled):
                 # RuntimeError: the loop has closed, so nobody waits any more.
                 with contextlib.suppress(RuntimeError):
                     loop.call_soon_threadsafe(settle, event)
