@@ -11,9 +11,9 @@ import argparse
 from . import __version__
 from .engine.models import CATALOG, DEFAULT_IMAGE_MODEL
 from .engine.options import DEFAULT_BATCH_MEGAPIXELS, DEFAULT_CACHE_MB
-from .engine.request import SCHEDULERS, InpaintContext, Mode
 from .engine.safety import SAFETY_MODES
 from .engine.watermark import POSITIONS
+from .request_args import add_request_arguments
 from .server.limits import DEFAULT_MAX_QUEUE
 
 DESCRIPTION = """\
@@ -29,13 +29,6 @@ A first picture, offline, with the bundled demo model:
   studio generate -p "{CATALOG[DEFAULT_IMAGE_MODEL].example_prompt}" -o star.png"""
 
 
-def _lora(text: str) -> tuple[str, float]:
-    path, sep, weight = text.rpartition(":")
-    if sep and path and not path.endswith(("/", "\\")) and _is_number(weight):
-        return path, float(weight)
-    return text, 1.0
-
-
 def _at_least_one(text: str) -> int:
     try:
         value = int(text)
@@ -44,14 +37,6 @@ def _at_least_one(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, not {text!r}")
     return value
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
 
 
 def _device_options() -> argparse.ArgumentParser:
@@ -180,28 +165,10 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         parents=[device, services],
     )
-    gen.add_argument("--prompt", "-p", help="what to draw")
     gen.add_argument(
         "--prompts-file",
         metavar="FILE",
         help="many prompts, one per line (# comments): a batch with the other settings shared",
-    )
-    gen.add_argument(
-        "--force", action="store_true", help="force regenerate: do not answer from the cache"
-    )
-    gen.add_argument("--negative", default="", help="what to avoid (negative prompt)")
-    gen.add_argument(
-        "--model",
-        "-m",
-        default=DEFAULT_IMAGE_MODEL,
-        help="catalog name, diffusers folder, .safetensors file or cached hub id "
-        f"(default: {DEFAULT_IMAGE_MODEL}, bundled)",
-    )
-    gen.add_argument(
-        "--mode",
-        choices=[m.value for m in Mode],
-        default=Mode.TXT2IMG.value,
-        help="generation mode (default: txt2img)",
     )
     gen.add_argument(
         "--out",
@@ -211,38 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
         "the parameters inside as A1111 stores them; a batch adds -1, -2, ... before the "
         "suffix (default: out.png)",
     )
-    gen.add_argument("--init", help="init image for img2img and inpaint")
-    gen.add_argument("--mask", help="mask image for inpaint (white = change)")
-    gen.add_argument("--control", help="source image for ControlNet canny edges")
-    gen.add_argument("--control-is-edges", action="store_true", help="--control is an edge map")
-    gen.add_argument("--controlnet", help="ControlNet model (default: the model's canny one)")
-    gen.add_argument("--seed", type=int, default=-1, help="seed; -1 for random (default)")
-    gen.add_argument("--steps", type=int, help="denoising steps (default: the model's)")
-    gen.add_argument("--guidance", type=float, help="guidance scale / CFG (default: the model's)")
-    gen.add_argument("--strength", type=float, default=0.75, help="img2img/inpaint strength")
-    gen.add_argument("--width", type=int, help="width in pixels, a multiple of 8")
-    gen.add_argument("--height", type=int, help="height in pixels, a multiple of 8")
-    gen.add_argument("--scheduler", choices=SCHEDULERS, help="sampler (default: the model's)")
-    gen.add_argument("--batch", type=int, default=1, help="images to make (default: 1)")
-    gen.add_argument("--mask-blur", type=int, default=4, help="mask feather in pixels")
-    gen.add_argument(
-        "--inpaint-area",
-        choices=[c.value for c in InpaintContext],
-        default="whole",
-        help="inpaint the whole picture or only the masked region",
-    )
-    gen.add_argument("--padding", type=int, default=32, help="padding around the masked region")
-    gen.add_argument("--canny-low", type=int, default=100, help="canny low threshold")
-    gen.add_argument("--canny-high", type=int, default=200, help="canny high threshold")
-    gen.add_argument("--control-scale", type=float, default=1.0, help="ControlNet strength")
-    gen.add_argument(
-        "--lora",
-        action="append",
-        default=[],
-        type=_lora,
-        metavar="FILE[:WEIGHT]",
-        help="apply a LoRA .safetensors file (repeatable)",
-    )
+    add_request_arguments(gen.add_argument_group("generation (each field of the request)"))
     gen.add_argument("--quiet", "-q", action="store_true", help="no progress output")
 
     serve = commands.add_parser(

@@ -15,8 +15,9 @@ from .atomicfile import check_can_create_in, write_problem
 from .engine.errors import EngineError, JobCancelledError, RequestError
 from .engine.image_files import check_result_files, write_error
 from .engine.options import EngineOptions, ServiceOptions
-from .engine.request import GenerationRequest, LoraSpec
+from .engine.request import GenerationRequest
 from .engine.watermark import Watermark
+from .request_args import request_from_args
 
 
 def _fail(message: str, code: int = 1) -> int:
@@ -134,33 +135,7 @@ def service_options(args: argparse.Namespace) -> ServiceOptions:
 def _request_from_args(args: argparse.Namespace) -> GenerationRequest:
     if not args.prompt and not args.prompts_file:
         raise RequestError("Say what to draw: give --prompt TEXT, or --prompts-file FILE.")
-    return GenerationRequest(
-        prompt=args.prompt or "",
-        mode=args.mode,
-        negative_prompt=args.negative,
-        model=args.model,
-        controlnet=args.controlnet,
-        scheduler=args.scheduler,
-        steps=args.steps,
-        guidance_scale=args.guidance,
-        strength=args.strength,
-        width=args.width,
-        height=args.height,
-        seed=None if args.seed == -1 else args.seed,
-        batch_count=args.batch,
-        init_image=_open_image(args.init, "init image"),
-        mask_image=_open_image(args.mask, "mask"),
-        mask_blur=args.mask_blur,
-        control_image=_open_image(args.control, "control image"),
-        control_is_edges=args.control_is_edges,
-        canny_low=args.canny_low,
-        canny_high=args.canny_high,
-        controlnet_scale=args.control_scale,
-        inpaint_context=args.inpaint_area,
-        inpaint_padding=args.padding,
-        loras=tuple(LoraSpec(path, weight) for path, weight in args.lora),
-        force_regenerate=args.force,
-    )
+    return request_from_args(args, _open_image)
 
 
 def _jobs_from_args(args: argparse.Namespace, services: ServiceOptions) -> list[GenerationRequest]:
@@ -175,10 +150,12 @@ def _jobs_from_args(args: argparse.Namespace, services: ServiceOptions) -> list[
         jobs = plan_batch(request, prompts, services.batch_megapixels)
     from .engine.safety import prompt_filter
 
+    checked = []
     for job in jobs:  # refuse bad input before torch is even imported
-        job.validated()
+        job, _notices = job.validated()  # generate() reports the notices, not validating again
         prompt_filter(services).check(job.prompts)
-    return jobs
+        checked.append(job)
+    return checked
 
 
 def cmd_generate(args: argparse.Namespace) -> int:

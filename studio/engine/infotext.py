@@ -26,7 +26,8 @@ from .. import __version__ as VERSION
 from . import request as rq
 from .errors import EngineError
 from .models import PICKLE_SUFFIXES
-from .request import GenerationRequest, InpaintContext, Mode
+from .request import FIELD, FIELDS, GenerationRequest, Mode
+from .request_fields import RequestField
 
 # What this app writes before its version in "Version": how its own recipes are known.
 _OUR_VERSION_PREFIX = "studio "
@@ -52,7 +53,6 @@ _SAMPLER_IDS |= {
     "dpmpp_2m": "dpm++2m",
 }
 _SCHEDULE_SUFFIXES = ("karras", "exponential", "uniform")  # pre-1.9 "DPM++ 2M Karras"
-_INPAINT_AREAS = {InpaintContext.WHOLE: "Whole picture", InpaintContext.MASKED: "Only masked"}
 # A1111 reads a `key: value` pair with one regex, r'\s*(\w[\w \-/]+):\s*(value)(?:,|$)',
 # which backtracks through every start of a long run of key characters that ends in
 # no colon (20k characters took 9 s). We find the same pairs in one pass: the runs
@@ -66,23 +66,33 @@ _LORA_TAG = re.compile(r"<lora:([^:>]{1,255})[^>]{0,255}>")
 # The longest text read as parameters: A1111's longest real recipes are tens of KB.
 MAX_INFOTEXT_CHARS = 256 * 1024
 _CONTROLNET_KEYS = ("ControlNet 0", "ControlNet")
+# The order A1111 writes its keys in (and the ControlNet extension its unit's); a
+# key not named here follows them, in the order the request declares its fields.
+_LAYOUT = ("Steps", "Sampler", "Schedule type", "CFG scale", "Seed", "Size", "Model")
+_LAYOUT += ("Denoising strength", "Mask blur", "Inpaint area", "Masked area padding", "Mode")
+_LAYOUT += (_CONTROLNET_KEYS[0], "Lora", "Batch size")
+_UNIT_LAYOUT = ("Module", "Model", "Weight", "Threshold A", "Threshold B")
+# The fields the text carries, read and written from their declarations; the
+# rest (prompt, Sampler, Size, Model, Lora) have a shape of their own, below.
+_CARRIED = tuple(f for f in FIELDS if f.spec.infotext)
+_SIZE, _SAMPLER = FIELD["width"].spec.infotext, FIELD["scheduler"].spec.infotext
+_SHAPED = {"prompt", "negative_prompt", "scheduler", "width", "height", "model", "controlnet"}
+_SHAPED |= {"loras", "seed"}  # the seed is the image's own, given to the writer
+_PLAIN = tuple(f for f in _CARRIED if f.name not in _SHAPED)
 # Numbers a request takes from the text: key, request field, type, lowest, highest.
-_NUMBERS = (
-    ("Steps", "steps", int, 1, rq.MAX_STEPS),
-    ("CFG scale", "guidance_scale", float, 0, rq.MAX_GUIDANCE),
-    ("Seed", "seed", int, 0, rq.MAX_SEED),
-    ("Denoising strength", "strength", float, 0, 1),
-    ("Mask blur", "mask_blur", int, 0, 256),
-    ("Masked area padding", "inpaint_padding", int, 0, 1024),
-    ("Batch size", "batch_count", int, 1, rq.MAX_BATCH),
+_NUMBERS = tuple(
+    (f.spec.infotext, f.name, f.kind, f.spec.low, f.spec.high)
+    for f in _CARRIED
+    if f.is_number and f.spec.multiple == 0 and not f.spec.infotext_unit
 )
-_UNIT_NUMBERS = (
-    ("Weight", "controlnet_scale", float, 0, 2),
-    ("Threshold A", "canny_low", int, 0, 255),
-    ("Threshold B", "canny_high", int, 0, 255),
+_UNIT_NUMBERS = tuple(
+    (f.spec.infotext, f.name, f.kind, f.spec.low, f.spec.high)
+    for f in _CARRIED
+    if f.is_number and f.spec.infotext_unit
 )
-_APPLIED = {key for key, *_ in _NUMBERS} | {*_CONTROLNET_KEYS, "Lora", "Mode", "Model"}
-_APPLIED |= {"Sampler", "Schedule type", "Size", "Inpaint area"}
+_CHOICES = tuple(f for f in _PLAIN if f.choices)
+_APPLIED = {f.spec.infotext for f in _CARRIED if not f.spec.infotext_unit}
+_APPLIED |= {*_CONTROLNET_KEYS, "Schedule type"}
 
 
 class InfotextTooLong(EngineError, ValueError):
@@ -185,34 +195,47 @@ def format_infotext(
     extra: Mapping[str, str | int | float] | None = None,
 ) -> str:
     """The A1111-style text for one image of a fully resolved request."""
-    r, mode = request, Mode(request.mode)
+    r, mode = request, request.mode
     sampler, schedule = SAMPLER_NAMES.get(r.scheduler or "", (r.scheduler, None))
-    params: dict[str, object] = {"Steps": r.steps, "Sampler": sampler, "Schedule type": schedule}
-    params |= {"CFG scale": r.guidance_scale, "Seed": seed}
-    params["Size"] = f"{r.width}x{r.height}" if r.width and r.height else None
-    params["Model"] = model_label
-    if mode in (Mode.IMG2IMG, Mode.INPAINT):
-        params["Denoising strength"] = r.strength
-    if mode is Mode.INPAINT:
-        params["Mask blur"] = r.mask_blur
-        params["Inpaint area"] = _INPAINT_AREAS[InpaintContext(r.inpaint_context)]
-        params["Masked area padding"] = r.inpaint_padding
-    params["Mode"] = mode.value
+    params: dict[str, object] = {_SAMPLER: sampler, "Schedule type": schedule}
+    params |= {FIELD["seed"].spec.infotext: seed, FIELD["model"].spec.infotext: model_label}
+    params[_SIZE] = f"{r.width}x{r.height}" if r.width and r.height else None
+    unit: dict[str, object] = {"Module": "canny", "Model": _short_name(r.controlnet)}
+    for f in _PLAIN:
+        if f.applies_to(mode) and not (f.spec.infotext_if_changed and _unchanged(r, f)):
+            (unit if f.spec.infotext_unit else params)[f.spec.infotext] = _written(r, f)
     if mode is Mode.CONTROLNET_CANNY:
         # The key and field names of the sd-webui-controlnet extension, which reads them too.
-        unit = {"Module": "canny", "Model": _short_name(r.controlnet), "Weight": r.controlnet_scale}
-        unit |= {"Threshold A": r.canny_low, "Threshold B": r.canny_high}
-        params["ControlNet 0"] = _join(unit)
+        params[_CONTROLNET_KEYS[0]] = _join(_in_order(unit, _UNIT_LAYOUT))
     if r.loras:
-        params["Lora"] = ", ".join(f"{lora.name}:{_fmt(lora.weight)}" for lora in r.loras)
-    if r.batch_count > 1:
-        params["Batch size"] = r.batch_count
+        params[FIELD["loras"].spec.infotext] = ", ".join(
+            f"{lora.name}:{_fmt(lora.weight)}" for lora in r.loras
+        )
+    params = _in_order(params, _LAYOUT)
     for key, value in (extra or {}).items():
         if not _KEY.fullmatch(key):
             raise ValueError(f"{key!r} cannot be an infotext key (letters, digits, space, -, /).")
         params[key] = value
     params["Version"] = f"{_OUR_VERSION_PREFIX}{VERSION}"
     return compose_infotext(r.prompt, r.negative_prompt, params)
+
+
+def _written_value(f: RequestField, value: str) -> str:
+    return f.spec.infotext_values.get(value, value)
+
+
+def _unchanged(request: GenerationRequest, f: RequestField) -> bool:
+    return getattr(request, f.name) == f.default
+
+
+def _written(request: GenerationRequest, f: RequestField) -> object:
+    value = getattr(request, f.name)
+    return _written_value(f, value.value) if f.is_enum else value
+
+
+def _in_order(params: Mapping[str, object], layout: tuple[str, ...]) -> dict[str, object]:
+    first = {key: params[key] for key in layout if key in params}
+    return first | {key: value for key, value in params.items() if key not in first}
 
 
 def compose_infotext(prompt: str, negative_prompt: str, params: Mapping[str, object]) -> str:
@@ -316,11 +339,11 @@ def request_from_infotext(
     model = p.get("Model", "").strip()
     if model and not (base is not None and _names_model(model, base.model)):
         changes["model"] = model
-    areas = {label.lower(): context for context, label in _INPAINT_AREAS.items()}
-    modes = {mode.value: mode for mode in Mode}
-    for key, attr, choices in (("Inpaint area", "inpaint_context", areas), ("Mode", "mode", modes)):
-        if key in p and p[key].strip().lower() in choices:
-            changes[attr] = choices[p[key].strip().lower()]
+    for f in _CHOICES:
+        key = f.spec.infotext
+        names = {str(_written_value(f, c)).lower(): c for c in f.choices}
+        if key in p and p[key].strip().lower() in names:
+            changes[f.name] = names[p[key].strip().lower()]
         elif key in p:
             notices.append(f"{key} {p[key]!r} is unknown, so it was not restored.")
     unit = _pairs(next((p[key] for key in _CONTROLNET_KEYS if key in p), ""))

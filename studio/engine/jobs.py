@@ -137,8 +137,9 @@ class JobQueue:
     def submit(self, request: GenerationRequest, on_event: Emit | None = None) -> int:
         """Queues a request; a request that cannot run (or that the strict safety
         filter refuses) raises RequestError now, before it waits behind other
-        jobs. `on_event` also receives this job's events, on the engine thread."""
-        self.check(request)
+        jobs. `on_event` also receives this job's events, on the engine thread.
+        A request `check` has returned is not validated again."""
+        request = self.check(request)
         with self._lock:
             if self._stopping:
                 raise EngineError("The engine is shutting down; the job was not queued.")
@@ -147,10 +148,12 @@ class JobQueue:
             self._lock.notify_all()
             return job.job_id
 
-    def check(self, request: GenerationRequest) -> None:
-        """Raises RequestError when the request cannot run or the strict filter refuses it."""
-        request.validated()
+    def check(self, request: GenerationRequest) -> GenerationRequest:
+        """The request validated (once: a validated one is returned as it is);
+        raises RequestError when it cannot run or the strict filter refuses it."""
+        request, _notices = request.validated()  # generate() reports the notices
         prompt_filter(self.services).check(request.prompts)
+        return request
 
     def plan(self, request: GenerationRequest, prompts: list[str]) -> list[GenerationRequest]:
         """The jobs `submit_prompts` would queue: prompts grouped per pipeline call."""
@@ -161,9 +164,7 @@ class JobQueue:
     ) -> list[int]:
         """Queues many prompts with one request's settings, as few jobs as the
         memory budget allows (see batch.py); nothing is queued if one is refused."""
-        jobs = self.plan(request, prompts)
-        for job in jobs:
-            self.check(job)
+        jobs = [self.check(job) for job in self.plan(request, prompts)]
         return [self.submit(job, on_event) for job in jobs]
 
     def pending(self) -> list[tuple[int, GenerationRequest]]:

@@ -1,4 +1,4 @@
-"""Every input of a generation in one immutable request, validated at the boundary.
+"""Every input of a generation in one immutable request, each field declared once.
 
 Nothing here imports torch: the window, the CLI and the HTTP API build and
 check requests before any model is touched.
@@ -7,49 +7,36 @@ check requests before any model is touched.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
-from enum import StrEnum
+from dataclasses import dataclass
 from pathlib import Path
 
 from PIL import Image
 
-from .errors import RequestError, RequestTooLargeError
+from .errors import RequestError
 from .models import DEFAULT_IMAGE_MODEL
+from .request_fields import RequestField, declared, request_fields
+from .request_values import (
+    INIT_MODES,
+    INPAINT_AREA_NAMES,
+    INPAINT_CONTEXT_LABELS,
+    MAX_BATCH,
+    MAX_GUIDANCE,
+    MAX_SEED,
+    MAX_SIDE,
+    MAX_STEPS,
+    MIN_SIDE,
+    MODE_LABELS,
+    SCHEDULER_LABELS,
+    SCHEDULERS,
+    SIZE_MULTIPLE,
+    InpaintContext,
+    Mode,
+)
+from .request_values import MAX_PROMPT_CHARS as MAX_PROMPT_CHARS  # re-exported
+from .validation import check_denoising_steps as check_denoising_steps  # re-exported
+from .validation import is_validated, validate
+from .validation import snap_side as snap_side  # re-exported
 from .watermark import Watermark
-
-MIN_SIDE = 64
-MAX_SIDE = 4096
-MAX_STEPS = 150
-MAX_GUIDANCE = 30.0
-MAX_BATCH = 16
-MAX_SEED = 2**64 - 1
-SIZE_MULTIPLE = 8
-# Prompts: A1111-style long prompts are encoded in chunks of the CLIP window (77
-# tokens less the start and end markers); no model follows more than a few.
-PROMPT_CHUNK_TOKENS = 75
-MAX_PROMPT_CHUNKS = 8
-# Characters are counted, not tokens, so no tokenizer is loaded to say no. English
-# averages about 4 characters per CLIP token; 8 leaves room for A1111's (word:1.2)
-# weights and <lora:...> tags, which add characters but few or no tokens.
-CHARS_PER_TOKEN = 8
-MAX_PROMPT_CHARS = PROMPT_CHUNK_TOKENS * MAX_PROMPT_CHUNKS * CHARS_PER_TOKEN
-
-
-class Mode(StrEnum):
-    TXT2IMG = "txt2img"
-    IMG2IMG = "img2img"
-    INPAINT = "inpaint"
-    CONTROLNET_CANNY = "controlnet-canny"
-
-
-class InpaintContext(StrEnum):
-    """Which part of the image the model sees when inpainting."""
-
-    WHOLE = "whole"  # the whole picture, at the requested size
-    MASKED = "masked"  # only the mask's bounding box plus padding, at native size
-
-
-SCHEDULERS = ("euler", "euler-a", "dpm++2m", "dpm++2m-karras", "ddim", "lcm")
 
 
 @dataclass(frozen=True)
@@ -62,40 +49,315 @@ class LoraSpec:
         return Path(self.path).stem
 
 
+_INPAINT = (Mode.INPAINT,)  # the modes a field applies to
+_CANNY = (Mode.CONTROLNET_CANNY,)
+_NEEDS_CANNY = "ControlNet canny"
+
+
 @dataclass(frozen=True)
 class GenerationRequest:
     """One generation. `None` means "the model's default" for steps, guidance,
-    scheduler and size, and "random" for the seed."""
+    scheduler and size, and "random" for the seed. Each field declares its
+    range, label, help and surface names once (request_fields.py)."""
 
-    prompt: str
-    mode: Mode = Mode.TXT2IMG
-    negative_prompt: str = ""
-    model: str = DEFAULT_IMAGE_MODEL
-    controlnet: str | None = None
-    scheduler: str | None = None
-    steps: int | None = None
-    guidance_scale: float | None = None
-    strength: float = 0.75
-    width: int | None = None
-    height: int | None = None
-    seed: int | None = None
-    batch_count: int = 1
-    init_image: Image.Image | None = field(default=None, repr=False, compare=False)
-    mask_image: Image.Image | None = field(default=None, repr=False, compare=False)
-    mask_blur: int = 4
-    control_image: Image.Image | None = field(default=None, repr=False, compare=False)
-    control_is_edges: bool = False
-    canny_low: int = 100
-    canny_high: int = 200
-    controlnet_scale: float = 1.0
-    inpaint_context: InpaintContext = InpaintContext.WHOLE
-    inpaint_padding: int = 32
-    loras: tuple[LoraSpec, ...] = ()
+    prompt: str = declared(label="Prompt", help="what to draw", infotext="Prompt", cli_short="-p")
+    mode: Mode = declared(
+        Mode.TXT2IMG,
+        label="Mode",
+        help="generation mode (default: txt2img)",
+        infotext="Mode",
+        choice_labels=MODE_LABELS,
+    )
+    negative_prompt: str = declared(
+        "",
+        label="Negative prompt",
+        help="what to avoid (negative prompt)",
+        infotext="Negative prompt",
+        cli="--negative",
+        panel="negative",
+    )
+    model: str = declared(
+        DEFAULT_IMAGE_MODEL,
+        label="Model",
+        help="catalog name, diffusers folder, .safetensors file or cached hub id "
+        f"(default: {DEFAULT_IMAGE_MODEL}, bundled)",
+        api_help="what `studio generate --model` takes: a catalog name (sd15, sd21, sdxl, "
+        "sd-turbo, ..., tiny-random), a diffusers folder, a .safetensors file or a cached "
+        "hub id; null: the server's default",
+        infotext="Model",
+        cli_short="-m",
+    )
+    controlnet: str | None = declared(
+        None,
+        label="ControlNet",
+        help="ControlNet model (default: the model's canny one)",
+        infotext="Model",
+        infotext_unit=True,
+        modes=_CANNY,
+        panel=None,  # the model's own canny ControlNet; other ones from the CLI and API
+    )
+    scheduler: str | None = declared(
+        None,
+        label="Sampler",
+        what="scheduler",
+        help="sampler (default: the model's)",
+        api_help="euler, euler-a, dpm++2m, ...; null: the model's default",
+        infotext="Sampler",
+        choices=SCHEDULERS,
+        none_label="Model default",
+        choice_labels=SCHEDULER_LABELS,
+    )
+    steps: int | None = declared(
+        None,
+        label="Steps",
+        what="number of steps",
+        help="denoising steps (default: the model's)",
+        api_help="null: the model's default",
+        low=1,
+        high=MAX_STEPS,
+        api="num_inference_steps",
+        infotext="Steps",
+    )
+    guidance_scale: float | None = declared(
+        None,
+        label="Guidance (CFG)",
+        what="guidance scale (CFG)",
+        help="guidance scale / CFG (default: the model's)",
+        api_help="null: the model's default",
+        low=0.0,
+        high=MAX_GUIDANCE,
+        cli="--guidance",
+        panel="guidance",
+        panel_step=0.5,
+        panel_decimals=1,
+        infotext="CFG scale",
+    )
+    strength: float = declared(
+        0.75,
+        label="Strength",
+        help="img2img / inpaint: how much changes (0 to 1)",
+        low=0.0,
+        high=1.0,
+        modes=INIT_MODES,
+        panel_low=0.01,  # 0 changes nothing: validation refuses it in these modes
+        panel_step=0.05,
+        infotext="Denoising strength",
+    )
+    width: int | None = declared(
+        None,
+        label="Width",
+        help="width in pixels, a multiple of 8",
+        api_help="pixels, rounded to a multiple of 8; null: the model's default",
+        low=MIN_SIDE,
+        high=MAX_SIDE,
+        multiple=SIZE_MULTIPLE,
+        panel_step=SIZE_MULTIPLE,
+        panel_suffix=" px",
+        infotext="Size",
+    )
+    height: int | None = declared(
+        None,
+        label="Height",
+        help="height in pixels, a multiple of 8",
+        api_help="pixels, rounded to a multiple of 8; null: the model's default",
+        low=MIN_SIDE,
+        high=MAX_SIDE,
+        multiple=SIZE_MULTIPLE,
+        panel_step=SIZE_MULTIPLE,
+        panel_suffix=" px",
+        infotext="Size",
+    )
+    seed: int | None = declared(
+        None,
+        label="Seed",
+        help="seed; -1 for random (default)",
+        api_help="null or -1: random (reported back)",
+        low=0,
+        high=MAX_SEED,
+        hint=" Leave it empty for a random seed.",
+        random_alias=-1,
+        infotext="Seed",
+    )
+    batch_count: int = declared(
+        1,
+        label="Batch",
+        what="batch count",
+        help="images per prompt (default: 1)",
+        low=1,
+        high=MAX_BATCH,
+        cli="--batch",
+        panel="batch",
+        infotext="Batch size",
+        infotext_if_changed=True,
+    )
+    init_image: Image.Image | None = declared(
+        None,
+        repr=False,
+        compare=False,
+        label="Init image",
+        help="init image for img2img and inpaint",
+        api_help="base64 PNG/JPEG (img2img, inpaint)",
+        cli="--init",
+        panel=None,  # the canvas
+        infotext=None,
+    )
+    mask_image: Image.Image | None = declared(
+        None,
+        repr=False,
+        compare=False,
+        label="Mask",
+        help="mask image for inpaint (white = change)",
+        api_help="base64; white = change (inpaint)",
+        cli="--mask",
+        panel=None,  # the canvas's mask layer
+        infotext=None,
+    )
+    control_image: Image.Image | None = declared(
+        None,
+        repr=False,
+        compare=False,
+        label="Control image",
+        help="source image for ControlNet canny edges",
+        api_help="base64 (controlnet-canny)",
+        cli="--control",
+        panel=None,  # the canvas
+        infotext=None,
+    )
+    control_is_edges: bool = declared(
+        False,
+        label="Control image is an edge map",
+        help="--control is an edge map",
+        api_help="control_image is an edge map already",
+        modes=_CANNY,
+        panel=None,  # the canvas is a picture, never an edge map
+        infotext=None,  # the edge map is not in the text either
+    )
+    canny_low: int = declared(
+        100,
+        label="Low threshold",
+        what="canny low threshold",
+        help="canny low threshold",
+        low=0,
+        high=255,
+        modes=_CANNY,
+        panel_group=_NEEDS_CANNY,
+        infotext="Threshold A",
+        infotext_unit=True,
+    )
+    canny_high: int = declared(
+        200,
+        label="High threshold",
+        what="canny high threshold",
+        help="canny high threshold",
+        low=0,
+        high=255,
+        modes=_CANNY,
+        panel_group=_NEEDS_CANNY,
+        infotext="Threshold B",
+        infotext_unit=True,
+    )
+    controlnet_scale: float = declared(
+        1.0,
+        label="Control strength",
+        what="ControlNet conditioning scale",
+        help="ControlNet strength",
+        low=0.0,
+        high=2.0,
+        modes=_CANNY,
+        cli="--control-scale",
+        panel="control_scale",
+        panel_group=_NEEDS_CANNY,
+        panel_step=0.05,
+        infotext="Weight",
+        infotext_unit=True,
+    )
+    inpaint_context: InpaintContext = declared(
+        InpaintContext.WHOLE,
+        label="Area",
+        what="inpaint context",
+        help="inpaint the whole picture or only the masked region",
+        modes=_INPAINT,
+        cli="--inpaint-area",
+        api="inpaint_area",
+        panel_group="Inpainting",
+        choice_labels=INPAINT_CONTEXT_LABELS,
+        infotext="Inpaint area",
+        infotext_values=INPAINT_AREA_NAMES,
+    )
+    inpaint_padding: int = declared(
+        32,
+        label="Padding",
+        what="inpaint padding",
+        help="padding around the masked region",
+        low=0,
+        high=1024,
+        modes=_INPAINT,
+        cli="--padding",
+        panel="padding",
+        panel_group="Inpainting",
+        panel_step=8,
+        panel_suffix=" px",
+        infotext="Masked area padding",
+    )
+    mask_blur: int = declared(
+        4,
+        label="Mask feather",
+        help="mask feather in pixels",
+        low=0,
+        high=256,
+        modes=_INPAINT,
+        panel_group="Inpainting",
+        panel_suffix=" px",
+        infotext="Mask blur",
+    )
+    loras: tuple[LoraSpec, ...] = declared(
+        (),
+        label="LoRAs",
+        help="apply a LoRA .safetensors file (repeatable)",
+        cli="--lora",
+        panel=None,  # not in the panel yet
+        infotext="Lora",
+        infotext_read=False,  # names only: the files come from the user
+    )
     # More prompts with the same settings, run in the same pipeline call: image
     # i of the job uses prompts[i // batch_count] (see batch.py).
-    extra_prompts: tuple[str, ...] = ()
-    watermark: Watermark | None = None  # None: the engine's default (usually none)
-    force_regenerate: bool = False  # skip the result cache (the new result is stored)
+    extra_prompts: tuple[str, ...] = declared(
+        (),
+        label="Batch prompts",
+        help="more prompts with the same settings",
+        # Each surface has its own way to many prompts, split into jobs by batch.py:
+        cli=None,  # --prompts-file
+        api=None,  # "prompts"
+        panel=None,  # "one prompt per line"
+        infotext=None,  # each image has its own prompt
+    )
+    watermark: Watermark | None = declared(
+        None,
+        label="Watermark",
+        help="null: the server's watermark setting (usually none)",
+        cli=None,  # the --watermark options set the engine's default (ServiceOptions)
+        panel=None,  # a preference, not a per-image setting
+        infotext=None,  # the image's pixels show it
+    )
+    force_regenerate: bool = declared(
+        False,
+        label="Force regenerate",
+        help="force regenerate: do not answer from the cache",
+        api_help="skip the result cache",
+        cli="--force",
+        panel=None,  # a menu action, per job
+        infotext=None,  # the same recipe either way
+    )
+
+    def __post_init__(self) -> None:
+        # Enums are coerced once, here, so nobody re-wraps Mode(...) later.
+        for f in _ENUM_FIELDS:
+            value = getattr(self, f.name)
+            if not isinstance(value, f.kind):
+                try:
+                    object.__setattr__(self, f.name, f.kind(value))
+                except ValueError:
+                    raise RequestError(f.choice_sentence(value)) from None
 
     @property
     def prompts(self) -> tuple[str, ...]:
@@ -111,8 +373,19 @@ class GenerationRequest:
     def validated(self) -> tuple[GenerationRequest, list[str]]:
         """Checks every field; returns the request with sizes snapped to
         multiples of 8 and images in the colour mode the engine expects, plus
-        notices for what was adjusted. Raises RequestError with a sentence."""
+        notices for what was adjusted. Raises RequestError with a sentence.
+        A request this returned is returned as it is, with the same notices:
+        each path validates once however many layers ask."""
         return validate(self)
+
+    @property
+    def is_validated(self) -> bool:
+        return is_validated(self)
+
+
+FIELDS: tuple[RequestField, ...] = request_fields(GenerationRequest)
+FIELD: dict[str, RequestField] = {f.name: f for f in FIELDS}
+_ENUM_FIELDS = tuple(f for f in FIELDS if f.is_enum)
 
 
 @dataclass(frozen=True)
@@ -125,172 +398,3 @@ class GenerationResult:
     elapsed_s: float
     notices: tuple[str, ...] = ()
     cached: bool = False  # served from the result cache, not generated now
-
-
-def snap_side(value: int, what: str) -> int:
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise RequestError(f"The {what} must be a whole number of pixels, not {value!r}.")
-    snapped = int(value / SIZE_MULTIPLE + 0.5) * SIZE_MULTIPLE  # halves round up
-    if not MIN_SIDE <= snapped <= MAX_SIDE:
-        raise RequestError(
-            f"The {what} must be between {MIN_SIDE} and {MAX_SIDE} pixels; {value} is out of range."
-        )
-    return snapped
-
-
-def _check_range(value: float, low: float, high: float, what: str, hint: str = "") -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise RequestError(f"The {what} must be a number, not {value!r}.")
-    if not low <= value <= high:
-        raise RequestError(f"The {what} must be between {low:g} and {high:g}; got {value:g}.{hint}")
-
-
-def _check_prompt_lengths(r: GenerationRequest) -> None:
-    texts = [("The prompt", r.prompt), ("The negative prompt", r.negative_prompt)]
-    texts += [(f"Batch prompt {i}", p) for i, p in enumerate(r.extra_prompts, start=2)]
-    for what, text in texts:
-        if len(text) > MAX_PROMPT_CHARS:
-            raise RequestTooLargeError(
-                f"{what} is {len(text):,} characters long; at most {MAX_PROMPT_CHARS:,} are "
-                f"accepted (about {MAX_PROMPT_CHUNKS} chunks of {PROMPT_CHUNK_TOKENS} tokens, "
-                "more than a model follows). Shorten it."
-            )
-
-
-def _mask_is_empty(mask: Image.Image) -> bool:
-    # A mask painted with a soft brush may be faint; anything at or below 1%
-    # grey is treated as unpainted.
-    return mask.getextrema()[1] <= 2
-
-
-def validate(request: GenerationRequest) -> tuple[GenerationRequest, list[str]]:
-    notices: list[str] = []
-    r = request
-    if not isinstance(r.prompt, str) or not isinstance(r.negative_prompt, str):
-        raise RequestError("The prompt and negative prompt must be text.")
-    if not isinstance(r.extra_prompts, tuple) or not all(
-        isinstance(p, str) for p in r.extra_prompts
-    ):
-        raise RequestError("The batch prompts must be a list of texts.")
-    _check_prompt_lengths(r)
-    try:
-        mode = Mode(r.mode)
-    except ValueError:
-        choices = ", ".join(m.value for m in Mode)
-        raise RequestError(f"Unknown mode {r.mode!r}; choose one of: {choices}.") from None
-    try:
-        context = InpaintContext(r.inpaint_context)
-    except ValueError:
-        raise RequestError(
-            f"Unknown inpaint context {r.inpaint_context!r}; choose 'whole' or 'masked'."
-        ) from None
-    if not isinstance(r.model, str) or not r.model.strip():
-        raise RequestError("No model is chosen: pick a catalog model, a folder or a file.")
-    if r.scheduler is not None and r.scheduler not in SCHEDULERS:
-        raise RequestError(
-            f"Unknown scheduler {r.scheduler!r}; choose one of: {', '.join(SCHEDULERS)}."
-        )
-    if r.steps is not None:
-        if isinstance(r.steps, bool) or not isinstance(r.steps, int):
-            raise RequestError(f"Steps must be a whole number, not {r.steps!r}.")
-        _check_range(r.steps, 1, MAX_STEPS, "number of steps")
-    if r.guidance_scale is not None:
-        _check_range(r.guidance_scale, 0.0, MAX_GUIDANCE, "guidance scale (CFG)")
-    _check_range(r.strength, 0.0, 1.0, "strength")
-    if mode in (Mode.IMG2IMG, Mode.INPAINT) and r.strength <= 0:
-        raise RequestError("A strength of 0 changes nothing; use a value above 0.")
-    if r.seed is not None:
-        if isinstance(r.seed, bool) or not isinstance(r.seed, int):
-            raise RequestError(f"The seed must be a whole number, not {r.seed!r}.")
-        _check_range(r.seed, 0, MAX_SEED, "seed", " Leave it empty for a random seed.")
-    if isinstance(r.batch_count, bool) or not isinstance(r.batch_count, int):
-        raise RequestError(f"The batch count must be a whole number, not {r.batch_count!r}.")
-    _check_range(r.batch_count, 1, MAX_BATCH, "batch count")
-    if r.image_count > MAX_BATCH:
-        raise RequestError(
-            f"{len(r.prompts)} prompts × {r.batch_count} images make {r.image_count} images in "
-            f"one job; at most {MAX_BATCH} fit. Lower the batch count or split the prompts."
-        )
-    if r.watermark is not None and not isinstance(r.watermark, Watermark):
-        raise RequestError("The watermark settings are not a Watermark.")
-    watermark = r.watermark.validated() if r.watermark is not None else None
-    _check_range(r.mask_blur, 0, 256, "mask feather")
-    _check_range(r.inpaint_padding, 0, 1024, "inpaint padding")
-    _check_range(r.controlnet_scale, 0.0, 2.0, "ControlNet conditioning scale")
-    _check_range(r.canny_low, 0, 255, "canny low threshold")
-    _check_range(r.canny_high, 0, 255, "canny high threshold")
-    if r.canny_low > r.canny_high:
-        raise RequestError(
-            f"The canny low threshold ({r.canny_low}) must not exceed "
-            f"the high one ({r.canny_high})."
-        )
-    for lora in r.loras:
-        path = Path(lora.path)
-        if path.suffix.lower() != ".safetensors":
-            raise RequestError(f"LoRA {path.name!r} is not a .safetensors file.")
-        if not path.is_file():
-            raise RequestError(f"LoRA file {str(path)!r} does not exist.")
-        _check_range(lora.weight, -5.0, 5.0, f"weight of LoRA {lora.name!r}")
-
-    init, mask, control = r.init_image, r.mask_image, r.control_image
-    for image, what in ((init, "init image"), (mask, "mask"), (control, "control image")):
-        if image is not None and not isinstance(image, Image.Image):
-            raise RequestError(f"The {what} is not an image.")
-    if mode in (Mode.IMG2IMG, Mode.INPAINT) and init is None:
-        raise RequestError(f"{mode.value} needs an init image: open or paint one first.")
-    if mode is Mode.INPAINT:
-        if mask is None:
-            raise RequestError("Inpainting needs a mask: paint the area to change.")
-        if mask.size != init.size:
-            raise RequestError(
-                f"The mask is {mask.size[0]}×{mask.size[1]} but the image is "
-                f"{init.size[0]}×{init.size[1]}; they must be the same size."
-            )
-        mask = mask.convert("L")
-        if _mask_is_empty(mask):
-            raise RequestError("The mask is empty: paint the area to change with the mask brush.")
-    if mode is Mode.CONTROLNET_CANNY and control is None:
-        if init is None:
-            raise RequestError("ControlNet canny needs a control image to take edges from.")
-        control = init
-        notices.append("No control image was given; edges are taken from the init image.")
-
-    # Sizes: explicit sizes win; otherwise an input image sets them; otherwise
-    # the model's default is filled in later (None stays None).
-    source = init if mode in (Mode.IMG2IMG, Mode.INPAINT) else control
-    width, height = r.width, r.height
-    if source is not None:
-        width = source.width if width is None else width
-        height = source.height if height is None else height
-    if width is not None:
-        snapped = snap_side(width, "width")
-        if snapped != width:
-            notices.append(f"Width {width} was rounded to {snapped} (a multiple of 8).")
-        width = snapped
-    if height is not None:
-        snapped = snap_side(height, "height")
-        if snapped != height:
-            notices.append(f"Height {height} was rounded to {snapped} (a multiple of 8).")
-        height = snapped
-
-    resolved = r.replace(
-        mode=mode,
-        inpaint_context=context,
-        width=width,
-        height=height,
-        init_image=init.convert("RGB") if init is not None else None,
-        mask_image=mask if mode is Mode.INPAINT else None,
-        control_image=control.convert("RGB") if control is not None else None,
-        watermark=watermark,
-    )
-    return resolved, notices
-
-
-def check_denoising_steps(request: GenerationRequest) -> None:
-    """img2img runs only strength × steps of its steps; zero of them is an error."""
-    partial = request.mode in (Mode.IMG2IMG, Mode.INPAINT) and request.steps is not None
-    if partial and int(request.steps * request.strength) < 1:
-        raise RequestError(
-            f"With {request.steps} steps and strength {request.strength:g} no denoising step "
-            "would run; raise the steps or the strength."
-        )

@@ -240,7 +240,9 @@ def create_app(link: EngineLink, text: TextService, config: ApiConfig | None = N
             # images, validating, looking for the model. run_all asks again.
             link.admit()
             job = await asyncio.to_thread(request_from_body, body, config.default_model)
-            job.validated()  # a bad request is a 4xx now, before the model is looked for
+            # A bad request is a 4xx now, before the model is looked for; the
+            # validated request goes on, so neither the queue nor generate() checks it again.
+            job, _notices = await asyncio.to_thread(job.validated)
             options = link.queue.options
             await asyncio.to_thread(
                 resolve_model,

@@ -13,7 +13,7 @@ from PIL import Image, UnidentifiedImageError
 from starlette.requests import Request
 
 from ..engine.pngfile import png_bytes
-from ..engine.request import MAX_SIDE, GenerationRequest, GenerationResult, LoraSpec
+from ..engine.request import FIELDS, MAX_SIDE, GenerationRequest, GenerationResult, LoraSpec
 from ..engine.watermark import Watermark
 from .errors import ApiError
 from .limits import (
@@ -84,42 +84,24 @@ def _reason(exc: Exception) -> str:
     return text[:200]
 
 
-def _watermark(body: ImageRequest) -> Watermark | None:
-    if body.watermark is None:
-        return None
-    return Watermark.from_dict(body.watermark.model_dump())
-
-
 def request_from_body(body: ImageRequest, default_model: str) -> GenerationRequest:
     """The engine request an API body describes (images decoded, not yet validated)."""
-    return GenerationRequest(
-        prompt=body.prompt,
-        mode=body.mode,
-        negative_prompt=body.negative_prompt,
-        model=body.model or default_model,
-        controlnet=body.controlnet,
-        scheduler=body.scheduler,
-        steps=body.num_inference_steps,
-        guidance_scale=body.guidance_scale,
-        strength=body.strength,
-        width=body.width,
-        height=body.height,
-        seed=None if body.seed in (None, -1) else body.seed,
-        batch_count=body.batch_count,
-        init_image=decode_image(body.init_image, "init_image"),
-        mask_image=decode_image(body.mask_image, "mask_image"),
-        control_image=decode_image(body.control_image, "control_image"),
-        control_is_edges=body.control_is_edges,
-        canny_low=body.canny_low,
-        canny_high=body.canny_high,
-        controlnet_scale=body.controlnet_scale,
-        inpaint_context=body.inpaint_area,
-        inpaint_padding=body.inpaint_padding,
-        mask_blur=body.mask_blur,
-        loras=tuple(LoraSpec(lora.path, lora.weight) for lora in body.loras),
-        watermark=_watermark(body),
-        force_regenerate=body.force_regenerate,
-    )
+    values: dict[str, Any] = {}
+    for f in FIELDS:
+        if f.api is None:
+            continue
+        value = getattr(body, f.api)
+        if f.kind is Image.Image:
+            value = decode_image(value, f.api)
+        elif f.kind is Watermark:
+            value = None if value is None else Watermark.from_dict(value.model_dump())
+        elif f.name == "loras":
+            value = tuple(LoraSpec(lora.path, lora.weight) for lora in value)
+        elif f.spec.random_alias is not None and value == f.spec.random_alias:
+            value = None
+        values[f.name] = value
+    values["model"] = values["model"] or default_model
+    return GenerationRequest(**values)
 
 
 def wants_json(body: ImageRequest, request: Request, count: int) -> bool:

@@ -54,11 +54,9 @@ class EngineLink:
 
     def plan(self, request: GenerationRequest, prompts: list[str]) -> list[GenerationRequest]:
         """The jobs for `prompts` with `request`'s settings (as few pipeline calls
-        as fit), each checked: RequestError before anything is queued."""
+        as fit), each checked and validated: RequestError before anything is queued."""
         jobs = [request] if len(prompts) == 1 else self.queue.plan(request, prompts)
-        for job in jobs:
-            self.queue.check(job)
-        return jobs
+        return [self.queue.check(job) for job in jobs]
 
     def admit(self, count: int = 1) -> None:
         """Raises ServerStoppingError or QueueFullError when `count` more jobs

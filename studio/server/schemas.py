@@ -1,12 +1,19 @@
 """What the HTTP API accepts and answers, as pydantic models (and so the
-OpenAPI page). Types are checked here; ranges and combinations are checked by
-the engine's own validation, so the API and the CLI say the same sentences."""
+OpenAPI page). ImageRequest is derived from the request's field declarations.
+Types are checked here; ranges and combinations are checked by the engine's own
+validation, so the API and the CLI say the same sentences."""
 
 from __future__ import annotations
 
-from typing import Literal
+import dataclasses
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from PIL import Image
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+from ..engine.request import FIELDS
+from ..engine.request_fields import RequestField
+from ..engine.watermark import Watermark
 
 
 class _Strict(BaseModel):
@@ -30,52 +37,55 @@ class LoraIn(_Strict):
     weight: float = 1.0
 
 
-class ImageRequest(_Strict):
-    """Seed 000's fields, plus this app's modes and services."""
+def _field(f: RequestField) -> tuple[Any, Any]:
+    """The JSON type and pydantic Field of a request field. Ranges go into the
+    OpenAPI page only: the engine refuses out-of-range values with its sentence."""
+    description = f.spec.api_help or f.spec.help
+    default = f.default
+    if f.is_enum:
+        kind: Any = Literal[f.choices]
+        default = default.value
+    elif f.kind is Image.Image:
+        kind = str
+    elif f.kind is Watermark:
+        kind = WatermarkIn
+    elif f.name == "loras":
+        return list[LoraIn], Field(default_factory=list, description=description)
+    else:
+        kind = f.kind
+    if f.optional or f.name == "model":  # model null: the server's default
+        kind, default = kind | None, None
+    if default is dataclasses.MISSING:
+        default = ...
+    schema = {}
+    if f.spec.low is not None and f.spec.random_alias is None:
+        schema = {"minimum": f.spec.low, "maximum": f.spec.high}
+    return kind, Field(default, description=description, json_schema_extra=schema or None)
 
-    prompt: str = Field(description="what to draw")
-    negative_prompt: str = ""
-    model: str | None = Field(
-        None,
-        description="what `studio generate --model` takes: a catalog name (sd15, sd21, sdxl, "
-        "sd-turbo, ..., tiny-random), a diffusers folder, a .safetensors file or a cached hub "
-        "id; null: the server's default",
-    )
-    num_inference_steps: int | None = Field(None, description="null: the model's default")
-    guidance_scale: float | None = Field(None, description="null: the model's default")
-    width: int | None = Field(None, description="pixels, rounded to a multiple of 8")
-    height: int | None = None
-    seed: int | None = Field(None, description="null or -1: random (reported back)")
-    mode: Literal["txt2img", "img2img", "inpaint", "controlnet-canny"] = "txt2img"
-    scheduler: str | None = Field(None, description="euler, euler-a, dpm++2m, ...")
-    strength: float = Field(0.75, description="img2img / inpaint: how much changes")
-    batch_count: int = Field(1, description="images per prompt")
-    prompts: list[str] | None = Field(
-        None,
-        description="a batch: more prompts with the same settings (prompt comes first); "
-        "they share pipeline calls as memory allows",
-    )
-    init_image: str | None = Field(None, description="base64 PNG/JPEG (img2img, inpaint)")
-    mask_image: str | None = Field(None, description="base64; white = change (inpaint)")
-    control_image: str | None = Field(None, description="base64 (controlnet-canny)")
-    control_is_edges: bool = False
-    controlnet: str | None = None
-    controlnet_scale: float = 1.0
-    canny_low: int = 100
-    canny_high: int = 200
-    mask_blur: int = 4
-    inpaint_area: Literal["whole", "masked"] = "whole"
-    inpaint_padding: int = 32
-    loras: list[LoraIn] = Field(default_factory=list)
-    watermark: WatermarkIn | None = Field(
-        None, description="null: the server's watermark setting (usually none)"
-    )
-    force_regenerate: bool = Field(False, description="skip the result cache")
-    response_format: Literal["auto", "png", "json"] = Field(
-        "auto",
-        description="auto: a PNG for one image unless Accept asks for JSON; "
-        "JSON (base64 PNGs) for more",
-    )
+
+ImageRequest = create_model(
+    "ImageRequest",
+    __base__=_Strict,
+    __doc__="Seed 000's fields, plus this app's modes and services.",
+    **{f.api: _field(f) for f in FIELDS if f.api is not None},
+    # Not request fields: a batch of prompts becomes several jobs; the answer's format.
+    prompts=(
+        list[str] | None,
+        Field(
+            None,
+            description="a batch: more prompts with the same settings (prompt comes first); "
+            "they share pipeline calls as memory allows",
+        ),
+    ),
+    response_format=(
+        Literal["auto", "png", "json"],
+        Field(
+            "auto",
+            description="auto: a PNG for one image unless Accept asks for JSON; "
+            "JSON (base64 PNGs) for more",
+        ),
+    ),
+)
 
 
 class ImageOut(BaseModel):
