@@ -1,4 +1,5 @@
-"""Starting the window: QApplication, the qasync event loop, the main window.
+"""Starting the window: QApplication, the qasync event loop, the main window
+and what is assembled around it (the in-app HTTP API, window_api.py).
 
 The window is shown before torch is imported: the engine imports it on its
 own thread when the first job (or the warm-up) runs."""
@@ -50,6 +51,7 @@ def run_gui(
     from .ui.main_window import MainWindow
     from .ui.settings_store import AppPreferences, open_settings
     from .ui.theme import apply_theme
+    from .window_api import WindowApiHost
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("Diffusion Studio")
@@ -63,6 +65,7 @@ def run_gui(
     asyncio.set_event_loop(loop)
 
     window = MainWindow(settings)
+    WindowApiHost(window)  # the window owns it (its parent)
     if screenshot:
         # Pictures for the README and checks get one size, whatever the screen.
         window.resize(1400, 900)

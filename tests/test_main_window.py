@@ -512,8 +512,12 @@ def test_the_in_app_api_serves_the_windows_queue_without_touching_the_canvas(qtb
     import urllib.request
     from dataclasses import replace
 
+    from studio.window_api import WindowApiHost
+
+    host = WindowApiHost(window)  # as gui.py assembles it
+    assert host.server is None  # off by default
     window.apply_preferences(replace(window.prefs, api_server=True, api_port=0))
-    assert window.api is not None
+    assert host.server is not None
     before = _pixels(window.document.composed_image())
     body = json.dumps(
         {
@@ -526,7 +530,7 @@ def test_the_in_app_api_serves_the_windows_queue_without_touching_the_canvas(qtb
         }
     )
     request = urllib.request.Request(
-        f"{window.api.url}/generate/image",
+        f"{host.server.url}/generate/image",
         data=body.encode(),
         headers={"Content-Type": "application/json", "Accept": "image/png"},
     )
@@ -637,3 +641,18 @@ def test_a_result_that_cannot_be_saved_says_why_in_a_sentence(qtbot, window, tmp
     said = window.message_bar.text()
     assert f"{blocker} is a file, not a folder" in said
     assert "Errno" not in said and "Preferences" in said
+
+
+def test_a_new_output_folder_shows_the_results_in_it(qtbot, window, tmp_path):
+    """Choosing another output folder in Preferences shows its results in the
+    history strip at once, not the old folder's until the next start."""
+    from dataclasses import replace
+
+    from studio.ui.history import HistoryStore
+
+    elsewhere = tmp_path / "elsewhere"
+    saved = HistoryStore(elsewhere).save(Image.new("RGB", (8, 8), "red"), "a red square", 5)
+    assert window.history.paths() == []
+    window.apply_preferences(replace(window.prefs, output_dir=str(elsewhere)))
+    assert window.history.paths() == [saved]
+    assert window.history.store.root == elsewhere

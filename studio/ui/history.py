@@ -114,6 +114,14 @@ class HistoryStrip(QWidget):
     def _path(item: QListWidgetItem) -> Path:
         return Path(item.data(Qt.ItemDataRole.UserRole))
 
+    def set_folder(self, root: Path) -> None:
+        """Shows the results in another folder (the output folder changed)."""
+        root = Path(root)
+        if root == self.store.root:
+            return
+        self.store.root = root
+        self.reload()
+
     def reload(self) -> None:
         self.list.clear()
         for entry in self.store.entries():

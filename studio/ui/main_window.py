@@ -1,14 +1,15 @@
 """The main window: canvas in the centre, docks around it, glue between them.
 
 It owns no logic of its own beyond wiring: the canvas paints, the engine
-worker generates, the panels hold settings; this class connects them."""
+worker generates, the panels hold settings; this class connects them. What
+is assembled around the window (the in-app HTTP API, see studio/window_api.py)
+follows it through its signals."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (
     QApplication,
@@ -20,7 +21,6 @@ from PySide6.QtWidgets import (
 )
 
 from ..canvas import CanvasDocument, CanvasToolBar, CanvasView
-from ..engine.errors import EngineError
 from ..engine.image_parameters import ParametersReadError, read_parameters
 from ..engine.infotext import request_from_infotext
 from ..engine.worker import EngineWorker
@@ -42,6 +42,10 @@ ENGINE_START_DELAY_MS = 300
 
 
 class MainWindow(QMainWindow):
+    engine_started = Signal(object)  # the new EngineWorker, its queue ready for jobs
+    engine_stopping = Signal()  # the worker is about to shut down (restart, closing)
+    preferences_applied = Signal(object)  # the AppPreferences now in force
+
     def __init__(self, settings=None, start_engine: bool = True) -> None:
         super().__init__()
         self.setAcceptDrops(True)
@@ -90,7 +94,6 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(self.progress)
 
         self.worker: EngineWorker | None = None
-        self.api = None  # the in-app HTTP API (studio.server.runner.ApiServer), when on
         self.jobs = JobController(
             panel=self.panel,
             document=self.document,
@@ -177,33 +180,7 @@ class MainWindow(QMainWindow):
         # Loading torch holds the interpreter lock for about half a second; start
         # after the window has painted so the freeze is not the first impression.
         QTimer.singleShot(ENGINE_START_DELAY_MS, w.start)
-        self._start_api_server()
-
-    def _start_api_server(self) -> None:
-        """The local HTTP API over this window's queue, when the preference is on."""
-        self._stop_api_server()
-        if not self.prefs.api_server or self.worker is None:
-            return
-        from ..server.runner import ApiServer
-
-        try:
-            self.api = ApiServer(
-                self.worker.queue,
-                port=self.prefs.api_port,
-                default_model=self.panel.model.current_spec(),
-                token=os.environ.get("STUDIO_API_TOKEN") or None,
-            )
-            self.api.start()
-        except EngineError as exc:
-            self.api = None
-            self.message_bar.show_message(str(exc))
-            return
-        self.status_text.say(f"API serving at {self.api.url}")
-
-    def _stop_api_server(self) -> None:
-        if self.api is not None:
-            self.api.stop()
-            self.api = None
+        self.engine_started.emit(w)
 
     def generate(self, force: bool = False) -> list[int]:
         """Queues the panel's request built from the canvas; returns the job ids.
@@ -223,7 +200,7 @@ class MainWindow(QMainWindow):
 
     def _restart_engine(self) -> None:
         self._restart_engine_when_idle = False
-        self._stop_api_server()
+        self.engine_stopping.emit()
         if self.worker is not None:
             self.worker.shutdown()
             self.worker.deleteLater()
@@ -335,7 +312,7 @@ class MainWindow(QMainWindow):
         self.prefs = prefs
         prefs.save(self.settings)
         self.set_theme(prefs.theme)
-        self.history.store.root = prefs.outputs_path()
+        self.history.set_folder(prefs.outputs_path())
         self.panel.model.set_model_dirs(prefs.model_dirs)
         if self.worker is not None:
             self.worker.queue.set_services(prefs.service_options())
@@ -347,11 +324,7 @@ class MainWindow(QMainWindow):
                 )
             else:
                 self._restart_engine()
-        elif (prefs.api_server, prefs.api_port) != self._api_wanted():
-            self._start_api_server()
-
-    def _api_wanted(self) -> tuple[bool, int]:
-        return (self.api is not None, self.api.port if self.api is not None else 0)
+        self.preferences_applied.emit(prefs)
 
     def set_theme(self, name: str) -> None:
         self.prefs.theme = name
@@ -369,7 +342,7 @@ class MainWindow(QMainWindow):
         save_layout(self, self.settings)
         self.panel.save_state(self.settings)
         self.settings.sync()
-        self._stop_api_server()
+        self.engine_stopping.emit()
         if self.worker is not None:
             self.worker.cancel_all()
             self.worker.shutdown()
