@@ -16,22 +16,22 @@ from ..engine.request import GenerationRequest, Mode
 FAR_FROM_NATIVE = 2.0
 
 
-def request_from_canvas(fields: GenerationRequest, document: CanvasDocument) -> GenerationRequest:
+def request_from_canvas(panel: GenerationRequest, document: CanvasDocument) -> GenerationRequest:
     """The panel's settings plus what the mode takes from the canvas: the image
     (with the sketch on it) for img2img and as the ControlNet source, and the
     mask for inpainting. Those modes work at the canvas size."""
-    mode = Mode(fields.mode)
+    mode = panel.mode
     if mode is Mode.TXT2IMG:
-        return fields
+        return panel
     size = {"width": document.width(), "height": document.height()}
     init = document.init_image()
     if mode is Mode.IMG2IMG:
-        return fields.replace(init_image=init, **size)
+        return panel.replace(init_image=init, **size)
     if mode is Mode.INPAINT:
         # Raw mask: the engine feathers it (mask_blur) so feather is one setting.
         mask = document.mask_image() if document.has_mask() else None
-        return fields.replace(init_image=init, mask_image=mask, **size)
-    return fields.replace(control_image=init, **size)
+        return panel.replace(init_image=init, mask_image=mask, **size)
+    return panel.replace(control_image=init, **size)
 
 
 def split_into_jobs(request: GenerationRequest) -> list[GenerationRequest]:
@@ -72,7 +72,7 @@ def native_size_notice(request: GenerationRequest, native: ModelDefaults | None)
     if 1 / FAR_FROM_NATIVE <= math.sqrt(area_ratio) <= FAR_FROM_NATIVE:
         return None
     name, size = model_name(request.model), f"{native.width}×{native.height}"
-    where = "the Size fields" if Mode(request.mode) is Mode.TXT2IMG else "File → New canvas"
+    where = "the Size fields" if request.mode is Mode.TXT2IMG else "File → New canvas"
     if area_ratio > 1:
         effect = (
             f"{width}×{height} is {area_ratio:.0f}× its pixels: much slower, and a picture "

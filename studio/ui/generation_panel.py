@@ -1,8 +1,10 @@
 """The generation panel: prompt, mode, model and every sampling setting.
 
-The panel owns the values; `fields()` reads them as a plain request (without
+The panel owns the values; `request()` reads them as a plain request (without
 images: the window adds those from the canvas), `apply_request()` restores
-them from one (history, a dropped PNG). It knows nothing of the canvas.
+them from one (history, a dropped PNG). Its inputs, their ranges, groups and
+saved keys come from the request's field declarations (request.py). It knows
+nothing of the canvas.
 """
 
 from __future__ import annotations
@@ -11,8 +13,6 @@ from PySide6.QtCore import QRegularExpression, QSettings, Qt, Signal
 from PySide6.QtGui import QRegularExpressionValidator
 from PySide6.QtWidgets import (
     QCheckBox,
-    QComboBox,
-    QDoubleSpinBox,
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
@@ -21,45 +21,24 @@ from PySide6.QtWidgets import (
     QPlainTextEdit,
     QPushButton,
     QScrollArea,
-    QSpinBox,
     QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
 from ..engine.batch import read_prompts
-from ..engine.models import CATALOG, DEFAULT_IMAGE_MODEL
-from ..engine.request import (
-    MAX_BATCH,
-    MAX_SEED,
-    MAX_STEPS,
-    SCHEDULERS,
-    GenerationRequest,
-    InpaintContext,
-    Mode,
-)
+from ..engine.models import CATALOG
+from ..engine.request import FIELD, FIELDS, MAX_SEED, GenerationRequest, Mode
+from .field_inputs import make_input, read_input, read_setting, saved_value, write_input
 from .icons import dice_icon, lock_icon
 from .model_picker import ModelPicker
-from .settings_store import read_bool, read_int, read_list
-
-MODE_LABELS = {
-    Mode.TXT2IMG: "Text to image",
-    Mode.IMG2IMG: "Image to image",
-    Mode.INPAINT: "Inpaint (masked area)",
-    Mode.CONTROLNET_CANNY: "ControlNet canny (follow edges)",
-}
-SCHEDULER_LABELS = {
-    "euler": "Euler",
-    "euler-a": "Euler a",
-    "dpm++2m": "DPM++ 2M",
-    "dpm++2m-karras": "DPM++ 2M Karras",
-    "ddim": "DDIM",
-    "lcm": "LCM",
-}
-
+from .settings_store import read_bool, read_list
 
 PROMPT_HINT = "Describe the picture…  (Ctrl+Enter generates)"
-COMBO_MIN_CHARS = 10  # a combo box's share of the dock's width, in characters
+# The fields the panel carries; those with inputs of their own are made by the panel.
+PANEL_FIELDS = tuple(f for f in FIELDS if f.panel is not None)
+_OWN_INPUTS = {"prompt", "negative_prompt", "model", "seed"}
+_SIZE = ("width", "height")  # one row; other modes than txt2img take the canvas's size
 
 
 class PromptEdit(QPlainTextEdit):
@@ -71,25 +50,6 @@ class PromptEdit(QPlainTextEdit):
         self.setTabChangesFocus(True)
         height = self.fontMetrics().lineSpacing() * lines + 14
         self.setFixedHeight(height)
-
-
-def _spin(low: int, high: int, value: int, step: int = 1, suffix: str = "") -> QSpinBox:
-    box = QSpinBox()
-    box.setRange(low, high)
-    box.setSingleStep(step)
-    box.setValue(value)
-    box.setSuffix(suffix)
-    box.setAccelerated(True)
-    return box
-
-
-def _dspin(low: float, high: float, value: float, step: float, decimals: int = 2) -> QDoubleSpinBox:
-    box = QDoubleSpinBox()
-    box.setRange(low, high)
-    box.setSingleStep(step)
-    box.setDecimals(decimals)
-    box.setValue(value)
-    return box
 
 
 class GenerationPanel(QWidget):
@@ -111,19 +71,7 @@ class GenerationPanel(QWidget):
             "Each line of the prompt box becomes its own image; prompts that fit in memory "
             "run together in one pass"
         )
-        self.mode = QComboBox()
-        for mode, label in MODE_LABELS.items():
-            self.mode.addItem(label, mode.value)
         self.model = ModelPicker()
-        self.scheduler = QComboBox()
-        self.scheduler.addItem("Model default", None)
-        for scheduler_id in SCHEDULERS:
-            self.scheduler.addItem(SCHEDULER_LABELS[scheduler_id], scheduler_id)
-        self.steps = _spin(1, MAX_STEPS, 25)
-        self.guidance = _dspin(0.0, 30.0, 7.0, 0.5, 1)
-        self.strength = _dspin(0.01, 1.0, 0.75, 0.05)
-        self.width_box = _spin(64, 4096, 512, 8, " px")
-        self.height_box = _spin(64, 4096, 512, 8, " px")
         self.seed = QLineEdit()
         self.seed.setPlaceholderText("random")
         # QIntValidator is 32-bit but seeds go to 2^64: allow digits, range-check on read.
@@ -135,15 +83,19 @@ class GenerationPanel(QWidget):
         self.lock.setIcon(lock_icon())
         self.lock.setCheckable(True)
         self.lock.setToolTip("Lock the seed (fills in the last seed used)")
-        self.batch = _spin(1, MAX_BATCH, 1)
-        self.mask_blur = _spin(0, 256, 4, 1, " px")
-        self.inpaint_context = QComboBox()
-        self.inpaint_context.addItem("Whole picture", InpaintContext.WHOLE.value)
-        self.inpaint_context.addItem("Only masked area (more detail)", InpaintContext.MASKED.value)
-        self.padding = _spin(0, 1024, 32, 8, " px")
-        self.canny_low = _spin(0, 255, 100)
-        self.canny_high = _spin(0, 255, 200)
-        self.control_scale = _dspin(0.0, 2.0, 1.0, 0.05)
+        # One input per declared field; each is also an attribute named by its saved
+        # key (self.steps, self.guidance, ...), the size boxes self.width_box/height_box.
+        self.inputs: dict[str, QWidget] = {
+            "prompt": self.prompt,
+            "negative_prompt": self.negative,
+            "model": self.model,
+            "seed": self.seed,
+        }
+        for f in PANEL_FIELDS:
+            if f.name not in _OWN_INPUTS:
+                self.inputs[f.name] = make_input(f)
+                name = f"{f.panel}_box" if f.name in _SIZE else f.panel
+                setattr(self, name, self.inputs[f.name])
         self.last_seed_label = QLabel("")
         self.last_seed_label.setObjectName("hint")
 
@@ -169,58 +121,46 @@ class GenerationPanel(QWidget):
         form.addWidget(self.negative)
         form.addWidget(self.per_line)
 
-        main = QGroupBox("Generation")
-        f = QFormLayout(main)
-        f.addRow("Mode", self.mode)
-        f.addRow("Model", self.model)
-        f.addRow("Sampler", self.scheduler)
-        f.addRow("Steps", self.steps)
-        f.addRow("Guidance (CFG)", self.guidance)
-        self._strength_row = QLabel("Strength")
-        f.addRow(self._strength_row, self.strength)
-        size = QHBoxLayout()
-        size.addWidget(self.width_box)
-        size.addWidget(QLabel("×"))
-        size.addWidget(self.height_box)
-        f.addRow("Size", size)
-        seed = QHBoxLayout()
-        seed.addWidget(self.seed, 1)
-        seed.addWidget(self.dice)
-        seed.addWidget(self.lock)
-        f.addRow("Seed", seed)
-        f.addRow("", self.last_seed_label)
-        self.last_seed_label.hide()
-        f.addRow("Batch", self.batch)
-
-        self.inpaint_group = QGroupBox("Inpainting")
-        fi = QFormLayout(self.inpaint_group)
-        fi.addRow("Area", self.inpaint_context)
-        fi.addRow("Padding", self.padding)
-        fi.addRow("Mask feather", self.mask_blur)
-
-        self.control_group = QGroupBox("ControlNet canny")
-        fc = QFormLayout(self.control_group)
-        fc.addRow("Low threshold", self.canny_low)
-        fc.addRow("High threshold", self.canny_high)
-        fc.addRow("Control strength", self.control_scale)
+        self._forms: dict[str, QFormLayout] = {}
+        self.groups: dict[str, QGroupBox] = {}
+        for f in PANEL_FIELDS:
+            if f.name in ("prompt", "negative_prompt", "height"):
+                continue
+            group = f.spec.panel_group
+            if group not in self.groups:
+                self.groups[group] = QGroupBox(group)
+                self._forms[group] = QFormLayout(self.groups[group])
+            form = self._forms[group]
+            if f.name == "width":
+                size = QHBoxLayout()
+                size.addWidget(self.width_box)
+                size.addWidget(QLabel("×"))
+                size.addWidget(self.height_box)
+                form.addRow("Size", size)
+            elif f.name == "seed":
+                seed = QHBoxLayout()
+                seed.addWidget(self.seed, 1)
+                seed.addWidget(self.dice)
+                seed.addWidget(self.lock)
+                form.addRow(f.spec.label, seed)
+                form.addRow("", self.last_seed_label)
+                self.last_seed_label.hide()
+            else:
+                form.addRow(f.spec.label, self.inputs[f.name])
+        self.inpaint_group = self.groups["Inpainting"]
+        self.control_group = self.groups["ControlNet canny"]
         self.edge_preview = QLabel()
         self.edge_preview.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.edge_preview.setMinimumHeight(140)
         self.edge_preview.setObjectName("edgePreview")
-        fc.addRow(self.edge_preview)
+        self._forms["ControlNet canny"].addRow(self.edge_preview)
 
         body = QWidget()
         column = QVBoxLayout(body)
         column.setContentsMargins(0, 0, 0, 0)
-        for group in (prompts, main, self.inpaint_group, self.control_group):
+        for group in (prompts, *self.groups.values()):
             column.addWidget(group)
         column.addStretch(1)
-        for combo in (self.mode, self.scheduler, self.inpaint_context):
-            # Long entries elide instead of widening the dock past the canvas's share.
-            combo.setSizeAdjustPolicy(
-                QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
-            )
-            combo.setMinimumContentsLength(COMBO_MIN_CHARS)
         scroll = QScrollArea()
         scroll.setWidget(body)
         scroll.setWidgetResizable(True)
@@ -253,7 +193,7 @@ class GenerationPanel(QWidget):
     # -- behaviour -----------------------------------------------------------------
 
     def current_mode(self) -> Mode:
-        return Mode(self.mode.currentData())
+        return Mode(read_input(self.mode, FIELD["mode"]))
 
     def _on_mode(self) -> None:
         self._update_mode_fields()
@@ -261,11 +201,15 @@ class GenerationPanel(QWidget):
 
     def _update_mode_fields(self) -> None:
         mode = self.current_mode()
-        uses_init = mode in (Mode.IMG2IMG, Mode.INPAINT)
-        self.strength.setVisible(uses_init)
-        self._strength_row.setVisible(uses_init)
-        self.inpaint_group.setVisible(mode is Mode.INPAINT)
-        self.control_group.setVisible(mode is Mode.CONTROLNET_CANNY)
+        # A row shows in the modes its field applies to; a group while one of its rows does.
+        shown = dict.fromkeys(self.groups, False)
+        for f in PANEL_FIELDS:
+            if (group := f.spec.panel_group) in self.groups:
+                shown[group] = shown[group] or f.applies_to(mode)
+                if self._forms[group].indexOf(widget := self.inputs[f.name]) >= 0:
+                    self._forms[group].setRowVisible(widget, f.applies_to(mode))
+        for name, box in self.groups.items():
+            box.setVisible(shown[name])
         # Other modes work on the canvas, so the canvas sets the size.
         free_size = mode is Mode.TXT2IMG
         for box in (self.width_box, self.height_box):
@@ -337,86 +281,49 @@ class GenerationPanel(QWidget):
             return -1
         return int(text)
 
-    def fields(self) -> GenerationRequest:
+    def request(self) -> GenerationRequest:
         """The panel's settings as a request without images."""
+        values = {
+            f.name: read_input(self.inputs[f.name], f)
+            for f in PANEL_FIELDS
+            if f.name not in _OWN_INPUTS
+        }
         return GenerationRequest(
             prompt=self.prompt.toPlainText().strip(),
             negative_prompt=self.negative.toPlainText().strip(),
-            mode=self.current_mode(),
             model=self.model.current_spec(),
-            scheduler=self.scheduler.currentData(),
-            steps=self.steps.value(),
-            guidance_scale=round(self.guidance.value(), 2),
-            strength=round(self.strength.value(), 2),
-            width=self.width_box.value(),
-            height=self.height_box.value(),
             seed=self.seed_value(),
-            batch_count=self.batch.value(),
-            mask_blur=self.mask_blur.value(),
-            canny_low=self.canny_low.value(),
-            canny_high=self.canny_high.value(),
-            controlnet_scale=round(self.control_scale.value(), 2),
-            inpaint_context=InpaintContext(self.inpaint_context.currentData()),
-            inpaint_padding=self.padding.value(),
+            **values,
         )
 
     def apply_request(self, r: GenerationRequest, *, with_seed: bool = True) -> None:
         self.prompt.setPlainText(r.prompt)
         self.negative.setPlainText(r.negative_prompt)
-        self.mode.setCurrentIndex(max(self.mode.findData(Mode(r.mode).value), 0))
-        self.model.set_spec(r.model, apply_defaults=False)
-        self.scheduler.setCurrentIndex(max(self.scheduler.findData(r.scheduler), 0))
-        if r.steps is not None:
-            self.steps.setValue(r.steps)
-        if r.guidance_scale is not None:
-            self.guidance.setValue(r.guidance_scale)
-        self.strength.setValue(r.strength)
-        if r.width is not None and r.height is not None and self.current_mode() is Mode.TXT2IMG:
-            self.width_box.setValue(r.width)
-            self.height_box.setValue(r.height)
-        if with_seed and r.seed is not None:
-            self.lock.setChecked(False)
-            self.seed.setText(str(r.seed))
-            self.lock.setChecked(True)
-        self.batch.setValue(r.batch_count)
-        self.mask_blur.setValue(r.mask_blur)
-        self.inpaint_context.setCurrentIndex(
-            max(self.inpaint_context.findData(InpaintContext(r.inpaint_context).value), 0)
-        )
-        self.padding.setValue(r.inpaint_padding)
-        self.canny_low.setValue(r.canny_low)
-        self.canny_high.setValue(r.canny_high)
-        self.control_scale.setValue(r.controlnet_scale)
+        for f in PANEL_FIELDS:  # mode first: it decides whether the size is the panel's
+            value = getattr(r, f.name)
+            if f.name == "model":
+                self.model.set_spec(value, apply_defaults=False)
+            elif f.name == "seed":
+                if with_seed and value is not None:
+                    self.lock.setChecked(False)
+                    self.seed.setText(str(value))
+                    self.lock.setChecked(True)
+            elif f.name in _SIZE and self.current_mode() is not Mode.TXT2IMG:
+                continue
+            elif f.name not in _OWN_INPUTS:
+                write_input(self.inputs[f.name], f, value)
 
     # -- persistence ------------------------------------------------------------------
 
     def save_state(self, settings: QSettings) -> None:
-        r = self.fields()
+        r = self.request()
         settings.beginGroup("generation")
-        for key, value in (
-            ("prompt", r.prompt),
-            ("negative", r.negative_prompt),
-            ("mode", r.mode.value),
-            ("model", r.model),
-            ("scheduler", r.scheduler or ""),
-            ("steps", r.steps),
-            ("guidance", r.guidance_scale),
-            ("strength", r.strength),
-            ("width", r.width),
-            ("height", r.height),
-            ("seed", self.seed.text()),
-            ("seed_locked", self.lock.isChecked()),
-            ("batch", r.batch_count),
-            ("mask_blur", r.mask_blur),
-            ("inpaint_context", r.inpaint_context.value),
-            ("padding", r.inpaint_padding),
-            ("canny_low", r.canny_low),
-            ("canny_high", r.canny_high),
-            ("control_scale", r.controlnet_scale),
-            ("recent_models", self.model.recent()),
-            ("per_line", self.per_line.isChecked()),
-        ):
-            settings.setValue(key, value)
+        for f in PANEL_FIELDS:
+            value = self.seed.text() if f.name == "seed" else saved_value(getattr(r, f.name))
+            settings.setValue(f.panel, value)
+        settings.setValue("seed_locked", self.lock.isChecked())
+        settings.setValue("recent_models", self.model.recent())
+        settings.setValue("per_line", self.per_line.isChecked())
         settings.endGroup()
 
     def load_state(self, settings: QSettings) -> None:
@@ -426,35 +333,13 @@ class GenerationPanel(QWidget):
             if not s.contains("mode"):
                 return
             self.model.set_recent(read_list(s, "recent_models"))
-            try:
-                mode = Mode(str(s.value("mode")))
-            except ValueError:
-                mode = Mode.TXT2IMG
-            try:
-                context = InpaintContext(str(s.value("inpaint_context", "whole")))
-            except ValueError:
-                context = InpaintContext.WHOLE
-            scheduler = str(s.value("scheduler", "")) or None
-            request = GenerationRequest(
-                prompt=str(s.value("prompt", "")),
-                negative_prompt=str(s.value("negative", "")),
-                mode=mode,
-                model=str(s.value("model", DEFAULT_IMAGE_MODEL)) or DEFAULT_IMAGE_MODEL,
-                scheduler=scheduler if scheduler in SCHEDULERS else None,
-                steps=read_int(s, "steps", 25),
-                guidance_scale=float(s.value("guidance", 7.0)),
-                strength=float(s.value("strength", 0.75)),
-                width=read_int(s, "width", 512),
-                height=read_int(s, "height", 512),
-                batch_count=read_int(s, "batch", 1),
-                mask_blur=read_int(s, "mask_blur", 4),
-                inpaint_context=context,
-                inpaint_padding=read_int(s, "padding", 32),
-                canny_low=read_int(s, "canny_low", 100),
-                canny_high=read_int(s, "canny_high", 200),
-                controlnet_scale=float(s.value("control_scale", 1.0)),
-            )
-            self.apply_request(request, with_seed=False)
+            shown = self.request()  # what a missing key keeps
+            values = {
+                f.name: read_setting(s, f.panel, f, getattr(shown, f.name))
+                for f in PANEL_FIELDS
+                if f.name != "seed"
+            }
+            self.apply_request(GenerationRequest(**values), with_seed=False)
             self.seed.setText(str(s.value("seed", "")))
             self.lock.setChecked(read_bool(s, "seed_locked", False))
             self.per_line.setChecked(read_bool(s, "per_line", False))

@@ -15,7 +15,7 @@ from PySide6.QtWidgets import QProgressBar
 from ..atomicfile import write_problem
 from ..canvas import CanvasDocument, CanvasView
 from ..engine.errors import EngineError
-from ..engine.request import GenerationRequest, GenerationResult, Mode
+from ..engine.request import GenerationRequest, GenerationResult
 from ..engine.worker import EngineWorker
 from .canvas_request import (
     model_name,
@@ -85,7 +85,7 @@ class JobController(QObject):
         if worker is None:
             return []
         try:
-            request = request_from_canvas(self.panel.fields(), self.document)
+            request = request_from_canvas(self.panel.request(), self.document)
             if force:
                 request = request.replace(force_regenerate=True)
             prompts = self.panel.batch_prompts()
@@ -94,9 +94,9 @@ class JobController(QObject):
             # All or nothing: a refusal of the third image must not leave the
             # first two queued, their results arriving for ids nobody knows.
             # submit() runs the same check, on the same services, so none of
-            # the submits below can be refused once these pass.
-            for job in jobs:
-                worker.queue.check(job)
+            # the submits below can be refused once these pass; it does not
+            # validate the checked (validated) jobs again.
+            jobs = [worker.queue.check(job) for job in jobs]
         except EngineError as exc:
             self.message_bar.show_message(str(exc))
             return []
@@ -186,7 +186,7 @@ class JobController(QObject):
             self.history.add(path)
         self.panel.note_seed(result.seeds[0])
         if self._place_results() and result.images:
-            place_on_canvas(self.document, result.images[0], Mode(result.request.mode))
+            place_on_canvas(self.document, result.images[0], result.request.mode)
         if result.notices:
             self.message_bar.show_message(" ".join(result.notices), "info")
         how = "From the result cache" if result.cached else f"Done in {result.elapsed_s:.1f} s"

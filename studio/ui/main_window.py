@@ -267,7 +267,7 @@ class MainWindow(QMainWindow):
         if text is None:
             self.message_bar.show_message(f"{Path(path).name} holds no generation parameters.")
             return False
-        request, notices = request_from_infotext(text, self.panel.fields())
+        request, notices = request_from_infotext(text, self.panel.request())
         self.panel.apply_request(request)
         message = f"Parameters restored from {Path(path).name}."
         self.message_bar.show_message(" ".join([message, *notices]), "info")
