@@ -10,9 +10,16 @@ import argparse
 
 from . import __version__
 from .engine.models import CATALOG, DEFAULT_IMAGE_MODEL
-from .engine.options import DEFAULT_BATCH_MEGAPIXELS, DEFAULT_CACHE_MB
-from .engine.safety import SAFETY_MODES
-from .engine.watermark import POSITIONS
+from .engine.options import (
+    BATCH_GROUP,
+    CACHE_GROUP,
+    DEFAULT_CACHE_MB,
+    SAFETY_GROUP,
+    EngineOptions,
+    ServiceOptions,
+)
+from .engine.watermark import Watermark
+from .option_flags import add_flags
 from .request_args import add_request_arguments
 from .server.limits import DEFAULT_MAX_QUEUE
 
@@ -41,73 +48,19 @@ def _at_least_one(text: str) -> int:
 
 def _device_options() -> argparse.ArgumentParser:
     group = argparse.ArgumentParser(add_help=False)
-    group.add_argument("--device", default="auto", choices=["auto", "cuda", "mps", "cpu"])
-    group.add_argument(
-        "--dtype",
-        default="auto",
-        choices=["auto", "float16", "bfloat16", "float32"],
-        help="precision (auto: float16 on GPUs; on the CPU float32, or bfloat16 with the "
-        "fast CPU path)",
-    )
-    group.add_argument("--attention-slicing", action="store_true", help="lower memory use")
-    group.add_argument("--vae-tiling", action="store_true", help="decode large images in tiles")
-    group.add_argument("--cpu-offload", action="store_true", help="CUDA: keep idle parts in RAM")
-    group.add_argument(
-        "--fast-cpu",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="the fast CPU path: bfloat16 and channels_last where the CPU multiplies bf16 "
-        "natively (float32 elsewhere). Default: automatic, on for models with a UNet of "
-        "100 M parameters or more (real SD models), off for small ones such as the demo; "
-        "see docs/PERFORMANCE.md",
-    )
-    group.add_argument(
-        "--tiny-vae",
-        metavar="FOLDER_OR_HUB_ID",
-        help="decode with a TAESD AutoencoderTiny (folder, or hub id in the local cache, e.g. "
-        "madebyollin/taesd): much faster, slightly softer",
-    )
-    group.add_argument(
-        "--compile", action="store_true", help="torch.compile the UNet (the first image is slow)"
-    )
-    group.add_argument(
-        "--threads", type=int, metavar="N", help="CPU threads for torch (default: one per core)"
-    )
-    group.add_argument(
-        "--allow-pickle",
-        action="store_true",
-        help="allow .ckpt/.pt checkpoints (they can run code: only from trusted sources)",
-    )
+    add_flags(group, EngineOptions)
     return group
 
 
 def _service_options() -> argparse.ArgumentParser:
     """Cache, watermark, safety filter and batching: shared by generate and serve."""
     group = argparse.ArgumentParser(add_help=False)
-    cache = group.add_argument_group("result cache")
-    cache.add_argument("--no-cache", action="store_true", help="neither read nor fill the cache")
-    cache.add_argument("--cache-dir", help="cache folder (default: <data folder>/cache)")
-    cache.add_argument(
-        "--cache-max-mb",
-        type=int,
-        default=DEFAULT_CACHE_MB,
-        help=f"cache size cap; least recently used results go first (default: {DEFAULT_CACHE_MB})",
-    )
-    mark = group.add_argument_group("watermark")
-    mark.add_argument("--watermark", metavar="TEXT", help="draw TEXT on every image")
-    mark.add_argument("--watermark-position", choices=POSITIONS, default="bottom-right")
-    mark.add_argument("--watermark-opacity", type=float, default=0.7, help="0 to 1 (default 0.7)")
-    mark.add_argument("--watermark-size", type=int, help="font size in pixels (default: auto)")
-    mark.add_argument("--watermark-color", default="white", help="name or #rrggbb (default white)")
-    mark.add_argument("--watermark-margin", type=int, default=10, help="pixels (default 10)")
-    safety = group.add_argument_group("safety filter")
-    safety.add_argument(
-        "--safety",
-        choices=SAFETY_MODES,
-        default="normal",
-        help="off; normal: flagged prompts get a protective negative prompt (default); "
-        "strict: flagged prompts are refused",
-    )
+    group.add_argument_group(CACHE_GROUP.lower())  # the groups' order in --help
+    watermark = group.add_argument_group("watermark")
+    safety = group.add_argument_group(SAFETY_GROUP.lower())
+    add_flags(group, ServiceOptions, titles={BATCH_GROUP: ""})
+    add_flags(watermark, Watermark, prefix="watermark-", group="")
+    # Not one option each: a file of keywords, and a switch that may name a model.
     safety.add_argument(
         "--safety-keywords",
         metavar="FILE",
@@ -119,13 +72,6 @@ def _service_options() -> argparse.ArgumentParser:
         const="",
         metavar="MODEL",
         help="check images with the SD safety checker (a folder, or CompVis' from the hub cache)",
-    )
-    group.add_argument(
-        "--batch-megapixels",
-        type=float,
-        default=DEFAULT_BATCH_MEGAPIXELS,
-        help="batches: pixels per pipeline call before prompts are split into more calls "
-        f"(default: {DEFAULT_BATCH_MEGAPIXELS:g})",
     )
     return group
 

@@ -17,6 +17,7 @@ from .engine.image_files import check_result_files, write_error
 from .engine.options import EngineOptions, ServiceOptions
 from .engine.request import GenerationRequest
 from .engine.watermark import Watermark
+from .option_flags import options_from_args
 from .request_args import request_from_args
 
 
@@ -79,54 +80,30 @@ def _check_cache_folder(services: ServiceOptions, writing: bool, hint: str = "")
 
 
 def engine_options(args: argparse.Namespace) -> EngineOptions:
-    return EngineOptions(
-        device=args.device,
-        dtype=args.dtype,
-        attention_slicing=args.attention_slicing,
-        vae_tiling=args.vae_tiling,
-        cpu_offload=args.cpu_offload,
-        allow_pickle=args.allow_pickle,
-        fast_cpu=args.fast_cpu,
-        tiny_vae=args.tiny_vae or None,
-        compile=args.compile,
-        threads=args.threads,
-    )
+    return EngineOptions(**options_from_args(EngineOptions, args))
 
 
 def service_options(args: argparse.Namespace) -> ServiceOptions:
     """Cache, safety filter, watermark and batch budget from the shared flags."""
-    keywords = None
+    values = options_from_args(ServiceOptions, args)
     if args.safety_keywords:
         from .engine.safety import parse_keywords
 
         try:
             with open(args.safety_keywords, encoding="utf-8-sig") as file:
-                keywords = parse_keywords(file.read())
+                values["safety_keywords"] = parse_keywords(file.read())
         except OSError as exc:
             raise EngineError(
                 f"The keyword list {args.safety_keywords!r} could not be read ({exc})."
             ) from None
-    watermark = None
-    if args.watermark is not None:
-        watermark = Watermark(
-            text=args.watermark,
-            position=args.watermark_position,
-            opacity=args.watermark_opacity,
-            font_size=args.watermark_size,
-            color=args.watermark_color,
-            margin=args.watermark_margin,
-        ).validated()
+    mark = options_from_args(Watermark, args, prefix="watermark_")
+    if mark["text"] is not None:
+        values["watermark"] = Watermark(**mark).validated()
     try:
         return ServiceOptions(
-            cache=not args.no_cache,
-            cache_dir=Path(args.cache_dir) if args.cache_dir else None,
-            cache_max_mb=args.cache_max_mb,
-            safety_mode=args.safety,
-            safety_keywords=keywords,
+            **values,
             image_checker=args.image_checker is not None,
             image_checker_model=args.image_checker or None,
-            watermark=watermark,
-            batch_megapixels=args.batch_megapixels,
         )
     except ValueError as exc:
         raise RequestError(str(exc)) from None

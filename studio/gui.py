@@ -49,7 +49,7 @@ def run_gui(
     from PySide6.QtCore import QTimer
 
     from .ui.main_window import MainWindow
-    from .ui.settings_store import AppPreferences, open_settings
+    from .ui.settings_store import load_preferences, open_store
     from .ui.theme import apply_theme
     from .window_api import WindowApiHost
 
@@ -59,12 +59,12 @@ def run_gui(
     # Wayland/X11 match the window to the installed .desktop entry by this name.
     app.setDesktopFileName("diffusion-studio")
     app.setWindowIcon(app_icon())
-    settings = open_settings()
-    apply_theme(app, AppPreferences.load(settings).theme)
+    store = open_store()
+    apply_theme(app, load_preferences(store).window.theme)
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
 
-    window = MainWindow(settings)
+    window = MainWindow(store)
     WindowApiHost(window)  # the window owns it (its parent)
     if screenshot:
         # Pictures for the README and checks get one size, whatever the screen.

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from .engine.worker import EngineWorker
     from .server.runner import ApiServer
     from .ui.main_window import MainWindow
-    from .ui.settings_store import AppPreferences
+    from .ui.preferences import Preferences
 
 
 class WindowApiHost(QObject):
@@ -41,7 +41,7 @@ class WindowApiHost(QObject):
     def _serve(self, worker: EngineWorker) -> None:
         self.stop()
         window = self._window
-        if not window.prefs.api_server:
+        if not window.prefs.api.enabled:
             return
         # Imported only when wanted: the server pulls in FastAPI and uvicorn.
         from .server.runner import ApiServer
@@ -49,7 +49,7 @@ class WindowApiHost(QObject):
         try:
             server = ApiServer(
                 worker.queue,
-                port=window.prefs.api_port,
+                port=window.prefs.api.port,
                 default_model=window.panel.model.current_spec(),
                 token=os.environ.get("STUDIO_API_TOKEN") or None,
             )
@@ -60,7 +60,7 @@ class WindowApiHost(QObject):
         self.server = server
         window.status_text.say(f"API serving at {server.url}")
 
-    def _follow(self, prefs: AppPreferences) -> None:
+    def _follow(self, prefs: Preferences) -> None:
         serving = (self.server is not None, self.server.port if self.server else 0)
-        if (prefs.api_server, prefs.api_port) != serving and self._window.worker is not None:
+        if (prefs.api.enabled, prefs.api.port) != serving and self._window.worker is not None:
             self._serve(self._window.worker)

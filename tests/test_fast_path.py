@@ -194,44 +194,42 @@ def test_missing_tiny_vae_is_a_sentence(sd_model, tmp_path):
 
 def test_speed_settings_round_trip_through_the_dialog_into_engine_options(tmp_path, qtbot):
     from studio.engine.options import EngineOptions
+    from studio.ui.preferences import Preferences
     from studio.ui.settings_dialog import SettingsDialog
-    from studio.ui.settings_store import AppPreferences, open_settings
+    from studio.ui.settings_store import load_preferences, open_store, save_preferences
 
-    prefs = AppPreferences(fast_cpu="on", tiny_vae="/models/taesd", compile=True, threads=3)
-    prefs.save(open_settings(tmp_path / "settings.ini"))
-    loaded = AppPreferences.load(open_settings(tmp_path / "settings.ini"))
+    engine = EngineOptions(fast_cpu=True, tiny_vae="/models/taesd", compile=True, threads=3)
+    prefs = Preferences(engine=engine)
+    save_preferences(prefs, open_store(tmp_path / "settings.ini"))
+    loaded = load_preferences(open_store(tmp_path / "settings.ini"))
     assert loaded == prefs
     dialog = SettingsDialog(loaded)
     qtbot.addWidget(dialog)
     assert dialog.preferences() == prefs
-    options = dialog.preferences().engine_options()
-    assert (options.fast_cpu, options.tiny_vae, options.compile, options.threads) == (
-        True, "/models/taesd", True, 3,
-    )  # fmt: skip
-    dialog.threads.setValue(0)
-    dialog.tiny_vae.setText("  ")
-    dialog.fast_cpu.setCurrentIndex(dialog.fast_cpu.findData("off"))
-    options = dialog.preferences().engine_options()
+    dialog.editor("engine.threads").setValue(0)
+    dialog.editor("engine.tiny_vae").setText("  ")
+    fast_cpu = dialog.editor("engine.fast_cpu")
+    fast_cpu.setCurrentIndex(fast_cpu.findData("off"))
+    options = dialog.preferences().engine
     assert options == EngineOptions(compile=True, fast_cpu=False)  # own decoder, fp32
-    dialog.fast_cpu.setCurrentIndex(dialog.fast_cpu.findData("auto"))
-    assert dialog.preferences().engine_options() == EngineOptions(compile=True)
+    fast_cpu.setCurrentIndex(fast_cpu.findData("auto"))
+    assert dialog.preferences().engine == EngineOptions(compile=True)
 
 
 def test_fast_cpu_setting_is_automatic_unless_it_was_ticked(tmp_path):
     """The old checkbox was saved unticked by every settings dialog: only a ticked
     one was a choice; the new setting says automatic, on or off."""
-    from studio.ui.settings_store import AppPreferences, open_settings
+    from studio.ui.settings_store import load_preferences, open_store
 
-    for old, expected in ((True, "on"), (False, "auto"), (None, "auto")):
-        settings = open_settings(tmp_path / f"old-{old}.ini")
+    for old, expected in ((True, True), (False, None), (None, None)):
+        store = open_store(tmp_path / f"old-{old}.ini")
         if old is not None:
-            settings.setValue("engine/fast_cpu", old)
-        assert AppPreferences.load(settings).fast_cpu == expected
-    settings = open_settings(tmp_path / "new.ini")
-    settings.setValue("engine/fast_cpu", True)
-    settings.setValue("engine/fast_cpu_mode", "off")
-    assert AppPreferences.load(settings).engine_options().fast_cpu is False
-    assert AppPreferences().engine_options().fast_cpu is None
+            store.setValue("engine/fast_cpu", old)
+        assert load_preferences(store).engine.fast_cpu is expected
+    store = open_store(tmp_path / "new.ini")
+    store.setValue("engine/fast_cpu", True)
+    store.setValue("engine/fast_cpu_mode", "off")
+    assert load_preferences(store).engine.fast_cpu is False
 
 
 def test_speed_flags_reach_the_engine_options():

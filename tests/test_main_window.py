@@ -21,7 +21,7 @@ from studio.engine.masking import feather
 from studio.engine.options import ServiceOptions
 from studio.engine.pngfile import save_png
 from studio.ui.main_window import MainWindow
-from studio.ui.settings_store import open_settings
+from studio.ui.settings_store import open_store
 
 TIMEOUT_MS = 90_000
 
@@ -31,7 +31,7 @@ def window(qtbot, tmp_path, sd_model, monkeypatch):
     # Mercury must never leave this machine in tests.
     monkeypatch.setenv("INCEPTION_BASE_URL", "http://127.0.0.1:9/v1")
     monkeypatch.delenv("INCEPTION_API_KEY", raising=False)
-    settings = open_settings(tmp_path / "settings.ini")
+    settings = open_store(tmp_path / "settings.ini")
     settings.setValue("ui/output_dir", str(tmp_path / "outputs"))
     w = MainWindow(settings)
     # What a test left on the canvas is not worth keeping: close without asking.
@@ -333,14 +333,14 @@ def test_controlnet_mode_shows_the_live_edge_map(qtbot, window):
 
 def test_panel_settings_survive_a_restart(qtbot, tmp_path, sd_model, monkeypatch):
     monkeypatch.setenv("INCEPTION_BASE_URL", "http://127.0.0.1:9/v1")
-    settings = open_settings(tmp_path / "settings.ini")
+    settings = open_store(tmp_path / "settings.ini")
     first = MainWindow(settings, start_engine=False)
     qtbot.addWidget(first)
     first.panel.model.set_spec(str(sd_model))  # fills in the model's defaults
     first.panel.prompt.setPlainText("a quiet harbour")
     first.panel.steps.setValue(13)
     first.close()
-    second = MainWindow(open_settings(tmp_path / "settings.ini"), start_engine=False)
+    second = MainWindow(open_store(tmp_path / "settings.ini"), start_engine=False)
     qtbot.addWidget(second)
     assert second.panel.prompt.toPlainText() == "a quiet harbour"
     assert second.panel.steps.value() == 13
@@ -399,9 +399,10 @@ def test_screenshot_switch_writes_a_picture_of_the_window(tmp_path):
 
 
 def test_models_in_the_settings_folders_are_listed(qtbot, window, sd_model):
-    from studio.ui.settings_store import AppPreferences
+    from studio.engine.options import EngineOptions
+    from studio.ui.preferences import Preferences
 
-    window.apply_preferences(AppPreferences(model_dirs=[str(sd_model.parent)]))
+    window.apply_preferences(Preferences(engine=EngineOptions(model_dirs=(sd_model.parent,))))
     combo = window.panel.model.combo
     listed = [combo.itemData(i) for i in range(combo.count())]
     assert str(sd_model) in listed
@@ -423,14 +424,14 @@ def test_mercury_settings_are_kept_in_the_one_settings_file(qtbot, tmp_path, mon
 
     monkeypatch.setenv("INCEPTION_BASE_URL", "http://127.0.0.1:9/v1")
     path = tmp_path / "settings.ini"
-    first = MainWindow(open_settings(path), start_engine=False)
+    first = MainWindow(open_store(path), start_engine=False)
     qtbot.addWidget(first)
     changed = replace(first.mercury.settings(), temperature=0.55, max_tokens=321)
     first.mercury.settings_changed.emit(changed)
     first.close()
     text = path.read_text()
     assert "max_tokens=321" in text.replace(" ", "")
-    second = MainWindow(open_settings(path), start_engine=False)
+    second = MainWindow(open_store(path), start_engine=False)
     qtbot.addWidget(second)
     assert second.mercury.settings().max_tokens == 321
     second.close()
@@ -512,11 +513,12 @@ def test_the_in_app_api_serves_the_windows_queue_without_touching_the_canvas(qtb
     import urllib.request
     from dataclasses import replace
 
+    from studio.ui.preferences import ApiOptions
     from studio.window_api import WindowApiHost
 
     host = WindowApiHost(window)  # as gui.py assembles it
     assert host.server is None  # off by default
-    window.apply_preferences(replace(window.prefs, api_server=True, api_port=0))
+    window.apply_preferences(replace(window.prefs, api=ApiOptions(enabled=True, port=0)))
     assert host.server is not None
     before = _pixels(window.document.composed_image())
     body = json.dumps(
@@ -653,6 +655,8 @@ def test_a_new_output_folder_shows_the_results_in_it(qtbot, window, tmp_path):
     elsewhere = tmp_path / "elsewhere"
     saved = HistoryStore(elsewhere).save(Image.new("RGB", (8, 8), "red"), "a red square", 5)
     assert window.history.paths() == []
-    window.apply_preferences(replace(window.prefs, output_dir=str(elsewhere)))
+    window.apply_preferences(
+        replace(window.prefs, window=replace(window.prefs.window, output_dir=str(elsewhere)))
+    )
     assert window.history.paths() == [saved]
     assert window.history.store.root == elsewhere

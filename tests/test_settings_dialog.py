@@ -4,6 +4,7 @@ default size and at its minimum size, in both tabs."""
 from __future__ import annotations
 
 import pytest
+from option_values import every_option_changed
 from PySide6.QtWidgets import (
     QAbstractButton,
     QComboBox,
@@ -13,8 +14,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from studio.ui.settings_dialog import SettingsDialog
-from studio.ui.settings_store import AppPreferences, open_settings
+from studio.option_spec import value_at
+from studio.ui.preferences import Preferences, WindowOptions
+from studio.ui.settings_dialog import SettingsDialog, shown_fields
+from studio.ui.settings_store import load_preferences, open_store, stored_fields
 from studio.ui.theme import THEMES
 
 
@@ -47,7 +50,7 @@ def _clipped(page: QWidget) -> list[str]:
 
 @pytest.mark.parametrize("size", ["default", "minimum"])
 def test_every_choice_fits(qtbot, size):
-    dialog = SettingsDialog(AppPreferences())
+    dialog = SettingsDialog(Preferences())
     qtbot.addWidget(dialog)
     dialog.show()
     if size == "minimum":
@@ -60,24 +63,43 @@ def test_every_choice_fits(qtbot, size):
 
 
 def test_short_labels_keep_their_explanation_as_tooltips(qtbot):
-    dialog = SettingsDialog(AppPreferences())
+    dialog = SettingsDialog(Preferences())
     qtbot.addWidget(dialog)
-    combo = dialog.fast_cpu
+    combo = dialog.editor("engine.fast_cpu")
     explained = [combo.itemData(i, 3) for i in range(combo.count())]  # Qt.ToolTipRole
     assert all(explained) and "native bf16" in " ".join(explained)
     assert combo.toolTip() == combo.itemData(combo.currentIndex(), 3)
 
 
 def test_the_theme_choices_are_the_themes_and_an_unknown_one_is_not_kept(qtbot, tmp_path):
-    dialog = SettingsDialog(AppPreferences(theme="light"))
+    dialog = SettingsDialog(Preferences(window=WindowOptions(theme="light")))
     qtbot.addWidget(dialog)
-    offered = {
-        dialog.theme.itemData(i): dialog.theme.itemText(i) for i in range(dialog.theme.count())
-    }
+    theme = dialog.editor("window.theme")
+    offered = {theme.itemData(i): theme.itemText(i) for i in range(theme.count())}
     assert offered == THEMES
-    assert dialog.preferences().theme == "light"
-    settings = open_settings(tmp_path / "settings.ini")
-    settings.setValue("ui/theme", "solarized")
-    assert AppPreferences.load(settings).theme == AppPreferences().theme
-    settings.setValue("ui/theme", "light")
-    assert AppPreferences.load(settings).theme == "light"
+    assert dialog.preferences().window.theme == "light"
+    store = open_store(tmp_path / "settings.ini")
+    store.setValue("ui/theme", "solarized")
+    assert load_preferences(store).window.theme == Preferences().window.theme
+    store.setValue("ui/theme", "light")
+    assert load_preferences(store).window.theme == "light"
+
+
+def test_every_setting_with_a_box_is_shown_and_comes_back_as_shown(qtbot):
+    """The rows come from the declarations: each stored option that names a box
+    has a control there, and the dialog returns exactly what it was given."""
+    shown = [(path, d) for path, d, _group in shown_fields(Preferences)]
+    with_box = [p for p, _k, d in stored_fields(Preferences) if d.spec.group]
+    assert set(with_box) <= {p for p, _d in shown}
+    chosen = every_option_changed(Preferences(), shown)
+    dialog = SettingsDialog(chosen)
+    qtbot.addWidget(dialog)
+    for path, _d in shown:
+        assert dialog.editor(path) is not None, path
+    returned = dialog.preferences()
+    for path, _d in shown:
+        assert value_at(returned, path) == value_at(chosen, path), path
+    assert returned == chosen
+    plain = SettingsDialog(Preferences())
+    qtbot.addWidget(plain)
+    assert plain.preferences() == Preferences()

@@ -131,24 +131,22 @@ def test_the_engine_default_watermark_applies_unless_the_request_names_one(store
 
 
 def test_preferences_round_trip_and_become_service_options(tmp_path, qtbot):
+    from studio.ui.preferences import ApiOptions, Preferences, WatermarkPreference
     from studio.ui.settings_dialog import SettingsDialog
-    from studio.ui.settings_store import AppPreferences, open_settings
+    from studio.ui.settings_store import load_preferences, open_store, save_preferences
 
-    prefs = AppPreferences(
-        watermark=True,
-        watermark_text="© Studio",
-        watermark_position="top-right",
-        watermark_opacity=0.4,
-        watermark_color="#ff8800",
-        safety_mode="strict",
-        safety_keywords=["dragon", "dark magic"],
-        cache_max_mb=64,
-        api_server=True,
-        api_port=9123,
+    prefs = Preferences(
+        services=ServiceOptions(
+            safety_mode="strict", safety_keywords=("dragon", "dark magic"), cache_max_mb=64
+        ),
+        watermark=WatermarkPreference(
+            enabled=True,
+            mark=Watermark("© Studio", position="top-right", opacity=0.4, color=(255, 136, 0)),
+        ),
+        api=ApiOptions(enabled=True, port=9123),
     )
-    settings = open_settings(tmp_path / "settings.ini")
-    prefs.save(settings)
-    loaded = AppPreferences.load(open_settings(tmp_path / "settings.ini"))
+    save_preferences(prefs, open_store(tmp_path / "settings.ini"))
+    loaded = load_preferences(open_store(tmp_path / "settings.ini"))
     assert loaded == prefs
     dialog = SettingsDialog(loaded)
     qtbot.addWidget(dialog)
@@ -157,10 +155,11 @@ def test_preferences_round_trip_and_become_service_options(tmp_path, qtbot):
     assert services.watermark == Watermark("© Studio", "top-right", 0.4, None, (255, 136, 0), 10)
     assert services.safety_mode == "strict" and services.safety_keywords == ("dragon", "dark magic")
     assert services.cache and services.cache_max_mb == 64
-    dialog.safety_keywords.setPlainText("Dragon\n\nDark   Magic, goblin")
-    assert dialog.preferences().safety_keywords == ["dragon", "dark magic", "goblin"]
-    dialog.watermark.setChecked(False)
+    dialog.editor("services.safety_keywords").setPlainText("Dragon\n\nDark   Magic, goblin")
+    assert dialog.preferences().services.safety_keywords == ("dragon", "dark magic", "goblin")
+    dialog.editor("watermark.enabled").setChecked(False)
     assert dialog.preferences().service_options().watermark is None
+    assert dialog.preferences().watermark.mark.text == "© Studio"  # kept while it is off
     # The image checker is not on this machine: the dialog says so and keeps it off.
-    assert not dialog.image_checker.isEnabled()
+    assert not dialog.editor("services.image_checker").isEnabled()
     assert "not on this machine" in dialog.image_checker_status.text()

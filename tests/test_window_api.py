@@ -11,7 +11,8 @@ from dataclasses import replace
 import pytest
 
 from studio.ui.main_window import MainWindow
-from studio.ui.settings_store import open_settings
+from studio.ui.preferences import ApiOptions
+from studio.ui.settings_store import open_store
 from studio.window_api import WindowApiHost
 
 
@@ -20,7 +21,7 @@ def window(qtbot, tmp_path, monkeypatch):
     monkeypatch.setenv("INCEPTION_BASE_URL", "http://127.0.0.1:9/v1")
     monkeypatch.delenv("INCEPTION_API_KEY", raising=False)
     monkeypatch.delenv("STUDIO_API_TOKEN", raising=False)
-    settings = open_settings(tmp_path / "settings.ini")
+    settings = open_store(tmp_path / "settings.ini")
     settings.setValue("ui/output_dir", str(tmp_path / "outputs"))
     w = MainWindow(settings)
     qtbot.addWidget(w, before_close_func=lambda w: w.document.undo_stack.setClean())
@@ -46,20 +47,20 @@ def _free_port() -> int:
 def test_the_api_follows_the_preference_on_and_off(window):
     host = WindowApiHost(window)
     assert host.server is None
-    window.apply_preferences(replace(window.prefs, api_server=True, api_port=0))
+    window.apply_preferences(replace(window.prefs, api=ApiOptions(enabled=True, port=0)))
     server = host.server
     assert server is not None and _answers(server.url)
     assert f"API serving at {server.url}" in window.status_text.text()
-    window.apply_preferences(replace(window.prefs, api_server=False))
+    window.apply_preferences(replace(window.prefs, api=replace(window.prefs.api, enabled=False)))
     assert host.server is None and not _answers(server.url)
 
 
 def test_a_new_port_moves_the_api(window):
     host = WindowApiHost(window)
-    window.apply_preferences(replace(window.prefs, api_server=True, api_port=0))
+    window.apply_preferences(replace(window.prefs, api=ApiOptions(enabled=True, port=0)))
     first = host.server
     port = _free_port()
-    window.apply_preferences(replace(window.prefs, api_server=True, api_port=port))
+    window.apply_preferences(replace(window.prefs, api=ApiOptions(enabled=True, port=port)))
     assert host.server is not first and host.server.port == port
     assert _answers(host.server.url) and not _answers(first.url)
 
@@ -70,7 +71,7 @@ def test_a_port_in_use_is_a_sentence_and_the_window_goes_on(window):
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        window.apply_preferences(replace(window.prefs, api_server=True, api_port=port))
+        window.apply_preferences(replace(window.prefs, api=ApiOptions(enabled=True, port=port)))
     assert host.server is None
     assert f"127.0.0.1:{port}" in window.message_bar.text()
 
@@ -78,7 +79,7 @@ def test_a_port_in_use_is_a_sentence_and_the_window_goes_on(window):
 def test_an_api_on_at_start_serves_and_stops_when_the_window_closes(qtbot, tmp_path, monkeypatch):
     monkeypatch.setenv("INCEPTION_BASE_URL", "http://127.0.0.1:9/v1")
     monkeypatch.delenv("STUDIO_API_TOKEN", raising=False)
-    settings = open_settings(tmp_path / "settings.ini")
+    settings = open_store(tmp_path / "settings.ini")
     settings.setValue("ui/output_dir", str(tmp_path / "outputs"))
     settings.setValue("api/enabled", True)
     settings.setValue("api/port", _free_port())
@@ -93,7 +94,7 @@ def test_an_api_on_at_start_serves_and_stops_when_the_window_closes(qtbot, tmp_p
 
 def test_a_restarted_engine_is_served_in_place_of_the_old_one(window):
     host = WindowApiHost(window)
-    window.apply_preferences(replace(window.prefs, api_server=True, api_port=0))
+    window.apply_preferences(replace(window.prefs, api=ApiOptions(enabled=True, port=0)))
     old_worker, old_server = window.worker, host.server
     window._restart_engine()
     assert window.worker is not old_worker

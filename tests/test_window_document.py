@@ -17,7 +17,7 @@ from PySide6.QtWidgets import QApplication, QDialog, QMessageBox
 
 from studio.canvas import BrushSpec, CanvasDocument
 from studio.ui.main_window import MainWindow
-from studio.ui.settings_store import open_settings
+from studio.ui.settings_store import open_store
 
 Button = QMessageBox.StandardButton
 
@@ -26,7 +26,7 @@ Button = QMessageBox.StandardButton
 def window(qtbot, tmp_path, monkeypatch):
     monkeypatch.setenv("INCEPTION_BASE_URL", "http://127.0.0.1:9/v1")
     monkeypatch.delenv("INCEPTION_API_KEY", raising=False)
-    w = MainWindow(open_settings(tmp_path / "settings.ini"), start_engine=False)
+    w = MainWindow(open_store(tmp_path / "settings.ini"), start_engine=False)
     # Whatever a test left on the canvas: close without asking.
     qtbot.addWidget(w, before_close_func=lambda w: w.document.undo_stack.setClean())
     w.show()

@@ -13,14 +13,14 @@ from PySide6.QtCore import QRect, QSize
 from PySide6.QtWidgets import QScrollArea
 
 from studio.ui.main_window import MainWindow
-from studio.ui.settings_store import open_settings
+from studio.ui.settings_store import open_store
 from studio.ui.window_layout import CANVAS_MIN, fits
 
 
 @pytest.fixture
 def window(qtbot, tmp_path, monkeypatch):
     monkeypatch.setenv("INCEPTION_BASE_URL", "http://127.0.0.1:9/v1")
-    w = MainWindow(open_settings(tmp_path / "settings.ini"), start_engine=False)
+    w = MainWindow(open_store(tmp_path / "settings.ini"), start_engine=False)
     qtbot.addWidget(w)
     w.show()
     return w
@@ -65,9 +65,9 @@ from pathlib import Path
 from PySide6.QtWidgets import QApplication
 app = QApplication([])
 from studio.ui.main_window import MainWindow
-from studio.ui.settings_store import open_settings
+from studio.ui.settings_store import open_store
 settings_path, resize = Path(sys.argv[1]), sys.argv[2] == "resize"
-window = MainWindow(open_settings(settings_path), start_engine=False)
+window = MainWindow(open_store(settings_path), start_engine=False)
 window.show(); app.processEvents()
 seen = {"size": [window.width(), window.height()],
         "queue": window.docks["queue"].isVisible()}

@@ -28,7 +28,7 @@ from studio.mercury.conversation import ReplyState
 from studio.ui import icons as ui_icons
 from studio.ui.main_window import MainWindow
 from studio.ui.message_bar import MessageBar
-from studio.ui.settings_store import open_settings
+from studio.ui.settings_store import open_store
 from studio.ui.theme import ACCENT, THEMES, apply_theme
 from tests.canvas_helpers import make_view
 
@@ -56,7 +56,7 @@ def window(qtbot, tmp_path, monkeypatch, theme):
     monkeypatch.setenv("INCEPTION_BASE_URL", "http://127.0.0.1:9/v1")
     monkeypatch.delenv("INCEPTION_API_KEY", raising=False)
     theme("dark")
-    w = MainWindow(open_settings(tmp_path / "settings.ini"), start_engine=False)
+    w = MainWindow(open_store(tmp_path / "settings.ini"), start_engine=False)
     qtbot.addWidget(w)
     w.show()
     yield w
@@ -177,7 +177,7 @@ def test_the_view_menu_marks_the_active_theme(qapp, window):
     themes["Light theme"].trigger()
     assert themes["Light theme"].isChecked() and not themes["Dark theme"].isChecked()
     assert qapp.palette().color(QPalette.ColorRole.Window).lightness() > 200
-    assert window.settings.value("ui/theme") == "light"
+    assert window.store.value("ui/theme") == "light"
     # The tool icons made in the dark theme now read on the light background.
     brush = window.view.canvas_actions.brush.icon()
     assert _ink_lightness(brush) < 70

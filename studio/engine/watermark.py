@@ -10,11 +10,12 @@ colour`, and no pixel outside the text's box changes. No torch, no Qt.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 from PIL import Image, ImageColor, ImageDraw, ImageFont
 
+from ..option_spec import labelled, option
 from .errors import RequestError
 
 POSITIONS = ("top-left", "top-right", "bottom-left", "bottom-right", "center")
@@ -24,14 +25,87 @@ MAX_MARGIN = 1024
 AUTO_FONT_FRACTION = 24  # auto size: the shorter side / 24, at least 10 px
 
 
+def parse_color(value: object) -> tuple[int, int, int]:
+    """'#rrggbb', '#rgb', a colour name or an (r, g, b) sequence, as an RGB tuple."""
+    if isinstance(value, str):
+        try:
+            rgb = ImageColor.getrgb(value.strip())
+        except ValueError:
+            raise RequestError(
+                f"{value!r} is not a colour; use a name like 'white' or a code like '#ffcc00'."
+            ) from None
+        return rgb[0], rgb[1], rgb[2]
+    if (
+        isinstance(value, Sequence)
+        and len(value) == 3
+        and all(isinstance(c, int) and not isinstance(c, bool) and 0 <= c <= 255 for c in value)
+    ):
+        return value[0], value[1], value[2]
+    raise RequestError(f"{value!r} is not a colour; give three numbers from 0 to 255.")
+
+
+def color_code(value: object) -> str:
+    """'#rrggbb' for any colour parse_color takes."""
+    return "#{:02x}{:02x}{:02x}".format(*parse_color(value))
+
+
 @dataclass(frozen=True)
 class Watermark:
-    text: str
-    position: str = "bottom-right"
-    opacity: float = 0.7  # 0: invisible, 1: solid
-    font_size: int | None = None  # None: from the image size
-    color: tuple[int, int, int] = (255, 255, 255)
-    margin: int = 10  # pixels between the text and the image's edges
+    """A line of text drawn on each image after generation."""
+
+    text: str = option(
+        label="Text",
+        help="the text to draw",
+        flag="--watermark",
+        flag_help="draw TEXT on every image",
+        metavar="TEXT",
+        max_length=MAX_TEXT,
+    )
+    position: str = option(
+        "bottom-right",
+        label="Position",
+        help="where the text goes",
+        choices=labelled(POSITIONS, lambda p: p.replace("-", " ").capitalize()),
+    )
+    opacity: float = option(
+        0.7,
+        label="Opacity",
+        help="0 (invisible) to 1 (solid)",
+        low=0.0,
+        high=1.0,
+        kind="percent",
+        metavar="FRACTION",
+    )
+    font_size: int | None = option(
+        None,
+        label="Font size",
+        help="font size in pixels (default: from the image size)",
+        low=MIN_FONT,
+        high=MAX_FONT,
+        unit=" px",
+        auto="Automatic",
+        flag="size",
+        metavar="PIXELS",
+    )
+    color: tuple[int, int, int] = option(
+        (255, 255, 255),
+        label="Colour",
+        help="a name, '#rrggbb', or [r, g, b]",
+        flag_help="a name or #rrggbb",
+        metavar="COLOUR",
+        kind="colour",
+        parse=parse_color,
+        show=color_code,
+    )
+    margin: int = option(
+        10,
+        label="Margin",
+        help="pixels between the text and the edges",
+        low=0,
+        high=MAX_MARGIN,
+        unit=" px",
+        metavar="PIXELS",
+    )
 
     def validated(self) -> Watermark:
         """The same watermark with its colour as an RGB tuple; raises RequestError."""
@@ -64,13 +138,13 @@ class Watermark:
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
-        data["color"] = "#{:02x}{:02x}{:02x}".format(*parse_color(self.color))
+        data["color"] = color_code(self.color)
         return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Watermark:
         """From JSON-like data (the API, settings); unknown keys are refused."""
-        unknown = set(data) - {"text", "position", "opacity", "font_size", "color", "margin"}
+        unknown = set(data) - {f.name for f in fields(cls)}
         if unknown:
             raise RequestError(f"Unknown watermark setting(s): {', '.join(sorted(unknown))}.")
         if "text" not in data:
@@ -96,25 +170,6 @@ def _whole(value: object, low: int, high: int, what: str) -> None:
         raise RequestError(
             f"The {what} must be a whole number from {low} to {high}; got {value!r}."
         )
-
-
-def parse_color(value: object) -> tuple[int, int, int]:
-    """'#rrggbb', '#rgb', a colour name or an (r, g, b) sequence, as an RGB tuple."""
-    if isinstance(value, str):
-        try:
-            rgb = ImageColor.getrgb(value.strip())
-        except ValueError:
-            raise RequestError(
-                f"{value!r} is not a colour; use a name like 'white' or a code like '#ffcc00'."
-            ) from None
-        return rgb[0], rgb[1], rgb[2]
-    if (
-        isinstance(value, Sequence)
-        and len(value) == 3
-        and all(isinstance(c, int) and not isinstance(c, bool) and 0 <= c <= 255 for c in value)
-    ):
-        return value[0], value[1], value[2]
-    raise RequestError(f"{value!r} is not a colour; give three numbers from 0 to 255.")
 
 
 def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:

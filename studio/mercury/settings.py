@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from urllib.parse import urlsplit
 
+from ..option_spec import labelled, option
+
 INCEPTION_BASE_URL = "https://api.inceptionlabs.ai/v1"
 INCEPTION_HOST = "api.inceptionlabs.ai"
 BASE_URL_ENV = "INCEPTION_BASE_URL"
@@ -20,19 +22,50 @@ DEFAULT_MODEL = "mercury-2"
 FALLBACK_MODELS = ("mercury-2", "mercury", "mercury-coder")
 TEMPERATURE_MIN, TEMPERATURE_MAX = 0.5, 1.0  # the range Mercury accepts
 MAX_TOKENS_MIN, MAX_TOKENS_MAX = 16, 32_000
+TIMEOUT_MIN, TIMEOUT_MAX = 1.0, 600.0
 # "" lets the server choose; "instant" is Inception's own, the rest are OpenAI's.
 REASONING_EFFORTS = ("", "instant", "low", "medium", "high")
 
 
 @dataclass(frozen=True)
 class MercurySettings:
-    base_url: str = ""  # empty: INCEPTION_BASE_URL from the environment, else Inception
-    model: str = DEFAULT_MODEL
-    max_tokens: int = 2048
-    temperature: float = 0.75
-    diffusing: bool = False
-    reasoning_effort: str = ""
-    timeout_s: float = 60.0
+    base_url: str = option(
+        "",  # empty: INCEPTION_BASE_URL from the environment, else Inception
+        label="Base URL",
+        help="Any OpenAI-compatible server, e.g. a local one at http://localhost:8080/v1. "
+        f"Empty: {BASE_URL_ENV}, else Inception's API.",
+    )
+    model: str = option(DEFAULT_MODEL, label="Model", help="the model that answers")
+    max_tokens: int = option(
+        2048,
+        label="Max tokens",
+        help="The longest answer, in tokens (reasoning included).",
+        low=MAX_TOKENS_MIN,
+        high=MAX_TOKENS_MAX,
+    )
+    temperature: float = option(
+        0.75,
+        label="Temperature",
+        help="Mercury accepts 0.5 to 1.0; higher is more varied.",
+        low=TEMPERATURE_MIN,
+        high=TEMPERATURE_MAX,
+        decimals=2,
+    )
+    diffusing: bool = option(False, label="Show the answer diffusing")
+    reasoning_effort: str = option(
+        "",
+        label="Reasoning",
+        help="How long the model thinks before answering; “instant” is fastest.",
+        choices=labelled(REASONING_EFFORTS, lambda e: e or "server default"),
+    )
+    timeout_s: float = option(
+        60.0,
+        label="Timeout",
+        help="seconds to wait for an answer",
+        low=TIMEOUT_MIN,
+        high=TIMEOUT_MAX,
+        unit=" s",
+    )
 
     def normalized(self) -> MercurySettings:
         """The same settings with every field brought into its valid range."""
@@ -44,7 +77,7 @@ class MercurySettings:
             max_tokens=int(_clamp(int(self.max_tokens), MAX_TOKENS_MIN, MAX_TOKENS_MAX)),
             temperature=round(_clamp(float(self.temperature), TEMPERATURE_MIN, TEMPERATURE_MAX), 2),
             reasoning_effort=effort if effort in REASONING_EFFORTS else "",
-            timeout_s=_clamp(float(self.timeout_s), 1.0, 600.0),
+            timeout_s=_clamp(float(self.timeout_s), TIMEOUT_MIN, TIMEOUT_MAX),
         )
 
     def resolved_base_url(self, environ: Mapping[str, str] | None = None) -> str:

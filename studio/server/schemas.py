@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 from ..engine.request import FIELDS
 from ..engine.request_fields import RequestField
 from ..engine.watermark import Watermark
+from .option_models import model_of
 
 
 class _Strict(BaseModel):
@@ -21,15 +22,8 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
-class WatermarkIn(_Strict):
-    text: str = Field(description="the text to draw")
-    position: Literal["top-left", "top-right", "bottom-left", "bottom-right", "center"] = (
-        "bottom-right"
-    )
-    opacity: float = Field(0.7, description="0 (invisible) to 1 (solid)")
-    font_size: int | None = Field(None, description="pixels; null: from the image size")
-    color: str | list[int] = Field("white", description="a name, '#rrggbb', or [r, g, b]")
-    margin: int = Field(10, description="pixels between the text and the edges")
+# The JSON of a watermark: Watermark's own fields, each as the engine declares it.
+WatermarkIn = model_of(Watermark, "WatermarkIn", base=_Strict)
 
 
 class LoraIn(_Strict):

@@ -7,6 +7,7 @@ follows it through its signals."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer, Signal
@@ -24,15 +25,17 @@ from ..canvas import CanvasDocument, CanvasToolBar, CanvasView
 from ..engine.image_parameters import ParametersReadError, read_parameters
 from ..engine.infotext import request_from_infotext
 from ..engine.worker import EngineWorker
+from ..mercury.settings import MercurySettings
 from .document_files import DocumentFiles
 from .edge_preview import EdgePreview
 from .generation_panel import GenerationPanel
 from .history import HistoryStore, HistoryStrip
 from .job_controller import JobController
 from .message_bar import MessageBar
+from .preferences import Preferences
 from .queue_view import QueueView
 from .settings_dialog import SettingsDialog
-from .settings_store import AppPreferences, open_settings
+from .settings_store import load_preferences, open_store, save_preferences
 from .status_line import StatusLine
 from .theme import apply_theme
 from .window_layout import CANVAS_MIN, restore_layout, save_layout
@@ -44,13 +47,13 @@ ENGINE_START_DELAY_MS = 300
 class MainWindow(QMainWindow):
     engine_started = Signal(object)  # the new EngineWorker, its queue ready for jobs
     engine_stopping = Signal()  # the worker is about to shut down (restart, closing)
-    preferences_applied = Signal(object)  # the AppPreferences now in force
+    preferences_applied = Signal(object)  # the Preferences now in force
 
-    def __init__(self, settings=None, start_engine: bool = True) -> None:
+    def __init__(self, store=None, start_engine: bool = True) -> None:
         super().__init__()
         self.setAcceptDrops(True)
-        self.settings = settings if settings is not None else open_settings()
-        self.prefs = AppPreferences.load(self.settings)
+        self.store = store if store is not None else open_store()  # the settings file
+        self.prefs = load_preferences(self.store)
         self._restart_engine_when_idle = False
         self._showing_history = False  # a history image is shown over the canvas
 
@@ -103,7 +106,7 @@ class MainWindow(QMainWindow):
             message_bar=self.message_bar,
             status=self.status_text,
             progress=self.progress,
-            place_results=lambda: self.prefs.place_results,
+            place_results=lambda: self.prefs.window.place_results,
             parent=self,
         )
         self.files = DocumentFiles(
@@ -111,11 +114,11 @@ class MainWindow(QMainWindow):
         )
         self.theme_actions = build_menus(self)
         self._connect()
-        self.panel.model.set_model_dirs(self.prefs.model_dirs)
-        self.panel.load_state(self.settings)
+        self.panel.model.set_model_dirs([str(d) for d in self.prefs.engine.model_dirs])
+        self.panel.load_state(self.store)
         self.files.follow_model_size()  # a first document at the model's own size
         self.panel.set_canvas_size(self.document.width(), self.document.height())
-        restore_layout(self, self.settings, self.docks)
+        restore_layout(self, self.store, self.docks)
         QTimer.singleShot(0, self.view.fit_to_window)
         if start_engine:
             self.start_engine()
@@ -139,10 +142,15 @@ class MainWindow(QMainWindow):
 
     def _make_mercury_panel(self) -> QWidget | None:
         from .mercury_panel import MercuryPanel
-        from .mercury_settings_store import load_mercury_settings, save_mercury_settings
+        from .mercury_settings_store import save_mercury_settings
 
-        panel = MercuryPanel(load_mercury_settings(self.settings), parent=self)
-        panel.settings_changed.connect(lambda s: save_mercury_settings(s, self.settings))
+        panel = MercuryPanel(self.prefs.mercury, parent=self)
+
+        def keep(mercury: MercurySettings) -> None:
+            self.prefs = replace(self.prefs, mercury=mercury)
+            save_mercury_settings(mercury, self.store)
+
+        panel.settings_changed.connect(keep)
         panel.set_prompt_source(lambda: self.panel.prompt.toPlainText())
         panel.use_as_prompt.connect(self.panel.prompt.setPlainText)
         panel.enhance_accepted.connect(self._apply_enhanced_prompt)
@@ -173,7 +181,7 @@ class MainWindow(QMainWindow):
     # -- engine ----------------------------------------------------------------------
 
     def start_engine(self) -> None:
-        self.worker = EngineWorker(self.prefs.engine_options(), parent=self)
+        self.worker = EngineWorker(self.prefs.engine, parent=self)
         w = self.worker
         w.queue.set_services(self.prefs.service_options())
         self.jobs.attach(w)
@@ -307,13 +315,13 @@ class MainWindow(QMainWindow):
         if dialog.exec():
             self.apply_preferences(dialog.preferences())
 
-    def apply_preferences(self, prefs: AppPreferences) -> None:
-        engine_changed = prefs.engine_options() != self.prefs.engine_options()
+    def apply_preferences(self, prefs: Preferences) -> None:
+        engine_changed = prefs.engine != self.prefs.engine
         self.prefs = prefs
-        prefs.save(self.settings)
-        self.set_theme(prefs.theme)
+        save_preferences(prefs, self.store)
+        self.set_theme(prefs.window.theme)
         self.history.set_folder(prefs.outputs_path())
-        self.panel.model.set_model_dirs(prefs.model_dirs)
+        self.panel.model.set_model_dirs([str(d) for d in prefs.engine.model_dirs])
         if self.worker is not None:
             self.worker.queue.set_services(prefs.service_options())
         if engine_changed:
@@ -327,8 +335,8 @@ class MainWindow(QMainWindow):
         self.preferences_applied.emit(prefs)
 
     def set_theme(self, name: str) -> None:
-        self.prefs.theme = name
-        self.settings.setValue("ui/theme", name)
+        self.prefs = replace(self.prefs, window=replace(self.prefs.window, theme=name))
+        save_preferences(self.prefs, self.store)
         for action in self.theme_actions.actions():
             action.setChecked(action.data() == name)
         app = QApplication.instance()
@@ -339,9 +347,9 @@ class MainWindow(QMainWindow):
         if not self.files.may_discard("closing"):
             event.ignore()  # the user cancelled, or saving failed: stay open
             return
-        save_layout(self, self.settings)
-        self.panel.save_state(self.settings)
-        self.settings.sync()
+        save_layout(self, self.store)
+        self.panel.save_state(self.store)
+        self.store.sync()
         self.engine_stopping.emit()
         if self.worker is not None:
             self.worker.cancel_all()

@@ -15,14 +15,14 @@ from PySide6.QtWidgets import QDockWidget, QMenu, QMenuBar, QMessageBox, QWidget
 
 from ..canvas import CanvasView
 from .message_bar import MessageBar
-from .settings_store import AppPreferences
+from .preferences import Preferences
 from .theme import THEMES
 
 
 class MenuHost(Protocol):
     """What the menus drive and read: a MainWindow is one."""
 
-    prefs: AppPreferences
+    prefs: Preferences
     view: CanvasView
     docks: dict[str, QDockWidget]
     message_bar: MessageBar
@@ -140,7 +140,7 @@ def build_menus(window: MenuHost) -> QActionGroup:
     for name, label in THEMES.items():
         action = add(view, f"&{label} theme", lambda _=False, n=name: window.set_theme(n))
         action.setCheckable(True)
-        action.setChecked(name == window.prefs.theme)
+        action.setChecked(name == window.prefs.window.theme)
         action.setData(name)
         themes.addAction(action)
 
