@@ -29,9 +29,9 @@ def main() -> None:
     from PIL import Image, ImageDraw
 
     from studio.engine.generate import generate
-    from studio.engine.models import resolve_model
     from studio.engine.pipelines import PipelineStore, quiet_libraries
     from studio.engine.request import GenerationRequest, Mode
+    from studio.engine.resolve import resolve_model
     from studio.engine.tiny import save_tiny_controlnet, save_tiny_model
 
     quiet_libraries()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 
 from . import __version__
-from .engine.models import CATALOG, DEFAULT_IMAGE_MODEL
+from .engine.catalog import CATALOG, DEFAULT_IMAGE_MODEL
 from .engine.options import (
     BATCH_GROUP,
     CACHE_GROUP,

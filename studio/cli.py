@@ -143,7 +143,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
     jobs = _jobs_from_args(args, services)
     paths = output_paths(args.out, sum(job.image_count for job in jobs))
     check_result_files(paths, jobs)  # before any model loads: a result thrown away costs minutes
-    from .engine.generate import StepInfo, generate
+    from .engine.denoise import StepInfo
+    from .engine.generate import generate
     from .engine.image_files import save_image
     from .engine.pipelines import PipelineStore
 
@@ -233,7 +234,8 @@ def cmd_make_tiny_model(args: argparse.Namespace) -> int:
 
 
 def cmd_models(_args: argparse.Namespace) -> int:
-    from .engine.models import CATALOG, catalog_status
+    from .engine.catalog import CATALOG
+    from .engine.resolve import catalog_status
 
     for entry in CATALOG.values():
         where = entry.hub_id or ("bundled" if entry.bundled else "built locally")

@@ -229,8 +229,8 @@ def test_cli_uses_the_cache_and_shows_and_clears_it(sd_model, tmp_path, capsys):
 
 def test_engine_settings_that_change_pixels_are_part_of_the_key(sd_model):
     from studio.engine.cache import job_key
-    from studio.engine.models import resolve_model
     from studio.engine.options import EngineOptions
+    from studio.engine.resolve import resolve_model
 
     request = _request(sd_model).replace(seed=1, steps=2, width=64, height=64)
     model = resolve_model(str(sd_model))

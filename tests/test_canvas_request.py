@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from studio.engine.models import ModelDefaults
+from studio.engine.catalog import ModelDefaults
 from studio.engine.request import GenerationRequest, Mode
 from studio.ui.canvas_request import native_size_notice
 

@@ -14,11 +14,12 @@ import torch
 from PIL import Image, ImageDraw
 
 from studio.app import main
+from studio.engine.catalog import CATALOG, DEFAULT_IMAGE_MODEL, Kind
 from studio.engine.errors import ModelNotFoundError
 from studio.engine.generate import generate
 from studio.engine.image_parameters import read_parameters
-from studio.engine.models import CATALOG, DEFAULT_IMAGE_MODEL, Kind, resolve_model
 from studio.engine.request import GenerationRequest, Mode
+from studio.engine.resolve import resolve_model
 from studio.paths import bundled_models_dir
 from training.judge import read
 from training.world import COLOURS, POSITION_PHRASES, POSITIONS, SIZES, anchor, make_scene, render

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from studio.app import main
-from studio.engine.models import CATALOG, DEFAULT_IMAGE_MODEL
+from studio.engine.catalog import CATALOG, DEFAULT_IMAGE_MODEL
 from training.measure_examples import ENOUGH, SEEDS, make_txt2img, measure, named_attributes
 from training.world import vocabulary
 

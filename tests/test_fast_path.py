@@ -135,11 +135,11 @@ def test_automatic_fast_path_is_for_large_models_only(sd_model, monkeypatch):
 
 def test_result_cache_key_names_the_automatic_precision(sd_model, monkeypatch):
     from studio.engine.cache import job_key
-    from studio.engine.generate import _resolve, resolve_defaults
+    from studio.engine.plan import model_for, resolve_defaults
 
     monkeypatch.setattr(fastpath, "cpu_has_native_bf16", lambda: True)
     store = PipelineStore(EngineOptions(device="cpu"))
-    model = _resolve(str(sd_model), store)
+    model = model_for(str(sd_model), store)
     request = resolve_defaults(_request(sd_model), model)
     small = job_key(request, model, None, [""], store)
     monkeypatch.setattr(fastpath, "FAST_CPU_MIN_PARAMETERS", 1)

@@ -10,8 +10,8 @@ from PIL import Image
 from studio.engine.errors import EngineError, JobCancelledError
 from studio.engine.generate import generate
 from studio.engine.infotext import SAMPLER_NAMES, parse_infotext
-from studio.engine.models import resolve_model
 from studio.engine.request import GenerationRequest, LoraSpec, Mode
+from studio.engine.resolve import resolve_model
 
 
 def _pixels(image: Image.Image) -> np.ndarray:

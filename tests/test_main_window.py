@@ -551,7 +551,7 @@ def test_the_in_app_api_serves_the_windows_queue_without_touching_the_canvas(qtb
 
 
 def test_a_first_start_offers_the_bundled_demo_model_with_its_own_settings(qtbot):
-    from studio.engine.models import CATALOG
+    from studio.engine.catalog import CATALOG
     from studio.ui.generation_panel import GenerationPanel
 
     panel = GenerationPanel()  # no saved panel state: a first start

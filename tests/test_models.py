@@ -4,21 +4,19 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
+from studio.engine.catalog import CATALOG, Architecture, Kind
 from studio.engine.errors import ModelLoadError, ModelNotFoundError, UnsafeModelError
 from studio.engine.generate import generate
-from studio.engine.models import (
-    CATALOG,
-    Architecture,
-    Kind,
-    Source,
-    catalog_status,
-    resolve_model,
-)
+from studio.engine.options import EngineOptions
+from studio.engine.pipelines import PipelineStore, ensure_files
 from studio.engine.request import GenerationRequest
+from studio.engine.resolve import Source, catalog_status, resolve_model
 
 
 def _install_in_hub_cache(folder: Path, hub_id: str) -> Path:
@@ -86,13 +84,48 @@ def test_an_unknown_name_lists_the_catalog():
     assert "not a catalog name (demo, sd15, sd15-inpainting, sd21, sdxl" in str(caught.value)
 
 
-def test_tiny_random_is_built_once_on_first_use(tmp_path):
-    first = resolve_model("tiny-random", models_root=tmp_path)
-    assert (first.path / "model_index.json").is_file()
-    stamp = (first.path / "unet").stat().st_mtime_ns
-    again = resolve_model("tiny-random", models_root=tmp_path)
-    assert (again.path / "unet").stat().st_mtime_ns == stamp
-    assert again.controlnet == "tiny-random-controlnet"
+def test_tiny_random_is_named_by_resolving_and_built_once_by_the_loader(tmp_path):
+    model = resolve_model("tiny-random", models_root=tmp_path)
+    assert model.path == tmp_path / "tiny-random" and model.builds_locally
+    assert not model.path.exists()  # resolving never builds a model
+    assert model.controlnet == "tiny-random-controlnet"
+    ensure_files(model)
+    assert (model.path / "model_index.json").is_file()
+    stamp = (model.path / "unet").stat().st_mtime_ns
+    ensure_files(resolve_model("tiny-random", models_root=tmp_path))
+    assert (model.path / "unet").stat().st_mtime_ns == stamp
+    controlnet = resolve_model("tiny-random-controlnet", models_root=tmp_path)
+    ensure_files(controlnet)
+    assert (controlnet.path / "config.json").is_file() and controlnet.kind is Kind.CONTROLNET
+
+
+def test_tiny_random_generates_from_an_empty_data_folder(tmp_path):
+    store = PipelineStore(EngineOptions(device="cpu", models_root=tmp_path))
+    request = GenerationRequest("noise", model="tiny-random", seed=1, steps=2)
+    result = generate(request, store)
+    assert result.images[0].size == (64, 64)
+    assert (tmp_path / "tiny-random" / ".complete").exists()
+
+
+def test_the_catalog_and_resolving_never_import_torch(tmp_path):
+    code = (
+        "import sys\n"
+        "from studio.engine.catalog import CATALOG\n"
+        "from studio.engine.resolve import catalog_status, resolve_model\n"
+        "from pathlib import Path\n"
+        "resolve_model('tiny-random', models_root=Path(sys.argv[1]))\n"
+        "resolve_model('demo')\n"
+        "[catalog_status(entry) for entry in CATALOG.values()]\n"
+        "print('torch' in sys.modules)\n"
+    )
+    shown = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert shown.stdout.strip() == "False"
 
 
 def test_pickle_checkpoints_are_refused_unless_allowed(tmp_path):

@@ -9,10 +9,10 @@ from option_values import other_value
 
 from studio.engine.errors import EngineError
 from studio.engine.generate import generate
-from studio.engine.models import resolve_model
 from studio.engine.options import EngineOptions, ServiceOptions
 from studio.engine.pipelines import PipelineStore, pick_device, pick_dtype
 from studio.engine.request import GenerationRequest
+from studio.engine.resolve import resolve_model
 from studio.engine.watermark import Watermark
 from studio.option_flags import flag_of
 from studio.option_spec import declared

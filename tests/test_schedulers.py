@@ -17,10 +17,10 @@ import pytest
 import torch
 from PIL import Image
 
+from studio.engine.catalog import CATALOG, Kind
 from studio.engine.errors import RequestError
 from studio.engine.generate import generate
 from studio.engine.infotext import SAMPLER_NAMES, request_from_infotext
-from studio.engine.models import CATALOG, Kind
 from studio.engine.options import ServiceOptions
 from studio.engine.request import SCHEDULERS, GenerationRequest, Mode
 from studio.engine.schedulers import SAMPLERS, make_scheduler, scheduler_id_of

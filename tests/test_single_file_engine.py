@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 from ldm_checkpoint import copy_pipeline_configs, write_single_file_checkpoint
 
+from studio.engine.catalog import Architecture
 from studio.engine.errors import EngineError, ModelLoadError
 from studio.engine.generate import generate
-from studio.engine.models import Architecture, Source, resolve_model
 from studio.engine.request import GenerationRequest, Mode
+from studio.engine.resolve import Source, resolve_model
 
 
 @pytest.fixture(scope="module")

@@ -14,8 +14,8 @@ import pytest
 import torch
 from PIL import Image
 
+from studio.engine.catalog import CATALOG
 from studio.engine.generate import generate
-from studio.engine.models import CATALOG
 from studio.engine.pipelines import PipelineStore
 from studio.engine.request import GenerationRequest, Mode
 from training import architecture as arch

@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from studio.engine.models import CATALOG
+from studio.engine.catalog import CATALOG
 
 from .judge import read
 from .world import Scene, caption, random_scene, render

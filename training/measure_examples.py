@@ -26,7 +26,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from studio.engine.models import CATALOG, DEFAULT_IMAGE_MODEL
+from studio.engine.catalog import CATALOG, DEFAULT_IMAGE_MODEL
 
 from .judge import read
 from .world import COLOURS, POSITION_PHRASES, SHAPES, SIZES

@@ -113,7 +113,7 @@ class EMA:
 # encoder learns to compute it, the decoder to draw crisp shapes from it: two
 # supervised problems, many times faster to learn than a free autoencoder.
 
-from studio.engine.models import Architecture  # noqa: E402
+from studio.engine.catalog import Architecture  # noqa: E402
 from studio.engine.preview import _FACTORS  # noqa: E402
 
 PREVIEW = torch.tensor(_FACTORS[Architecture.SD])  # (4 latent channels, RGB)

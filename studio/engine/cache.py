@@ -41,8 +41,8 @@ from ..atomicfile import atomic_file, temp_path_for
 from .byte_sizes import size_text
 
 if TYPE_CHECKING:
-    from .models import ResolvedModel
     from .request import GenerationRequest
+    from .resolve import ResolvedModel
 
 log = logging.getLogger(__name__)
 

@@ -25,9 +25,9 @@ from pathlib import PurePosixPath, PureWindowsPath
 from .. import __version__ as VERSION
 from . import request as rq
 from .errors import EngineError
-from .models import PICKLE_SUFFIXES
 from .request import FIELD, FIELDS, GenerationRequest, Mode
 from .request_fields import RequestField
+from .resolve import PICKLE_SUFFIXES
 
 # What this app writes before its version in "Version": how its own recipes are known.
 _OUR_VERSION_PREFIX = "studio "

@@ -15,8 +15,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .batch import plan_batch
+from .denoise import StepInfo
 from .errors import EngineError, EngineStartError, JobCancelledError
-from .generate import StepInfo, generate
+from .generate import generate
 from .options import DIRECT_SERVICES, EngineOptions, ServiceOptions
 from .pipelines import PipelineStore
 from .request import GenerationRequest, GenerationResult

@@ -14,11 +14,12 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
+from .catalog import Architecture, Kind
 from .errors import EngineError, ModelLoadError
 from .lora import LoraState
-from .models import Architecture, Kind, ResolvedModel, Source
 from .options import EngineOptions
 from .request import Mode
+from .resolve import ResolvedModel, Source
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +90,15 @@ def pick_dtype(requested: str, device: str, fast_cpu: bool = False):
     if device == "cpu" and dtype is torch.float16:
         raise EngineError("float16 is not usable on the CPU; choose float32 or bfloat16.")
     return dtype
+
+
+def ensure_files(model: ResolvedModel) -> None:
+    """Builds a model this machine makes (the tiny-random entries) into its folder
+    on first use, before anything reads its files: resolving only names it."""
+    if model.builds_locally:
+        from . import tiny
+
+        tiny.build_once(model.path, controlnet=model.kind is Kind.CONTROLNET)
 
 
 @dataclass(frozen=True)
@@ -212,6 +222,7 @@ class PipelineStore:
         pipe.set_progress_bar_config(disable=True)
 
     def base_for(self, model: ResolvedModel) -> Any:
+        ensure_files(model)  # before its identity, which stamps its files
         identity = model.identity
         if self._loaded is not None and self._loaded.identity == identity:
             return self._loaded.base
@@ -237,6 +248,7 @@ class PipelineStore:
     def controlnet_for(self, controlnet: ResolvedModel, model: ResolvedModel) -> Any:
         if controlnet.kind is not Kind.CONTROLNET:
             raise ModelLoadError(f"{controlnet.label!r} is not a ControlNet model.")
+        ensure_files(controlnet)
         if controlnet.architecture is not model.architecture:
             raise ModelLoadError(
                 f"ControlNet {controlnet.label!r} is made for "

@@ -10,7 +10,7 @@ from typing import Any
 
 from PIL import Image
 
-from .models import Architecture
+from .catalog import Architecture
 
 # rows: latent channels; columns: R, G, B
 _FACTORS = {

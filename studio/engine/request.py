@@ -12,8 +12,8 @@ from pathlib import Path
 
 from PIL import Image
 
+from .catalog import DEFAULT_IMAGE_MODEL
 from .errors import RequestError
-from .models import DEFAULT_IMAGE_MODEL
 from .request_fields import RequestField, declared, request_fields
 from .request_values import (
     INIT_MODES,

@@ -41,10 +41,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import RequestError
-from .models import Source
+from .resolve import Source
 
 if TYPE_CHECKING:
-    from .models import ResolvedModel
+    from .resolve import ResolvedModel
 
 log = logging.getLogger(__name__)
 

@@ -4,12 +4,15 @@ They have the real architectures (SD 1.x and SDXL, with ControlNet) at toy
 sizes, the shapes diffusers' own tests use. Their pictures are noise: they
 prove the whole path — resolving, loading, every mode, previews, metadata —
 on a machine with no download and no GPU. The tests build them, and the
-`tiny-random` catalog entry builds one into the data folder on first use.
+`tiny-random` catalog entries are built into the data folder by `build_once`
+when the loader first needs them.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
+import threading
 from pathlib import Path
 
 TOKENIZER_MAX_LENGTH = 77
@@ -222,4 +225,25 @@ def save_tiny_model(folder: Path, sdxl: bool = False, inpaint_unet: bool = False
 def save_tiny_controlnet(folder: Path, sdxl: bool = False, seed: int = 0) -> Path:
     folder = Path(folder)
     build_controlnet(sdxl, seed).save_pretrained(str(folder), safe_serialization=True)
+    return folder
+
+
+_build_lock = threading.Lock()
+
+
+def build_once(folder: Path, controlnet: bool = False) -> Path:
+    """Builds a tiny model (or ControlNet) into `folder` unless a complete one is
+    there. Built beside it and moved in, so a folder marked complete is whole."""
+    folder = Path(folder)
+    with _build_lock:
+        if not (folder / ".complete").exists():
+            tmp = folder.parent / f".{folder.name}.building"
+            if controlnet:
+                save_tiny_controlnet(tmp)
+            else:
+                save_tiny_model(tmp)
+            (tmp / ".complete").touch()
+            if folder.exists():
+                shutil.rmtree(folder)
+            tmp.replace(folder)
     return folder

@@ -31,14 +31,9 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.exceptions import HTTPException
 
 from .. import __version__
+from ..engine.catalog import CATALOG, DEFAULT_IMAGE_MODEL, Kind
 from ..engine.errors import EngineError, JobCancelledError
-from ..engine.models import (
-    CATALOG,
-    DEFAULT_IMAGE_MODEL,
-    Kind,
-    catalog_status,
-    resolve_model,
-)
+from ..engine.resolve import catalog_status, resolve_model
 from ..mercury.settings import DEFAULT_MODEL, FALLBACK_MODELS
 from .bodies import image_response, prompts_of, request_from_body, wants_json
 from .body_allowance import BodyAllowance

@@ -14,9 +14,9 @@ import sys
 import threading
 import time
 
+from ..engine.catalog import DEFAULT_IMAGE_MODEL
 from ..engine.errors import EngineError
 from ..engine.jobs import JobQueue
-from ..engine.models import DEFAULT_IMAGE_MODEL
 from ..engine.options import EngineOptions, ServiceOptions
 from ..mercury.settings import MercurySettings
 from .api import ApiConfig, create_app

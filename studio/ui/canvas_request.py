@@ -8,7 +8,7 @@ from pathlib import Path
 from PIL import Image
 
 from ..canvas.document import CanvasDocument
-from ..engine.models import CATALOG, ModelDefaults
+from ..engine.catalog import CATALOG, ModelDefaults
 from ..engine.request import GenerationRequest, Mode
 
 # A size whose side (the square root of its area) is more than this many times

@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 from ..engine.batch import read_prompts
-from ..engine.models import CATALOG
+from ..engine.catalog import CATALOG
 from ..engine.request import FIELD, FIELDS, MAX_SEED, GenerationRequest, Mode
 from .field_inputs import make_input, read_input, read_setting, saved_value, write_input
 from .icons import dice_icon, lock_icon

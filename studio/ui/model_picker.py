@@ -21,15 +21,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ..engine.catalog import CATALOG, DEFAULT_IMAGE_MODEL, Kind, ModelDefaults
 from ..engine.errors import EngineError
-from ..engine.models import (
-    CATALOG,
-    DEFAULT_IMAGE_MODEL,
-    Kind,
-    ModelDefaults,
-    catalog_status,
-    resolve_model,
-)
+from ..engine.resolve import catalog_status, resolve_model
 
 MAX_RECENT = 8
 

@@ -1,180 +1,30 @@
-"""The model catalog and resolving what a user names into files on this machine.
+"""Resolving what a user names into a model on this machine.
 
 A model is named by a catalog name (`sd15`), a diffusers folder, a single
 `.safetensors` checkpoint, or a hub id already in the local hub cache. Nothing
-here downloads: a model that is not present is a clear error saying how to get
-it. Nothing here imports torch.
+here downloads or builds: a model that is not present is a clear error saying
+how to get it, and one this machine makes (`tiny-random`) is only named, for
+the loader to build. Only configs and file headers are read; nothing here
+imports torch.
 """
 
 from __future__ import annotations
 
 import json
-import threading
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from pathlib import Path
 
+from .catalog import CATALOG, Architecture, CatalogEntry, Kind, ModelDefaults
 from .errors import ModelLoadError, ModelNotFoundError, UnsafeModelError
 
 PICKLE_SUFFIXES = (".ckpt", ".pt", ".pth", ".bin")
-
-
-class Architecture(StrEnum):
-    SD = "sd"  # SD 1.x / 2.x: one CLIP text encoder
-    SDXL = "sdxl"  # two text encoders and size conditioning
-
-
-class Kind(StrEnum):
-    PIPELINE = "pipeline"
-    CONTROLNET = "controlnet"
 
 
 class Source(StrEnum):
     FOLDER = "folder"
     SINGLE_FILE = "single-file"
     HUB_CACHE = "hub-cache"
-
-
-@dataclass(frozen=True)
-class ModelDefaults:
-    steps: int = 25
-    guidance_scale: float = 7.0
-    scheduler: str | None = None  # None: the model's own scheduler
-    width: int = 512
-    height: int = 512
-
-
-@dataclass(frozen=True)
-class CatalogEntry:
-    name: str
-    title: str
-    hub_id: str
-    architecture: Architecture
-    kind: Kind = Kind.PIPELINE
-    defaults: ModelDefaults = ModelDefaults()
-    controlnet: str | None = None  # catalog name of the matching canny ControlNet
-    bundled: bool = False  # shipped with the app under resources/models/<name>
-    # For models that only know a small vocabulary: prompts they draw well, the
-    # first shown by --help and the prompt box. The demo's are measured over 16
-    # seeds (training/measure_examples.py, docs/MODEL_CARD.md); README and docs
-    # quote only these (tests/test_example_prompts.py).
-    example_prompts: tuple[str, ...] = ()
-
-    @property
-    def example_prompt(self) -> str | None:
-        return self.example_prompts[0] if self.example_prompts else None
-
-
-DEFAULT_IMAGE_MODEL = "demo"
-
-CATALOG: dict[str, CatalogEntry] = {
-    e.name: e
-    for e in (
-        CatalogEntry(
-            "demo",
-            "Demo shapes model (bundled, 64×64: shapes, colours, positions)",
-            "",
-            Architecture.SD,
-            defaults=ModelDefaults(12, 4.0, None, 64, 64),
-            controlnet="demo-controlnet",
-            bundled=True,
-            example_prompts=(
-                "a large yellow star on a black background",
-                "a large red circle at the top left on a blue background",
-                "a green star in the center",
-                "a large orange heart on a purple background",
-            ),
-        ),
-        CatalogEntry(
-            "demo-controlnet",
-            "Demo canny ControlNet (bundled)",
-            "",
-            Architecture.SD,
-            kind=Kind.CONTROLNET,
-            bundled=True,
-        ),
-        CatalogEntry(
-            "sd15",
-            "Stable Diffusion 1.5",
-            "stable-diffusion-v1-5/stable-diffusion-v1-5",
-            Architecture.SD,
-            defaults=ModelDefaults(25, 7.0, "dpm++2m-karras", 512, 512),
-            controlnet="controlnet-canny-sd15",
-        ),
-        CatalogEntry(
-            "sd15-inpainting",
-            "Stable Diffusion 1.5 Inpainting",
-            "stable-diffusion-v1-5/stable-diffusion-inpainting",
-            Architecture.SD,
-            defaults=ModelDefaults(25, 7.0, "dpm++2m-karras", 512, 512),
-        ),
-        CatalogEntry(
-            "sd21",
-            "Stable Diffusion 2.1",
-            "stabilityai/stable-diffusion-2-1",
-            Architecture.SD,
-            defaults=ModelDefaults(25, 7.0, "dpm++2m-karras", 768, 768),
-        ),
-        CatalogEntry(
-            "sdxl",
-            "Stable Diffusion XL 1.0",
-            "stabilityai/stable-diffusion-xl-base-1.0",
-            Architecture.SDXL,
-            defaults=ModelDefaults(30, 6.0, "dpm++2m-karras", 1024, 1024),
-            controlnet="controlnet-canny-sdxl",
-        ),
-        CatalogEntry(
-            "sd-turbo",
-            "SD-Turbo (1–4 steps)",
-            "stabilityai/sd-turbo",
-            Architecture.SD,
-            defaults=ModelDefaults(1, 0.0, None, 512, 512),
-        ),
-        CatalogEntry(
-            "sdxl-turbo",
-            "SDXL-Turbo (1–4 steps)",
-            "stabilityai/sdxl-turbo",
-            Architecture.SDXL,
-            defaults=ModelDefaults(1, 0.0, None, 512, 512),
-        ),
-        CatalogEntry(
-            "lcm-dreamshaper",
-            "LCM Dreamshaper v7 (4 steps)",
-            "SimianLuo/LCM_Dreamshaper_v7",
-            Architecture.SD,
-            defaults=ModelDefaults(4, 8.0, "lcm", 512, 512),
-        ),
-        CatalogEntry(
-            "controlnet-canny-sd15",
-            "ControlNet canny for SD 1.5",
-            "lllyasviel/control_v11p_sd15_canny",
-            Architecture.SD,
-            kind=Kind.CONTROLNET,
-        ),
-        CatalogEntry(
-            "controlnet-canny-sdxl",
-            "ControlNet canny for SDXL",
-            "diffusers/controlnet-canny-sdxl-1.0",
-            Architecture.SDXL,
-            kind=Kind.CONTROLNET,
-        ),
-        CatalogEntry(
-            "tiny-random",
-            "Tiny random-weight test model (makes noise; built locally)",
-            "",
-            Architecture.SD,
-            defaults=ModelDefaults(4, 5.0, None, 64, 64),
-            controlnet="tiny-random-controlnet",
-        ),
-        CatalogEntry(
-            "tiny-random-controlnet",
-            "Tiny random-weight ControlNet (built locally)",
-            "",
-            Architecture.SD,
-            kind=Kind.CONTROLNET,
-        ),
-    )
-}
 
 
 @dataclass(frozen=True)
@@ -189,6 +39,9 @@ class ResolvedModel:
     inpaint_unet: bool = False  # a 9-channel UNet made for inpainting only
     controlnet: str | None = None  # spec of the matching canny ControlNet
     config: str | None = None  # diffusers config folder for a single file
+    # Made on this machine: `path` may not hold it yet; the loader builds it
+    # there (pipelines.ensure_files) before reading it.
+    builds_locally: bool = False
 
     @property
     def identity(self) -> tuple:
@@ -364,27 +217,24 @@ def _bundled_folder(entry: CatalogEntry) -> Path:
     return folder
 
 
-_tiny_lock = threading.Lock()
+def _built_locally(entry: CatalogEntry, models_root: Path | None) -> ResolvedModel:
+    """A model this machine makes (tiny.py), described from its catalog entry:
+    it is only named here, whether or not its folder exists yet."""
+    from ..paths import models_dir
 
-
-def _ensure_tiny(entry: CatalogEntry, models_root: Path) -> Path:
-    from . import tiny
-
-    folder = models_root / entry.name
-    with _tiny_lock:
-        if not (folder / ".complete").exists():
-            tmp = models_root / f".{entry.name}.building"
-            if entry.kind is Kind.CONTROLNET:
-                tiny.save_tiny_controlnet(tmp)
-            else:
-                tiny.save_tiny_model(tmp)
-            (tmp / ".complete").touch()
-            if folder.exists():
-                import shutil
-
-                shutil.rmtree(folder)
-            tmp.replace(folder)
-    return folder
+    folder = (models_root or models_dir()) / entry.name
+    controlnet = entry.controlnet if entry.kind is Kind.PIPELINE else None
+    return ResolvedModel(
+        entry.name,
+        entry.name,
+        folder,
+        Source.FOLDER,
+        entry.kind,
+        entry.architecture,
+        entry.defaults,
+        controlnet=controlnet,
+        builds_locally=True,
+    )
 
 
 def resolve_model(
@@ -397,44 +247,15 @@ def resolve_model(
     """Turns what a user named into a model on disk, or raises a clear error."""
     spec = spec.strip()
     entry = CATALOG.get(spec)
-    if entry is not None and entry.bundled:
-        folder = _bundled_folder(entry)
-        return _inspect_pipeline_folder(folder, spec, entry.name, Source.FOLDER, entry)
-    if entry is not None and not entry.hub_id:
-        from ..paths import models_dir
-
-        folder = _ensure_tiny(entry, models_root or models_dir())
-        return _inspect_pipeline_folder(folder, spec, entry.name, Source.FOLDER, entry)
     if entry is not None:
-        snapshot = _hub_snapshot(entry.hub_id)
-        if snapshot is None:
-            raise ModelNotFoundError(
-                f"Model {spec!r} ({entry.title}) is not on this machine. Download it with "
-                f"`hf download {entry.hub_id}` (needs internet), or choose a local folder or "
-                ".safetensors file."
-            )
-        return _inspect_pipeline_folder(snapshot, spec, entry.name, Source.HUB_CACHE, entry)
-
-    path = Path(spec).expanduser()
-    if not path.exists():
-        for folder in model_dirs:
-            candidate = Path(folder) / spec
-            if candidate.exists():
-                path = candidate
-                break
+        return _resolve_entry(entry, models_root)
+    path = _find_path(spec, model_dirs)
     if path.is_dir():
         return _inspect_pipeline_folder(path, spec, path.name, Source.FOLDER, None)
     if path.is_file():
         return _resolve_single_file(path, spec, allow_pickle)
-
     if spec.count("/") == 1 and not spec.startswith((".", "/", "~")):
-        snapshot = _hub_snapshot(spec)
-        if snapshot is not None:
-            return _inspect_pipeline_folder(snapshot, spec, spec, Source.HUB_CACHE, None)
-        raise ModelNotFoundError(
-            f"Model {spec!r} is not in the local hub cache. Download it with "
-            f"`hf download {spec}` (needs internet), or choose a local folder or file."
-        )
+        return _resolve_hub_id(spec)
     names = ", ".join(n for n, e in CATALOG.items() if e.kind is Kind.PIPELINE)
     raise ModelNotFoundError(
         f"Model {spec!r} was not found: it is not a catalog name ({names}), "
@@ -442,10 +263,48 @@ def resolve_model(
     )
 
 
+def _resolve_entry(entry: CatalogEntry, models_root: Path | None) -> ResolvedModel:
+    if entry.bundled:
+        folder = _bundled_folder(entry)
+        return _inspect_pipeline_folder(folder, entry.name, entry.name, Source.FOLDER, entry)
+    if entry.builds_locally:
+        return _built_locally(entry, models_root)
+    snapshot = _hub_snapshot(entry.hub_id)
+    if snapshot is None:
+        raise ModelNotFoundError(
+            f"Model {entry.name!r} ({entry.title}) is not on this machine. Download it with "
+            f"`hf download {entry.hub_id}` (needs internet), or choose a local folder or "
+            ".safetensors file."
+        )
+    return _inspect_pipeline_folder(snapshot, entry.name, entry.name, Source.HUB_CACHE, entry)
+
+
+def _find_path(spec: str, model_dirs: tuple[Path, ...]) -> Path:
+    """The file or folder `spec` names, as given or inside a model folder setting."""
+    path = Path(spec).expanduser()
+    if path.exists():
+        return path
+    for folder in model_dirs:
+        candidate = Path(folder) / spec
+        if candidate.exists():
+            return candidate
+    return path
+
+
+def _resolve_hub_id(spec: str) -> ResolvedModel:
+    snapshot = _hub_snapshot(spec)
+    if snapshot is None:
+        raise ModelNotFoundError(
+            f"Model {spec!r} is not in the local hub cache. Download it with "
+            f"`hf download {spec}` (needs internet), or choose a local folder or file."
+        )
+    return _inspect_pipeline_folder(snapshot, spec, spec, Source.HUB_CACHE, None)
+
+
 def catalog_status(entry: CatalogEntry) -> str:
     """'bundled', 'ready', 'builds locally' or 'not downloaded' — for model pickers."""
     if entry.bundled:
         return "bundled"
-    if not entry.hub_id:
+    if entry.builds_locally:
         return "builds locally"
     return "ready" if _hub_snapshot(entry.hub_id) is not None else "not downloaded"
