@@ -108,13 +108,14 @@ def _self_test(command: list[str], tmp_path: Path, env: dict[str, str], timeout:
 
 @pytest.mark.slow
 def test_self_test_generates_and_checks_an_image(tmp_path):
-    from studio.selftest import PROMPT, SEED, default_model
+    from studio.engine.catalog import DEFAULT_IMAGE_MODEL
+    from studio.selftest import PROMPT, SEED
 
     done, report = _self_test([sys.executable, "-m", "studio"], tmp_path, _env(tmp_path))
     assert done.returncode == 0, report
     assert report["ok"] and report["reason"] is None
     assert report["frozen"] is False
-    assert report["model"] == default_model()
+    assert report["model"] == DEFAULT_IMAGE_MODEL
     names = {c["name"]: c for c in report["checks"]}
     for name in (
         "window",
