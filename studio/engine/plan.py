@@ -2,9 +2,10 @@
 
 prepare() validates the request, resolves its model, fills in what the user
 left to the model, draws the seed, screens the prompts and looks the job up in
-the result cache. It loads no weights and runs no torch, except to build a
-model this machine makes (tiny-random) the first time it is named, since its
-files are read here.
+the result cache. It loads no weights and runs no model: it reads configs
+(diffusers builds the model's sampler from its config to name it; the cache
+key names the torch and diffusers versions), and builds a model this machine
+makes (tiny-random) the first time it is named, since its files are read here.
 """
 
 from __future__ import annotations
