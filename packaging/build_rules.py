@@ -17,12 +17,12 @@ RESOURCE_JUNK = {"__pycache__", ".DS_Store", ".gitkeep", ".gitignore", "Thumbs.d
 
 
 def resource_files(root: Path) -> list[tuple[str, str]]:
-    """Every file under resources/ (icons, style, default config, the demo
+    """Every file under studio/resources/ (icons, the X11 list, the demo
     model), as (source, destination folder) pairs. They land in
-    <app>/_internal/resources: beside the studio package as in a checkout, so
-    `Path(studio.__file__).parent.parent / "resources"` finds them in both."""
+    <app>/_internal/studio/resources: inside the studio package as in a
+    checkout or a wheel, so `studio.paths.resources_dir()` finds them in all."""
     found = []
-    folder = root / "resources"
+    folder = root / "studio" / "resources"
     for path in sorted(folder.rglob("*")) if folder.is_dir() else []:
         parts = path.relative_to(root).parts
         if path.is_file() and not RESOURCE_JUNK.intersection(parts) and path.suffix != ".pyc":

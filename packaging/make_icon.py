@@ -1,6 +1,6 @@
 """Draws the app icon and writes it in every format the build needs.
 
-    .venv/bin/python packaging/make_icon.py        # writes resources/icons/
+    .venv/bin/python packaging/make_icon.py        # writes studio/resources/icons/
 
 A rounded tile with a small landscape (sun, two hills) that dissolves into
 coloured noise towards the top-left corner: an image being denoised. Drawn at
@@ -111,7 +111,7 @@ def write_icons(folder: Path) -> list[Path]:
 def main() -> None:
     root = Path(__file__).resolve().parent.parent
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=root / "resources" / "icons")
+    parser.add_argument("--out", type=Path, default=root / "studio" / "resources" / "icons")
     args = parser.parse_args()
     for path in write_icons(args.out):
         print(f"{path} ({path.stat().st_size} bytes)")

@@ -27,9 +27,10 @@ def models_dir() -> Path:
 def resources_dir() -> Path:
     """Files shipped with the app (icons, the bundled demo model).
 
-    Beside the `studio` package both in a checkout and in the frozen app
-    (packaging/build_rules.py puts them at _internal/resources)."""
-    return Path(__file__).resolve().parent.parent / "resources"
+    Inside the `studio` package: in a checkout, in an installed wheel (package
+    data) and in the frozen app (packaging/build_rules.py puts them at
+    _internal/studio/resources)."""
+    return Path(__file__).resolve().parent / "resources"
 
 
 def bundled_models_dir() -> Path:

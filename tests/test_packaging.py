@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 LAUNCHER = ROOT / "packaging" / "launcher.py"
 INSTALL = ROOT / "packaging" / "linux" / "install.sh"
 DESKTOP_TEMPLATE = ROOT / "packaging" / "linux" / "diffusion-studio.desktop.in"
-ICONS = ROOT / "resources" / "icons"
+ICONS = ROOT / "studio" / "resources" / "icons"
 APP_NAME = "Diffusion Studio"
 INFOTEXT = "a lighthouse\nNegative prompt: fog\nSteps: 4, Sampler: Euler, Seed: 7, Size: 32x24"
 
@@ -321,7 +321,7 @@ def exec_arguments(value: str) -> list[str]:
 def unpacked(tmp_path) -> Path:
     """An archive's layout with a stand-in app that records its arguments."""
     folder = tmp_path / "diffusion-studio-0.1.0-linux-x86_64"
-    icons = folder / APP_NAME / "_internal" / "resources" / "icons"
+    icons = folder / APP_NAME / "_internal" / "studio" / "resources" / "icons"
     icons.mkdir(parents=True)
     for png in ICONS.glob("diffusion-studio-*.png"):
         shutil.copy(png, icons)
@@ -461,8 +461,8 @@ def _build_rules():
         "libglib-2.0.so.0",
         "libharfbuzz-fb49c9fc.so.0.61450.0",
         "libQt6Core.so.6",
-        "resources/models/demo/unet/diffusion_pytorch_model.safetensors",
-        "resources/icons/diffusion-studio-256.png",
+        "studio/resources/models/demo/unet/diffusion_pytorch_model.safetensors",
+        "studio/resources/icons/diffusion-studio-256.png",
         "certifi/cacert.pem",
     ],
 )
@@ -527,14 +527,14 @@ def test_resources_ship_whole_without_junk(tmp_path):
         "icons/.DS_Store",
         "style.qss",
     ):
-        (tmp_path / "resources" / name).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / "resources" / name).write_text("x")
+        (tmp_path / "studio" / "resources" / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "studio" / "resources" / name).write_text("x")
     found = _build_rules().resource_files(tmp_path)
     assert sorted((Path(src).relative_to(tmp_path).as_posix(), dest) for src, dest in found) == [
-        ("resources/icons/a.png", "resources/icons"),
-        ("resources/models/demo/model_index.json", "resources/models/demo"),
-        ("resources/models/demo/unet/w.safetensors", "resources/models/demo/unet"),
-        ("resources/style.qss", "resources"),
+        ("studio/resources/icons/a.png", "studio/resources/icons"),
+        ("studio/resources/models/demo/model_index.json", "studio/resources/models/demo"),
+        ("studio/resources/models/demo/unet/w.safetensors", "studio/resources/models/demo/unet"),
+        ("studio/resources/style.qss", "studio/resources"),
     ]
 
 
@@ -587,7 +587,7 @@ def test_frozen_app_passes_its_self_test(built_app, tmp_path):
 @pytest.mark.build
 def test_frozen_app_ships_resources_and_no_trimmed_parts(built_app):
     internal = built_app.parent / "_internal"
-    resources = [p.relative_to(ROOT) for p in (ROOT / "resources").rglob("*") if p.is_file()]
+    resources = [p.relative_to(ROOT) for p in (ROOT / "studio" / "resources").rglob("*") if p.is_file()]
     for path in resources:
         assert (internal / path).is_file(), path
     assert not list(internal.rglob("__pycache__"))

@@ -1,6 +1,6 @@
 """Regenerates the procedural data set and retrains the demo model from scratch.
 
-    scripts/train-demo                  # the shipped recipe: resources/models/demo*
+    scripts/train-demo                  # the shipped recipe: studio/resources/models/demo*
     scripts/train-demo --quick --out /tmp/demo-smoke   # a 1-minute smoke run
     scripts/train-demo --resume /tmp/demo --out /tmp/again
                                         # only the ControlNet, on a model this wrote
@@ -240,7 +240,7 @@ def train(recipe: Recipe, out: Path, plot_path: Path | None, resume: Path | None
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", type=Path, default=ROOT / "resources" / "models",
+    parser.add_argument("--out", type=Path, default=ROOT / "studio" / "resources" / "models",
                         help="where demo/ and demo-controlnet/ are written")  # fmt: skip
     parser.add_argument("--plot", type=Path, default=None,
                         help="the loss curves' PNG (default: docs/demo-model-loss.png "
@@ -263,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
     from studio.engine.pipelines import quiet_libraries
 
     quiet_libraries()
-    shipped = args.out.resolve() == (ROOT / "resources" / "models").resolve()
+    shipped = args.out.resolve() == (ROOT / "studio" / "resources" / "models").resolve()
     plot_path = args.plot or (DOCS / "demo-model-loss.png" if shipped else args.out / "loss.png")
     report_path = args.report or plot_path.with_name(
         "demo-model-training.json" if shipped else "training.json"

@@ -89,7 +89,7 @@ if [ "$here" != "$(cd "$prefix" && pwd)" ]; then  # kept for --uninstall and rei
 fi
 
 for size in $SIZES; do
-  icon=$prefix/$APP_NAME/_internal/resources/icons/$ID-$size.png
+  icon=$prefix/$APP_NAME/_internal/studio/resources/icons/$ID-$size.png
   if [ -f "$icon" ]; then
     mkdir -p "$icons/${size}x${size}/apps"
     cp "$icon" "$icons/${size}x${size}/apps/$ID.png"
@@ -133,10 +133,10 @@ echo "  uninstall with: $prefix/install.sh --uninstall$([ "$mode" = system ] && 
 
 # Qt needs a few X11 libraries that not every system has (on Wayland the
 # wayland plugin is used and these do not matter). Which package holds each is
-# declared once, in the app's resources/linux/x11-libraries.txt (the app reads
+# declared once, in the app's studio/resources/linux/x11-libraries.txt (the app reads
 # it too, and names what is missing when it starts).
 xcb=$prefix/$APP_NAME/_internal/PySide6/Qt/plugins/platforms/libqxcb.so
-declared=$prefix/$APP_NAME/_internal/resources/linux/x11-libraries.txt
+declared=$prefix/$APP_NAME/_internal/studio/resources/linux/x11-libraries.txt
 if command -v ldd >/dev/null 2>&1 && [ -f "$xcb" ]; then
   missing=$(ldd "$xcb" 2>/dev/null | awk '/not found/ {print $1}' | sort -u)
   if [ -n "$missing" ]; then
