@@ -256,3 +256,20 @@ def test_a_cache_folder_that_is_a_file_costs_the_cache_not_the_job(tmp_path):
     assert cache.stats().entries == 0
     assert cache.clear() == 0
     assert folder.read_text() == "not a folder"
+
+
+def test_every_request_field_not_keyed_apart_is_part_of_the_key(sd_model):
+    """A field added to the request joins the key without an edit in cache.py."""
+    from studio.engine.cache import KEYED_APART, job_key
+    from studio.engine.request import FIELDS
+    from studio.engine.resolve import resolve_model
+    from tests.test_request_fields import _other_value
+
+    request = _request(sd_model).replace(seed=1, steps=2, width=64, height=64)
+    model, store = resolve_model(str(sd_model)), PipelineStore()
+    base = job_key(request, model, None, [""], store)
+    assert {f.name for f in FIELDS} >= KEYED_APART  # no stale name
+    for field in FIELDS:
+        if field.name not in KEYED_APART:
+            changed = request.replace(**{field.name: _other_value(field)})
+            assert job_key(changed, model, None, [""], store) != base, field.name

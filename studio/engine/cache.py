@@ -22,6 +22,7 @@ No torch, no Qt.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import io
 import json
@@ -84,6 +85,16 @@ def files_fingerprint(path: str | Path) -> list[list[Any]]:
     return sorted(found)
 
 
+# Request fields the key holds in their own form (files by fingerprint, images
+# by digest), or that do not change the pixels.
+KEYED_APART = frozenset(
+    {
+        "prompt", "extra_prompts", "negative_prompt", "model", "controlnet", "loras",
+        "init_image", "mask_image", "control_image", "watermark", "force_regenerate",
+    }
+)  # fmt: skip
+
+
 def job_key(
     request: GenerationRequest,
     model: ResolvedModel,
@@ -126,12 +137,11 @@ def job_key(
         ],
         "versions": [torch.__version__, diffusers.__version__],
     }
-    for name in (
-        "mode", "seed", "steps", "guidance_scale", "scheduler", "width", "height",
-        "strength", "batch_count", "mask_blur", "control_is_edges", "canny_low",
-        "canny_high", "controlnet_scale", "inpaint_context", "inpaint_padding",
-    ):  # fmt: skip
-        material[name] = getattr(r, name)
+    # Every other field goes in as it is: a field added to the request is part
+    # of the key without an edit here (a needless miss at worst, never a wrong hit).
+    for field in dataclasses.fields(r):
+        if field.name not in KEYED_APART:
+            material[field.name] = getattr(r, field.name)
     return make_key(material)
 
 
