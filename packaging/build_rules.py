@@ -35,10 +35,32 @@ def resource_files(root: Path) -> list[tuple[str, str]]:
 # torch "is not installed" and every pipeline class becomes a dummy that
 # raises. (transformers' own hook adds the metadata of its dependency table.)
 METADATA = [
-    "torch", "diffusers", "transformers", "accelerate", "safetensors", "huggingface_hub",
-    "peft", "tokenizers", "numpy", "pillow", "opencv-python-headless", "openai", "httpx",
-    "keyring", "platformdirs", "qasync", "PySide6-Essentials", "filelock", "fsspec",
-    "packaging", "pyyaml", "regex", "requests", "tqdm", "psutil", "diffusion-studio",
+    "torch",
+    "diffusers",
+    "transformers",
+    "accelerate",
+    "safetensors",
+    "huggingface_hub",
+    "peft",
+    "tokenizers",
+    "numpy",
+    "pillow",
+    "opencv-python-headless",
+    "openai",
+    "httpx",
+    "keyring",
+    "platformdirs",
+    "qasync",
+    "PySide6-Essentials",
+    "filelock",
+    "fsspec",
+    "packaging",
+    "pyyaml",
+    "regex",
+    "requests",
+    "tqdm",
+    "psutil",
+    "diffusion-studio",
 ]
 
 # diffusers and transformers import lazily (a class is imported when first
@@ -46,43 +68,93 @@ METADATA = [
 # see that, so these are collected by name.
 PIPELINES = ("stable_diffusion", "stable_diffusion_xl", "controlnet")
 DIFFUSERS_PACKAGES = (
-    "diffusers.schedulers", "diffusers.models", "diffusers.loaders", "diffusers.guiders",
-    "diffusers.hooks", "diffusers.quantizers",
+    "diffusers.schedulers",
+    "diffusers.models",
+    "diffusers.loaders",
+    "diffusers.guiders",
+    "diffusers.hooks",
+    "diffusers.quantizers",
     *(f"diffusers.pipelines.{p}" for p in PIPELINES),
 )
-DIFFUSERS_MODULES = ("diffusers.pipelines.pipeline_utils",
-                     "diffusers.pipelines.pipeline_loading_utils")
+DIFFUSERS_MODULES = (
+    "diffusers.pipelines.pipeline_utils",
+    "diffusers.pipelines.pipeline_loading_utils",
+)
 # What the SD/SDXL pipelines, their safety checker, peft and diffusers'
 # loaders import from transformers.models (measured: sys.modules after the
 # engine tests); every other model family is left out.
 TRANSFORMERS_MODELS = {
-    "auto", "clip", "bloom", "siglip", "dinov2_with_registers", "vit_mae", "encoder_decoder",
+    "auto",
+    "clip",
+    "bloom",
+    "siglip",
+    "dinov2_with_registers",
+    "vit_mae",
+    "encoder_decoder",
 }
 
 # -- what stays out --------------------------------------------------------------------------
 
 EXCLUDES = [
     # Other Qt bindings and GUI toolkits (qasync probes for them).
-    "PyQt5", "PyQt6", "PySide2", "tkinter", "_tkinter",
+    "PyQt5",
+    "PyQt6",
+    "PySide2",
+    "tkinter",
+    "_tkinter",
     # Never used by the app; reachable through optional imports of its libraries.
-    "torchvision", "torchaudio", "matplotlib", "IPython", "jupyter", "notebook",
-    "pytest", "_pytest", "pytestqt", "ruff", "PyInstaller",
-    "tensorboard", "torch.utils.tensorboard", "scipy", "pandas", "sklearn",
+    "torchvision",
+    "torchaudio",
+    "matplotlib",
+    "IPython",
+    "jupyter",
+    "notebook",
+    "pytest",
+    "_pytest",
+    "pytestqt",
+    "ruff",
+    "PyInstaller",
+    "tensorboard",
+    "torch.utils.tensorboard",
+    "scipy",
+    "pandas",
+    "sklearn",
 ]
 
 TRIM_EXCLUDES = [
     # The app uses QtCore, QtGui and QtWidgets only.
-    "PySide6.QtNetwork", "PySide6.QtQml", "PySide6.QtQuick", "PySide6.QtQuickWidgets",
-    "PySide6.QtQuickControls2", "PySide6.QtSql", "PySide6.QtTest", "PySide6.QtPdf",
-    "PySide6.QtPdfWidgets", "PySide6.QtSvgWidgets", "PySide6.QtOpenGL",
-    "PySide6.QtOpenGLWidgets", "PySide6.QtPrintSupport", "PySide6.QtConcurrent",
-    "PySide6.QtXml", "PySide6.QtDesigner", "PySide6.QtHelp", "PySide6.QtUiTools",
-    "PySide6.QtStateMachine", "PySide6.QtDBus", "PySide6.QtMultimedia",
+    "PySide6.QtNetwork",
+    "PySide6.QtQml",
+    "PySide6.QtQuick",
+    "PySide6.QtQuickWidgets",
+    "PySide6.QtQuickControls2",
+    "PySide6.QtSql",
+    "PySide6.QtTest",
+    "PySide6.QtPdf",
+    "PySide6.QtPdfWidgets",
+    "PySide6.QtSvgWidgets",
+    "PySide6.QtOpenGL",
+    "PySide6.QtOpenGLWidgets",
+    "PySide6.QtPrintSupport",
+    "PySide6.QtConcurrent",
+    "PySide6.QtXml",
+    "PySide6.QtDesigner",
+    "PySide6.QtHelp",
+    "PySide6.QtUiTools",
+    "PySide6.QtStateMachine",
+    "PySide6.QtDBus",
+    "PySide6.QtMultimedia",
     # huggingface_hub's download backend (11 MB): the app never downloads.
     "hf_xet",
-    "diffusers.commands", "diffusers.modular_pipelines", "diffusers.experimental",
-    "transformers.commands", "transformers.cli", "transformers.onnx",
-    "torch.onnx._internal.exporter", "setuptools", "distutils",
+    "diffusers.commands",
+    "diffusers.modular_pipelines",
+    "diffusers.experimental",
+    "transformers.commands",
+    "transformers.cli",
+    "transformers.onnx",
+    "torch.onnx._internal.exporter",
+    "setuptools",
+    "distutils",
 ]
 
 
@@ -106,17 +178,43 @@ def unused_subpackages(package: str, keep: set[str] | tuple[str, ...]) -> list[s
 # else needs these libraries (a build test checks every bundled library still
 # finds its dependencies).
 GTK_STACK = (
-    "libatk-1.0.", "libatk-bridge", "libcairo.", "libcairo-gobject.", "libgdk_pixbuf-2.0.",
-    "libgdk-3.", "libgtk-3.", "libpango-1.0.", "libpangocairo-1.0.", "libpangoft2-1.0.",
-    "libpixman-1.", "libthai.", "libdatrie.", "libfribidi.", "libgraphite2.", "libharfbuzz.so",
-    "libgio-2.0.", "libgmodule-2.0.", "libgobject-2.0.", "libmount.", "libblkid.",
-    "libselinux.", "libXext.", "libXrender.", "libjpeg.so.62",
+    "libatk-1.0.",
+    "libatk-bridge",
+    "libcairo.",
+    "libcairo-gobject.",
+    "libgdk_pixbuf-2.0.",
+    "libgdk-3.",
+    "libgtk-3.",
+    "libpango-1.0.",
+    "libpangocairo-1.0.",
+    "libpangoft2-1.0.",
+    "libpixman-1.",
+    "libthai.",
+    "libdatrie.",
+    "libfribidi.",
+    "libgraphite2.",
+    "libharfbuzz.so",
+    "libgio-2.0.",
+    "libgmodule-2.0.",
+    "libgobject-2.0.",
+    "libmount.",
+    "libblkid.",
+    "libselinux.",
+    "libXext.",
+    "libXrender.",
+    "libjpeg.so.62",
 )
 KEPT_PLATFORMS = ("xcb", "wayland", "offscreen", "minimal", "windows", "cocoa")
 KEPT_IMAGE_FORMATS = ("jpeg", "gif", "ico", "webp", "svg")  # PNG is built into QtGui
 DROPPED_PLUGIN_FOLDERS = {
-    "egldeviceintegrations", "generic", "networkinformation", "tls", "sqldrivers",
-    "qmltooling", "printsupport", "designer",
+    "egldeviceintegrations",
+    "generic",
+    "networkinformation",
+    "tls",
+    "sqldrivers",
+    "qmltooling",
+    "printsupport",
+    "designer",
 }
 
 
@@ -178,8 +276,10 @@ def strip_libraries(internal: Path) -> int:
         return 0
     saved = 0
     for path in sorted(internal.rglob("*.so*")):
-        if path.is_file() and not path.is_symlink() and strippable(
-            path.relative_to(internal).as_posix()
+        if (
+            path.is_file()
+            and not path.is_symlink()
+            and strippable(path.relative_to(internal).as_posix())
         ):
             before = path.stat().st_size
             subprocess.run([tool, str(path)], check=True)

@@ -40,19 +40,32 @@ def _scene() -> np.ndarray:
     sun_centre, sun_r = (610, 470), 170
     glow = Image.new("L", image.size, 0)
     ImageDraw.Draw(glow).ellipse(
-        [sun_centre[0] - sun_r - 80, sun_centre[1] - sun_r - 80,
-         sun_centre[0] + sun_r + 80, sun_centre[1] + sun_r + 80], fill=110
+        [
+            sun_centre[0] - sun_r - 80,
+            sun_centre[1] - sun_r - 80,
+            sun_centre[0] + sun_r + 80,
+            sun_centre[1] + sun_r + 80,
+        ],
+        fill=110,
     )
     glow = glow.filter(ImageFilter.GaussianBlur(60))
     image.paste(Image.new("RGB", image.size, (255, 200, 120)), mask=glow)
     draw.ellipse(
-        [sun_centre[0] - sun_r, sun_centre[1] - sun_r,
-         sun_centre[0] + sun_r, sun_centre[1] + sun_r], fill=(255, 214, 102)
+        [
+            sun_centre[0] - sun_r,
+            sun_centre[1] - sun_r,
+            sun_centre[0] + sun_r,
+            sun_centre[1] + sun_r,
+        ],
+        fill=(255, 214, 102),
     )
-    draw.polygon([(0, 700), (260, 560), (560, 690), (760, 600), (1024, 720),
-                  (1024, 1024), (0, 1024)], fill=(46, 134, 140))
-    draw.polygon([(0, 860), (380, 720), (700, 820), (1024, 760),
-                  (1024, 1024), (0, 1024)], fill=(24, 78, 96))
+    draw.polygon(
+        [(0, 700), (260, 560), (560, 690), (760, 600), (1024, 720), (1024, 1024), (0, 1024)],
+        fill=(46, 134, 140),
+    )
+    draw.polygon(
+        [(0, 860), (380, 720), (700, 820), (1024, 760), (1024, 1024), (0, 1024)], fill=(24, 78, 96)
+    )
     return np.asarray(image, dtype=np.float64)
 
 
@@ -87,8 +100,10 @@ def draw_icon(seed: int = 7) -> Image.Image:
     icon.paste(picture, mask=tile)
     # A thin light rim keeps the tile readable on dark panels.
     ImageDraw.Draw(icon).rounded_rectangle(
-        [MARGIN, MARGIN, CANVAS - MARGIN, CANVAS - MARGIN], RADIUS,
-        outline=(255, 255, 255, 90), width=10,
+        [MARGIN, MARGIN, CANVAS - MARGIN, CANVAS - MARGIN],
+        RADIUS,
+        outline=(255, 255, 255, 90),
+        width=10,
     )
     return icon
 

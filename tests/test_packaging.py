@@ -587,7 +587,9 @@ def test_frozen_app_passes_its_self_test(built_app, tmp_path):
 @pytest.mark.build
 def test_frozen_app_ships_resources_and_no_trimmed_parts(built_app):
     internal = built_app.parent / "_internal"
-    resources = [p.relative_to(ROOT) for p in (ROOT / "studio" / "resources").rglob("*") if p.is_file()]
+    resources = [
+        p.relative_to(ROOT) for p in (ROOT / "studio" / "resources").rglob("*") if p.is_file()
+    ]
     for path in resources:
         assert (internal / path).is_file(), path
     assert not list(internal.rglob("__pycache__"))

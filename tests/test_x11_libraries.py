@@ -162,8 +162,12 @@ def test_the_installer_names_the_missing_libraries_from_the_same_list(tmp_path):
     """install.sh reads the app's own list: the packages of exactly what ldd misses."""
     folder = tmp_path / "unpacked"
     internal = folder / APP_NAME / "_internal"
-    shutil.copytree(ROOT / "studio" / "resources" / "icons", internal / "studio" / "resources" / "icons")
-    shutil.copytree(ROOT / "studio" / "resources" / "linux", internal / "studio" / "resources" / "linux")
+    shutil.copytree(
+        ROOT / "studio" / "resources" / "icons", internal / "studio" / "resources" / "icons"
+    )
+    shutil.copytree(
+        ROOT / "studio" / "resources" / "linux", internal / "studio" / "resources" / "linux"
+    )
     plugin = internal / "PySide6" / "Qt" / "plugins" / "platforms" / "libqxcb.so"
     plugin.parent.mkdir(parents=True)
     plugin.write_bytes(b"")
