@@ -41,6 +41,7 @@ def _pixels(image) -> np.ndarray:
     return np.asarray(image, dtype=np.int16)
 
 
+@pytest.mark.slow
 def test_three_prompts_make_three_images_in_one_pipeline_call(store, sd_model, pipeline_calls):
     base = GenerationRequest("", model=str(sd_model), steps=2, seed=40)
     (job,) = plan_batch(base, PROMPTS, megapixels=1.0)
@@ -127,6 +128,7 @@ def test_the_queue_runs_a_batch_as_few_jobs(sd_model):
     assert [s for r in results for s in r.seeds] == [5, 6, 7, 8]
 
 
+@pytest.mark.slow
 def test_cli_reads_a_prompt_file_and_writes_one_png_per_prompt(
     sd_model, tmp_path, capsys, pipeline_calls
 ):

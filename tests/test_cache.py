@@ -208,6 +208,7 @@ def test_clear_removes_everything_and_resets_the_counts(tmp_path):
     assert (stats.entries, stats.size_bytes, stats.hits, stats.misses) == (0, 0, 0, 0)
 
 
+@pytest.mark.slow
 def test_cli_uses_the_cache_and_shows_and_clears_it(sd_model, tmp_path, capsys):
     folder = tmp_path / "cache"
     args = ["generate", "-p", "a kite", "-m", str(sd_model), "--steps", "1", "--seed", "4"]

@@ -24,6 +24,8 @@ from studio.paths import bundled_models_dir
 from training.judge import read
 from training.world import COLOURS, POSITION_PHRASES, POSITIONS, SIZES, anchor, make_scene, render
 
+pytestmark = pytest.mark.quality
+
 
 def colour_names(image: Image.Image) -> np.ndarray:
     """Each pixel's nearest named colour."""

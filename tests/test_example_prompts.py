@@ -18,6 +18,8 @@ from studio.engine.catalog import CATALOG, DEFAULT_IMAGE_MODEL
 from training.measure_examples import ENOUGH, SEEDS, make_txt2img, measure, named_attributes
 from training.world import vocabulary
 
+pytestmark = pytest.mark.quality
+
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = CATALOG[DEFAULT_IMAGE_MODEL].example_prompts
 HEADLINE = CATALOG[DEFAULT_IMAGE_MODEL].example_prompt

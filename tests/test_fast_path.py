@@ -69,6 +69,7 @@ def test_fast_path_places_channels_last_sdpa_and_stays_deterministic(sd_model, m
     assert store.loads == 1
 
 
+@pytest.mark.slow
 def test_mode_switches_keep_the_fast_precision(sd_model, sd_controlnet, monkeypatch):
     """diffusers' from_pipe casts the shared modules to float32 unless told the
     dtype: one img2img made every later image, txt2img too, run in float32."""

@@ -31,6 +31,7 @@ def family(request, sd_model, sdxl_model, sd_controlnet, sdxl_controlnet):
     return sdxl_model, sdxl_controlnet
 
 
+@pytest.mark.slow
 def test_txt2img_returns_images_seeds_and_parameters(store, family):
     model, _ = family
     steps = []
@@ -54,6 +55,7 @@ def test_txt2img_returns_images_seeds_and_parameters(store, family):
     assert parsed.params["Model"] == model.name
 
 
+@pytest.mark.slow
 def test_same_seed_gives_the_same_image_and_another_seed_does_not(store, family):
     model, _ = family
     first = generate(_request(model), store).images[0]
@@ -86,6 +88,7 @@ def test_img2img_follows_the_init_image(store, family, photo):
     assert "Denoising strength: 0.34" in weak.infotexts[0]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("context", ["whole", "masked"])
 def test_inpaint_keeps_every_pixel_outside_the_feathered_mask(
     store, family, photo, square_mask, context
@@ -142,6 +145,7 @@ def test_inpainting_model_with_a_9_channel_unet(store, sd_inpaint_model, photo, 
         generate(_request(sd_inpaint_model), store)
 
 
+@pytest.mark.slow
 def test_controlnet_canny_changes_with_the_edges(store, family, photo):
     model, controlnet = family
     request = _request(
@@ -160,6 +164,7 @@ def test_controlnet_canny_changes_with_the_edges(store, family, photo):
     assert "Threshold A: 100, Threshold B: 200" in params["ControlNet 0"]
 
 
+@pytest.mark.slow
 def test_switching_modes_reuses_the_loaded_weights(store, family, photo, square_mask):
     model, controlnet = family
     generate(_request(model), store)
@@ -201,6 +206,7 @@ def test_schedulers_give_different_images(store, sd_model):
     assert not np.array_equal(_pixels(a), _pixels(b))
 
 
+@pytest.mark.slow
 def test_cancel_mid_run_stops_at_the_next_step(store, sd_model):
     seen = []
 
@@ -253,6 +259,7 @@ def tiny_lora(sd_model, tmp_path_factory):
     return folder / "ink-style.safetensors"
 
 
+@pytest.mark.slow
 def test_lora_changes_the_image_and_is_unloaded_when_not_named(store, sd_model, tiny_lora):
     plain = generate(_request(sd_model), store)
     loads = store.loads
@@ -274,6 +281,7 @@ def test_a_lora_for_another_architecture_is_a_clear_error(store, sdxl_model, tin
     assert generate(_request(sdxl_model), store).images[0].size == (64, 64)
 
 
+@pytest.mark.slow
 def test_model_defaults_fill_what_the_request_leaves_open(store, sd_model):
     result = generate(GenerationRequest("x", model=str(sd_model), seed=1), store)
     r = result.request

@@ -134,6 +134,7 @@ async def answered(panel: MercuryPanel) -> None:
     await until(lambda: not panel.busy, "the answer to finish")
 
 
+@pytest.mark.slow
 def test_enter_sends_and_the_answer_streams_in(qapp, qtbot, server, make_panel):
     server.reply(TextReply(ANSWER, chunk_chars=4, delay_s=0.02))
     panel = make_panel()
@@ -169,6 +170,7 @@ def test_shift_enter_breaks_the_line_instead_of_sending(qapp, qtbot, make_panel)
     assert panel.view.input.toPlainText() == "one\n" and not panel.busy
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("how", ["button", "escape"])
 def test_stop_cancels_the_stream_and_keeps_what_arrived(qapp, qtbot, server, make_panel, how):
     server.reply(TextReply(ANSWER, chunk_chars=2, delay_s=0.03))
@@ -192,6 +194,7 @@ def test_stop_cancels_the_stream_and_keeps_what_arrived(qapp, qtbot, server, mak
     assert server.wait_for_abandoned_stream()  # the HTTP stream was really closed
 
 
+@pytest.mark.slow
 def test_diffusing_mode_shows_each_frame_in_place(qapp, qtbot, server, make_panel):
     frames = diffusion_frames(ANSWER.replace("\n", " "), steps=12)
     server.reply(FramesReply(frames, delay_s=0.06))
@@ -214,6 +217,7 @@ def test_diffusing_mode_shows_each_frame_in_place(qapp, qtbot, server, make_pane
     assert "░" not in shown_text(panel) and "denoising" not in shown_text(panel)
 
 
+@pytest.mark.slow
 def test_changing_the_server_mid_answer_lets_the_answer_finish(qapp, qtbot, server, make_panel):
     server.reply(TextReply(ANSWER, chunk_chars=4, delay_s=0.02))
     panel = make_panel()
@@ -240,6 +244,7 @@ def test_changing_the_server_mid_answer_lets_the_answer_finish(qapp, qtbot, serv
     assert panel.conversation.messages[-1].text == "You said: and you?"
 
 
+@pytest.mark.slow
 def test_use_as_prompt_sends_the_answer_or_the_selection(qapp, qtbot, server, make_panel):
     server.reply(TextReply(ANSWER))
     panel = make_panel()

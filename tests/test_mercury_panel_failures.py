@@ -46,6 +46,7 @@ __all__ = ["make_panel", "secrets", "server"]  # fixtures used by name
         (StallReply(5), "did not answer within 1 second"),
     ],
 )
+@pytest.mark.slow
 def test_errors_are_sentences_and_the_question_comes_back(
     qapp, qtbot, server, make_panel, reply, message
 ):

@@ -263,6 +263,7 @@ def faults(qapp, caplog):
     qapp.setQuitOnLastWindowClosed(True)
 
 
+@pytest.mark.slow
 def test_quitting_right_after_clearing_the_base_url_leaves_nothing_running(
     qapp, qtbot, server, secrets, faults, monkeypatch
 ):
@@ -292,6 +293,7 @@ def test_quitting_right_after_clearing_the_base_url_leaves_nothing_running(
     assert look() == []
 
 
+@pytest.mark.slow
 def test_a_panel_deleted_mid_refresh_fails_quietly(qapp, qtbot, server, secrets, faults):
     seen, look = faults
     server.models_delay_s = 0.5  # the model list is on its way when the panel goes

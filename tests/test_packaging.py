@@ -137,6 +137,7 @@ def test_self_test_generates_and_checks_an_image(tmp_path):
     assert "self-test passed" in done.stdout
 
 
+@pytest.mark.slow
 def test_self_test_fails_with_a_reason(tmp_path):
     # A data folder that cannot be created: the window cannot start.
     blocker = tmp_path / "not-a-folder"
@@ -149,6 +150,7 @@ def test_self_test_fails_with_a_reason(tmp_path):
     assert "self-test FAILED" in done.stdout
 
 
+@pytest.mark.slow
 def test_self_test_without_report_prints_it(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("")
@@ -220,6 +222,7 @@ def test_launcher_logs_an_unexpected_error(tmp_path):
     assert "The details are in" in done.stderr and "last-run.log" in done.stderr
 
 
+@pytest.mark.slow
 def test_launcher_records_a_fatal_qt_error(tmp_path):
     # What a missing platform plugin (e.g. libxcb-cursor0 absent) does: Qt aborts.
     done = _launcher(

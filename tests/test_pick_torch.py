@@ -70,6 +70,7 @@ def test_a_pip_report_item_says_which_build(item, build) -> None:
     assert pick_torch.build_of(item) == build
 
 
+@pytest.mark.slow
 def test_this_machines_sources_are_asked_for_real() -> None:
     """The dry run works against whatever pip is configured with here: it says
     cpu or cuda, or None when pip cannot resolve (offline); never raises."""

@@ -27,6 +27,8 @@ from studio.engine.schedulers import SAMPLERS, make_scheduler, scheduler_id_of
 from studio.paths import bundled_models_dir
 from training.judge import read
 
+pytestmark = pytest.mark.slow
+
 FIXTURES = Path(__file__).parent / "fixtures" / "scheduler_configs"
 HUB_FAMILIES = sorted(p.stem for p in FIXTURES.glob("*.json"))
 FAMILIES = [*HUB_FAMILIES, "demo", "tiny"]

@@ -214,6 +214,7 @@ def test_health_models_and_the_openapi_page(api):
     assert api.call("GET", "/docs").status == 200
 
 
+@pytest.mark.slow
 def test_concurrent_requests_all_complete_through_one_queue(api):
     replies: dict[int, Reply] = {}
 

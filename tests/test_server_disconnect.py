@@ -42,6 +42,7 @@ def served(sd_model):
     engine.stop()
 
 
+@pytest.mark.slow
 def test_a_client_that_leaves_cancels_its_job_and_the_next_one_starts(served):
     server, log, _llm, queue = served
     running = RawClient(server.url, "/generate/image", _body(1, LONG_STEPS))  # job 1

@@ -223,6 +223,7 @@ def test_image_fields_may_be_larger_than_the_text_allowance(api):
 # -- a full queue ------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_past_the_queue_cap_concurrent_requests_get_503_with_retry_after(sd_model):
     served = Served(sd_model, max_queue=3, hold_first_job=True)
     try:
@@ -255,6 +256,7 @@ def test_past_the_queue_cap_concurrent_requests_get_503_with_retry_after(sd_mode
     assert sorted(r.status for r in replies) == [200] * 4 + [503] * 5
 
 
+@pytest.mark.slow
 def test_a_full_queue_is_503_before_images_are_decoded_or_the_model_looked_for(
     sd_model, loaded_sizes
 ):
@@ -321,6 +323,7 @@ def _broken_weights(sd_model, tmp_path) -> str:
         ("a model whose weights are damaged", 422, "Model 'broken' could not be loaded"),
     ],
 )
+@pytest.mark.slow
 def test_engine_failures_get_their_status_not_500(api, sd_model, photo, tmp_path, case, status,
                                                   start):  # fmt: skip
     body = {"prompt": "x", "num_inference_steps": 1, "seed": 1}

@@ -19,7 +19,10 @@ from pathlib import Path
 import pytest
 from api_harness import WAIT_S, RawClient
 
-pytestmark = pytest.mark.skipif(os.name == "nt", reason="SIGTERM is a POSIX signal")
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(os.name == "nt", reason="SIGTERM is a POSIX signal"),
+]
 ROOT = Path(__file__).resolve().parents[1]
 # A bound on a hang, generous for a loaded 2-core machine (about 3 s on a quiet
 # one). That the server does not wait for its jobs (the old one did, 30 s or

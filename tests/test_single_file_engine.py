@@ -35,6 +35,7 @@ def empty_hub(monkeypatch, tmp_path):
     return tmp_path / "hub"
 
 
+@pytest.mark.slow
 def test_a_checkpoint_generates_the_same_image_as_its_folder(checkpoints, sd_model, store):
     model = resolve_model(str(checkpoints["dream"]))
     assert (model.source, model.architecture, model.label) == (
@@ -60,6 +61,7 @@ def test_a_checkpoint_generates_the_same_image_as_its_folder(checkpoints, sd_mod
     assert "Model: dream," in from_file.infotexts[0]
 
 
+@pytest.mark.slow
 def test_an_sdxl_checkpoint_runs_every_mode(checkpoints, store, photo, square_mask):
     spec = str(checkpoints["dreamxl"])
     assert resolve_model(spec).architecture is Architecture.SDXL

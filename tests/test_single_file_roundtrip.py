@@ -93,6 +93,7 @@ def test_sd1_single_file_roundtrip(tmp_path):
     assert prefixes == {"model", "first_stage_model", "cond_stage_model"}
 
 
+@pytest.mark.slow
 def test_sdxl_single_file_roundtrip(tmp_path):
     from diffusers import StableDiffusionXLPipeline
     from safetensors import safe_open

@@ -26,6 +26,8 @@ from training.stages import LAYOUT_T, NoiseSchedule, StageConfig
 from training.train_demo import FULL, Recipe, main
 from training.world import make_scene, render
 
+pytestmark = pytest.mark.quality
+
 
 @pytest.fixture(scope="module")
 def schedule() -> NoiseSchedule:

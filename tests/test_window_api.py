@@ -44,6 +44,7 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_the_api_follows_the_preference_on_and_off(window):
     host = WindowApiHost(window)
     assert host.server is None
@@ -55,6 +56,7 @@ def test_the_api_follows_the_preference_on_and_off(window):
     assert host.server is None and not _answers(server.url)
 
 
+@pytest.mark.slow
 def test_a_new_port_moves_the_api(window):
     host = WindowApiHost(window)
     window.apply_preferences(replace(window.prefs, api=ApiOptions(enabled=True, port=0)))
@@ -65,6 +67,7 @@ def test_a_new_port_moves_the_api(window):
     assert _answers(host.server.url) and not _answers(first.url)
 
 
+@pytest.mark.slow
 def test_a_port_in_use_is_a_sentence_and_the_window_goes_on(window):
     host = WindowApiHost(window)
     with socket.socket() as taken:
@@ -92,6 +95,7 @@ def test_an_api_on_at_start_serves_and_stops_when_the_window_closes(qtbot, tmp_p
     assert host.server is None and not _answers(server.url)
 
 
+@pytest.mark.slow
 def test_a_restarted_engine_is_served_in_place_of_the_old_one(window):
     host = WindowApiHost(window)
     window.apply_preferences(replace(window.prefs, api=ApiOptions(enabled=True, port=0)))

@@ -105,6 +105,7 @@ def _session(tmp_path, screen: tuple[int, int], resize: bool) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.slow
 def test_a_saved_layout_comes_back_only_on_a_screen_it_fits(tmp_path):
     _session(tmp_path, (1920, 1080), resize=True)
     same_screen = _session(tmp_path, (1920, 1080), resize=False)

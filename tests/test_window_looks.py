@@ -102,6 +102,7 @@ def test_drawn_icons_follow_a_theme_switch(qapp, theme):
         assert _ink_lightness(icon, QIcon.Mode.Disabled) > normal + 40, name  # greyed out
 
 
+@pytest.mark.slow
 def test_a_changed_copy_of_a_drawn_icon_outlives_the_original(qapp, theme):
     """Changing a copy makes Qt clone the engine; the clone must not be freed by Python."""
     theme("dark")
@@ -166,6 +167,7 @@ def test_message_bars_can_be_read(qtbot, theme, name, level):
     assert np.abs(background - np.array(window)).max() > 8
 
 
+@pytest.mark.slow
 def test_the_view_menu_marks_the_active_theme(qapp, window):
     view_menu = next(a.menu() for a in window.menuBar().actions() if a.text() == "&View")
     themes = {
@@ -226,6 +228,7 @@ def test_no_text_needs_a_glyph_that_common_fonts_lack(window):
     assert rows[0].toolTip().startswith("Running") and rows[1].toolTip().startswith("Waiting")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("first", "then"), [("light", "dark"), ("dark", "light")])
 def test_the_saved_folder_link_can_be_read_after_a_theme_switch(
     qtbot, theme, tmp_path, first, then
