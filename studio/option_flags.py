@@ -53,11 +53,17 @@ def _dest(d: Declared, prefix: str) -> str:
     return (prefix + d.name).replace("-", "_")
 
 
+def _mid_sentence(text: str) -> str:
+    """A choice's meaning, written as a label ("Run on the processor"), inside a
+    sentence of --help; words in capitals (CUDA) stay as they are."""
+    return text[:1].lower() + text[1:] if text[1:2].islower() else text
+
+
 def _argument(d: Declared) -> dict[str, Any]:
     spec = d.spec
     help_text = spec.flag_help or spec.help or spec.label
     if spec.choices and not spec.flag_help:
-        meanings = "; ".join(f"{c.name}: {c.help}" for c in spec.choices if c.help)
+        meanings = "; ".join(f"{c.name}: {_mid_sentence(c.help)}" for c in spec.choices if c.help)
         help_text = f"{help_text} ({meanings})" if meanings else help_text
     if d.kind is bool and not spec.choices:
         # A flag that is on by default is written as its negation (--no-cache).
