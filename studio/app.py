@@ -174,7 +174,30 @@ def build_parser() -> argparse.ArgumentParser:
     tiny.add_argument("--sdxl", action="store_true", help="SDXL architecture")
     tiny.add_argument("--controlnet", action="store_true", help="a ControlNet instead")
 
-    commands.add_parser("models", help="list the catalog and what is on this machine")
+    commands.add_parser(
+        "models", help="list the catalog, what is on this machine and its size on disk"
+    )
+
+    fetch = commands.add_parser(
+        "download",
+        help="download a catalog model or hub repo into the hub cache (resumes where it stopped)",
+        description="Download the files the pipeline needs (diffusers folders, one set of "
+        "weights) into the hub cache. Honours HF_TOKEN, HF_ENDPOINT and HF_HUB_CACHE; "
+        "a rerun continues an interrupted download.",
+    )
+    fetch.add_argument("model", metavar="NAME|REPO_ID", help="a catalog name or 'owner/name'")
+    fetch.add_argument("--revision", metavar="R", help="branch, tag or commit (default: main)")
+    fetch.add_argument(
+        "--include",
+        action="append",
+        metavar="PATTERN",
+        help="fetch only the files matching this glob (repeatable) instead of the automatic choice",
+    )
+
+    remove = commands.add_parser(
+        "remove", help="delete a downloaded model from the hub cache (only its own files)"
+    )
+    remove.add_argument("model", metavar="NAME|REPO_ID", help="a catalog name or 'owner/name'")
 
     params = commands.add_parser(
         "params", help="print the generation parameters stored in a PNG, JPEG or WebP"

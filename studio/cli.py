@@ -234,12 +234,67 @@ def cmd_make_tiny_model(args: argparse.Namespace) -> int:
 
 
 def cmd_models(_args: argparse.Namespace) -> int:
+    from .engine.byte_sizes import size_text
     from .engine.catalog import CATALOG
+    from .engine.downloads import ModelState, model_state
     from .engine.resolve import catalog_status
 
     for entry in CATALOG.values():
         where = entry.hub_id or ("bundled" if entry.bundled else "built locally")
-        print(f"{entry.name:24} {catalog_status(entry):15} {entry.title}  [{where}]")
+        status, size = catalog_status(entry), ""
+        if entry.hub_id:
+            state, on_disk = model_state(entry.name)
+            if state is ModelState.PARTIAL:
+                status = "partial"
+            size = size_text(on_disk) if on_disk else ""
+        print(f"{entry.name:24} {status:15} {size:>9}  {entry.title}  [{where}]")
+    return 0
+
+
+def cmd_download(args: argparse.Namespace) -> int:
+    from .engine.byte_sizes import size_text
+    from .engine.downloads import DownloadProgress, download, plan_download
+    from .engine.resolve import resolve_model
+
+    device = "cuda" if _cuda_available() else "cpu"
+    plan = plan_download(args.model, args.revision, args.include, device=device)
+    print(f"Downloading {plan.describe()} from {plan.repo_id}.", file=sys.stderr, flush=True)
+    terminal = sys.stderr.isatty()
+    last = [""]
+
+    def progress(p: DownloadProgress) -> None:
+        percent = 100 * p.done // max(p.total, 1)
+        if terminal:
+            line = f"\r{percent:3d}%  {size_text(p.done)} of {size_text(p.total)}  {p.file}"
+            print(f"{line:80.80}", end="", file=sys.stderr, flush=True)
+        elif p.file != last[0]:  # a log or a pipe: one plain line per file
+            last[0] = p.file
+            print(f"{percent:3d}%  {p.file}", file=sys.stderr, flush=True)
+
+    folder = download(plan, progress=progress)
+    if terminal:
+        print(file=sys.stderr)
+    if not args.include:  # a complete model resolves as the app will load it
+        resolve_model(folder.as_posix())
+    print(folder)
+    return 0
+
+
+def _cuda_available() -> bool:
+    """Whether fp16 weights are worth fetching; without torch, they are not."""
+    try:
+        import torch
+    except ImportError:
+        return False
+    return bool(torch.cuda.is_available())
+
+
+def cmd_remove(args: argparse.Namespace) -> int:
+    from .engine.byte_sizes import size_text
+    from .engine.downloads import remove_model
+
+    freed = remove_model(args.model)
+    print(f"Removed {args.model} ({size_text(freed)} freed).")
     return 0
 
 
@@ -265,12 +320,15 @@ COMMANDS = {
     "serve": cmd_serve,
     "make-tiny-model": cmd_make_tiny_model,
     "models": cmd_models,
+    "download": cmd_download,
+    "remove": cmd_remove,
     "params": cmd_params,
 }
 
 
 def run(args: argparse.Namespace) -> int:
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # we never download behind the user's back
+    if args.command != "download":  # we never download behind the user's back
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
     try:
         return COMMANDS[args.command](args)
     except (EngineError, ValueError) as exc:

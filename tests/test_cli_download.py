@@ -1,0 +1,83 @@
+"""`studio download`, `studio remove` and `studio models` against a loopback hub."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+from hub_server import FakeHub
+
+from studio.app import build_parser, main
+
+
+@pytest.fixture
+def hub(monkeypatch, tmp_path):
+    import huggingface_hub.constants as constants
+
+    with FakeHub() as server:
+        monkeypatch.setattr(constants, "ENDPOINT", server.url)
+        monkeypatch.setattr(
+            constants,
+            "HUGGINGFACE_CO_URL_TEMPLATE",
+            server.url + "/{repo_id}/resolve/{revision}/{filename}",
+        )
+        monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+        monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+        monkeypatch.delenv("HF_TOKEN", raising=False)
+        monkeypatch.setattr("studio.cli._cuda_available", lambda: False)
+        yield server
+
+
+def _line(capsys, name: str) -> str:
+    assert main(["models"]) == 0
+    return next(line for line in capsys.readouterr().out.splitlines() if line.startswith(name))
+
+
+@pytest.mark.slow
+def test_download_a_catalog_model_then_list_and_remove_it(hub, sd_model, tmp_path, capsys):
+    repo = shutil.copytree(sd_model, tmp_path / "repo")
+    (repo / "sd_turbo.safetensors").write_bytes(b"a whole checkpoint we never fetch")
+    hub.add("stabilityai/sd-turbo", repo)
+    assert "not downloaded" in _line(capsys, "sd-turbo ")
+
+    assert main(["download", "sd-turbo"]) == 0
+    captured = capsys.readouterr()
+    assert captured.err.startswith("Downloading sd-turbo: ")
+    assert "MB from stabilityai/sd-turbo." in captured.err.splitlines()[0]
+    assert "model_index.json" in captured.err  # plain lines: stderr is not a terminal
+    assert "models--stabilityai--sd-turbo/snapshots/" in captured.out
+    assert "stabilityai/sd-turbo/sd_turbo.safetensors" not in hub.served
+
+    line = _line(capsys, "sd-turbo ")
+    assert " ready " in line and " MB " in line
+
+    assert main(["remove", "sd-turbo"]) == 0
+    assert "MB freed" in capsys.readouterr().out
+    assert "not downloaded" in _line(capsys, "sd-turbo ")
+
+
+def test_gated_download_fails_with_one_sentence(hub, sd_model, tmp_path, capsys):
+    hub.add("test/gated", sd_model, token="secret")
+    assert main(["download", "test/gated"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: test/gated is gated: accept its licence at ")
+    assert err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_download_with_include_fetches_only_the_matches(hub, sd_model, capsys):
+    hub.add("test/tiny", sd_model)
+    assert main(["download", "test/tiny", "--include", "*.json"]) == 0
+    assert all(name.endswith(".json") for name in hub.served)
+    assert "test/tiny/model_index.json" in hub.served
+
+
+def test_remove_of_a_model_not_here(hub, capsys):
+    assert main(["remove", "sdxl"]) == 1
+    assert "is not on this machine" in capsys.readouterr().err
+
+
+def test_help_names_the_new_commands():
+    text = build_parser().format_help()
+    assert "download" in text and "remove" in text
+    sub = build_parser().parse_args(["download", "sd15", "--revision", "v1", "--include", "*.json"])
+    assert (sub.model, sub.revision, sub.include) == ("sd15", "v1", ["*.json"])
