@@ -26,7 +26,8 @@ from .server.limits import DEFAULT_MAX_QUEUE
 DESCRIPTION = """\
 Diffusion Studio: paint on a canvas and generate images with diffusion models
 on your own machine. Catalog models: sd15, sd15-inpainting, sd21, sdxl,
-sd-turbo, sdxl-turbo, lcm-dreamshaper (from the local hub cache), demo (the
+sd-turbo, sdxl-turbo, lcm-dreamshaper (from the local hub cache: fetch one
+with `studio download NAME`), demo (the
 default: a small bundled model that draws coloured shapes, offline) or
 tiny-random (a random-weight test model built locally; it draws noise).
 Without a command, opens the window."""

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
 
 import pytest
 from hub_server import FakeHub
@@ -81,3 +84,21 @@ def test_help_names_the_new_commands():
     assert "download" in text and "remove" in text
     sub = build_parser().parse_args(["download", "sd15", "--revision", "v1", "--include", "*.json"])
     assert (sub.model, sub.revision, sub.include) == ("sd15", "v1", ["*.json"])
+
+
+@pytest.mark.slow
+def test_a_real_process_says_offline_and_unreachable_in_one_sentence(tmp_path):
+    """Run as a user would: nothing of huggingface_hub is imported beforehand."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HF_")}
+    env["HF_HUB_CACHE"] = str(tmp_path / "hub")
+    command = [sys.executable, "-m", "studio", "download", "sd-turbo"]
+    offline = subprocess.run(
+        command, env={**env, "HF_HUB_OFFLINE": "1"}, capture_output=True, text=True, timeout=120
+    )
+    assert offline.returncode == 1
+    assert offline.stderr.startswith("error: Downloads are off because HF_HUB_OFFLINE is set")
+    env["HF_ENDPOINT"] = "http://127.0.0.1:9"  # the discard port: connection refused
+    refused = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    assert refused.returncode == 1
+    assert refused.stderr.startswith("error: Could not reach http://127.0.0.1:9")
+    assert "Traceback" not in offline.stderr + refused.stderr

@@ -76,6 +76,7 @@ class DownloadProgress:
 
 def _hub():
     import huggingface_hub
+    import huggingface_hub.constants  # a submodule the package does not import itself
 
     return huggingface_hub
 
@@ -122,6 +123,12 @@ def _sentence(exc: BaseException, repo_id: str) -> DownloadError:
         return DownloadError(
             f"A file of {repo_id} arrived with the wrong size, so it was thrown away; run "
             "the same download again to fetch it anew."
+        )
+    import httpx2
+
+    if isinstance(exc, httpx2.ConnectError):
+        return DownloadError(
+            f"Could not reach {endpoint} ({exc}); check the network (or HF_ENDPOINT) and try again."
         )
     return DownloadError(
         f"The connection to {endpoint} was lost while downloading {repo_id} ({exc}); "

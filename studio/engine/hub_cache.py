@@ -101,9 +101,9 @@ def select_files(names: list[str], fp16: bool = False) -> list[str]:
 
 
 def cache_dir() -> Path:
-    import huggingface_hub
+    from huggingface_hub import constants
 
-    return Path(huggingface_hub.constants.HF_HUB_CACHE)
+    return Path(constants.HF_HUB_CACHE)
 
 
 def repo_dir(repo_id: str) -> Path:

@@ -1,0 +1,93 @@
+"""What the progress reporting of `studio download` costs: bytes per second
+through the loopback hub (tests/hub_server.py) for one file, best of N.
+
+    .venv/bin/python benchmarks/download_progress.py [--mb 50] [--repeat 3] [--chunk-kb K]
+
+Prints MB/s for: huggingface_hub's own hf_hub_download (progress bars off),
+engine.downloads.download without a callback, and with a callback that
+formats a progress line for every update it gets (as the CLI does on a
+terminal). downloads.download also checks the file's sha256, which the plain
+client does not; one machine, one run: compare within it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ["HF_HUB_OFFLINE"] = "0"
+os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
+import huggingface_hub.constants as constants
+from hub_server import FakeHub
+
+from studio.engine.downloads import DownloadProgress, download, plan_download
+
+REPO = "bench/big"
+FILE = "unet/diffusion_pytorch_model.safetensors"
+
+
+def _point_at(hub: FakeHub, cache: Path) -> None:
+    constants.ENDPOINT = hub.url
+    constants.HUGGINGFACE_CO_URL_TEMPLATE = hub.url + "/{repo_id}/resolve/{revision}/{filename}"
+    constants.HF_HUB_CACHE = str(cache)
+
+
+def best_mb_s(hub: FakeHub, root: Path, size: int, repeat: int, fetch) -> float:
+    best = 0.0
+    for i in range(repeat):
+        cache = root / f"cache-{time.monotonic_ns()}-{i}"
+        _point_at(hub, cache)
+        start = time.perf_counter()
+        fetch()
+        best = max(best, size / (time.perf_counter() - start) / 2**20)
+    return best
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--mb", type=int, default=50)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--chunk-kb", type=int, help="the client's read size (default: its own, 10 MB)"
+    )
+    args = parser.parse_args()
+    if args.chunk_kb:  # smaller reads: more progress updates, the callback's worst case
+        constants.DOWNLOAD_CHUNK_SIZE = args.chunk_kb * 1024
+    size = args.mb * 2**20
+    with tempfile.TemporaryDirectory() as tmp, FakeHub() as hub:
+        root = Path(tmp)
+        folder = root / "repo"
+        (folder / "unet").mkdir(parents=True)
+        (folder / "model_index.json").write_text("{}")
+        (folder / FILE).write_bytes(os.urandom(size))
+        hub.add(REPO, folder)
+        _point_at(hub, root / "plan-cache")
+        plan = plan_download(REPO, include=[FILE])
+        lines = []
+
+        def callback(p: DownloadProgress) -> None:
+            lines.append(f"\r{100 * p.done // p.total:3d}%  {p.done} of {p.total}  {p.file}")
+
+        import huggingface_hub
+
+        results = {
+            "hf_hub_download (client alone)": lambda: huggingface_hub.hf_hub_download(
+                REPO, FILE, revision=plan.revision
+            ),
+            "download, no callback": lambda: download(plan),
+            "download, progress callback": lambda: download(plan, progress=callback),
+        }
+        for name, fetch in results.items():
+            speed = best_mb_s(hub, root, size, args.repeat, fetch)
+            print(f"{name:32} {speed:8.1f} MB/s  (best of {args.repeat}, {args.mb} MB)")
+        print(f"progress callbacks per download: {len(lines) // args.repeat}")
+
+
+if __name__ == "__main__":
+    main()
