@@ -256,8 +256,9 @@ def cmd_download(args: argparse.Namespace) -> int:
     from .engine.downloads import DownloadProgress, download, plan_download
     from .engine.resolve import resolve_model
 
-    device = "cuda" if _cuda_available() else "cpu"
-    plan = plan_download(args.model, args.revision, args.include, device=device)
+    # Full precision everywhere for now: the loader does not pass variant="fp16",
+    # and diffusers loads no fp16-only folder without it.
+    plan = plan_download(args.model, args.revision, args.include, device="cpu")
     print(f"Downloading {plan.describe()} from {plan.repo_id}.", file=sys.stderr, flush=True)
     terminal = sys.stderr.isatty()
     last = [""]
@@ -278,15 +279,6 @@ def cmd_download(args: argparse.Namespace) -> int:
         resolve_model(folder.as_posix())
     print(folder)
     return 0
-
-
-def _cuda_available() -> bool:
-    """Whether fp16 weights are worth fetching; without torch, they are not."""
-    try:
-        import torch
-    except ImportError:
-        return False
-    return bool(torch.cuda.is_available())
 
 
 def cmd_remove(args: argparse.Namespace) -> int:

@@ -27,7 +27,6 @@ def hub(monkeypatch, tmp_path):
         monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
         monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
         monkeypatch.delenv("HF_TOKEN", raising=False)
-        monkeypatch.setattr("studio.cli._cuda_available", lambda: False)
         yield server
 
 

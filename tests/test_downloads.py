@@ -251,3 +251,15 @@ def test_names_that_cannot_be_downloaded():
 def test_unknown_repo_is_a_sentence(hub):
     with pytest.raises(DownloadError, match="test/missing was not found on"):
         plan_download("test/missing")
+
+
+def test_a_cache_folder_that_cannot_be_written_is_a_sentence(hub, tmp_path, monkeypatch):
+    import huggingface_hub.constants as constants
+
+    hub.add("test/big", _big_repo(tmp_path, 4096))
+    plan = plan_download("test/big")
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the cache should be")
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(blocker))
+    with pytest.raises(DownloadError, match=r"^Could not write .*not-a-folder.* set HF_HUB_CACHE"):
+        download(plan)

@@ -10,6 +10,7 @@ Nothing here imports torch or Qt.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import shutil
 import threading
@@ -114,7 +115,7 @@ def _sentence(exc: BaseException, repo_id: str) -> DownloadError:
         )
     if isinstance(exc, errors.RemoteEntryNotFoundError):
         return DownloadError(f"A file of {repo_id} is missing on {endpoint}; try another revision.")
-    if isinstance(exc, OSError) and getattr(exc, "errno", None) == 28:
+    if isinstance(exc, OSError) and getattr(exc, "errno", None) == errno.ENOSPC:
         return DownloadError(
             f"The disk filled up while downloading {repo_id}; free some space and run the "
             "same download again to continue where it stopped."
@@ -123,6 +124,11 @@ def _sentence(exc: BaseException, repo_id: str) -> DownloadError:
         return DownloadError(
             f"A file of {repo_id} arrived with the wrong size, so it was thrown away; run "
             "the same download again to fetch it anew."
+        )
+    if isinstance(exc, OSError) and getattr(exc, "filename", None):
+        return DownloadError(
+            f"Could not write {exc.filename} ({exc.strerror}); make the hub cache folder "
+            "writable, or set HF_HUB_CACHE to one that is, and try again."
         )
     import httpx2
 
