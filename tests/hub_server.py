@@ -12,6 +12,7 @@ import hashlib
 import json
 import re
 import threading
+import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -53,6 +54,7 @@ class FakeHub:
         self.cut_after: dict[str, int] = {}  # "repo/path" -> cut the next GET after N bytes
         self.wrong_content: dict[str, bytes] = {}  # "repo/path" -> sent instead of the file
         self.requests: list[tuple[str, str, dict[str, str]]] = []
+        self.chunk_delay = 0.0  # seconds between chunks of a body: a slow line
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
@@ -193,5 +195,7 @@ class FakeHub:
                         self.close_connection = True
                         return
                     hub._count(key, len(body[at : at + CHUNK]))
+                    if hub.chunk_delay:
+                        time.sleep(hub.chunk_delay)
 
         return Handler

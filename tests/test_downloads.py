@@ -263,3 +263,30 @@ def test_a_cache_folder_that_cannot_be_written_is_a_sentence(hub, tmp_path, monk
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(blocker))
     with pytest.raises(DownloadError, match=r"^Could not write .*not-a-folder.* set HF_HUB_CACHE"):
         download(plan)
+
+
+def test_two_downloads_of_one_file_at_once_do_not_mix(hub, tmp_path, monkeypatch):
+    import huggingface_hub.constants as constants
+
+    monkeypatch.setattr(constants, "DOWNLOAD_CHUNK_SIZE", 64 * 1024)
+    size = 2**19
+    hub.add("test/big", _big_repo(tmp_path, size))
+    hub.chunk_delay = 0.02  # the first is still transferring when the second starts
+    plan = plan_download("test/big")
+    started = threading.Event()
+    errors: list[BaseException] = []
+
+    def first() -> None:
+        try:
+            download(plan, progress=lambda p: started.set() if p.file == WEIGHTS else None)
+        except BaseException as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=first)
+    thread.start()
+    assert started.wait(10)
+    folder = download(plan)
+    thread.join(10)
+    assert not errors
+    assert (folder / WEIGHTS).read_bytes() == (tmp_path / "big" / WEIGHTS).read_bytes()
+    assert hub.served[f"test/big/{WEIGHTS}"] == size  # the second waited, then found it

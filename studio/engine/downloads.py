@@ -236,24 +236,45 @@ def _fetch_blob(plan: DownloadPlan, name: str, token: str | None, reporter: type
     rerun would start over; this keeps `<etag>.incomplete` across runs and
     hands the client's own `http_get` the offset to resume from."""
     from huggingface_hub import file_download as fd
-    from huggingface_hub.utils import build_hf_headers
+    from huggingface_hub.utils import WeakFileLock, build_hf_headers
 
     url = fd.hf_hub_url(plan.repo_id, name, revision=plan.revision)
     meta = fd.get_hf_file_metadata(url, token=token)
     if not meta.etag:
         raise DownloadError(f"{fd.constants.ENDPOINT} did not say which version of {name} it has.")
-    blobs = repo_dir(plan.repo_id) / "blobs"
-    blob = blobs / meta.etag
+    blob = repo_dir(plan.repo_id) / "blobs" / meta.etag
     if blob.exists():
         return
-    blobs.mkdir(parents=True, exist_ok=True)
-    partial = blob.with_name(f"{meta.etag}.incomplete")
-    headers = build_hf_headers(token=token)
+    blob.parent.mkdir(parents=True, exist_ok=True)
+    lock = cache_dir() / ".locks" / repo_dir(plan.repo_id).name / f"{meta.etag}.lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    # The lock hf_hub_download takes for this blob: two downloads of one file
+    # (two windows, a window and the CLI) never append to the same part.
+    with WeakFileLock(str(lock)):
+        if not blob.exists():
+            _transfer(url, meta, blob, build_hf_headers(token=token), reporter)
+            if fd.REGEX_SHA256.fullmatch(meta.etag) and _sha256(_partial(blob)) != meta.etag:
+                _partial(blob).unlink()
+                raise DownloadError(
+                    f"{name} of {plan.repo_id} arrived damaged (its checksum differs), so it "
+                    "was thrown away; run the same download again to fetch it anew."
+                )
+            _partial(blob).replace(blob)
+
+
+def _partial(blob: Path) -> Path:
+    return blob.with_name(f"{blob.name}.incomplete")
+
+
+def _transfer(url: str, meta, blob: Path, headers: dict, reporter: type) -> None:
+    """Appends the rest of the file to its part, from where the part ends."""
+    from huggingface_hub import file_download as fd
+
     headers["Accept-Encoding"] = "identity"  # sizes and offsets are of the bytes on disk
     if urlsplit(meta.location).netloc != urlsplit(url).netloc:
         headers.pop("authorization", None)  # a signed CDN address: the token stays home
     try:
-        with partial.open("ab") as file:
+        with _partial(blob).open("ab") as file:
             fd.http_get(
                 meta.location,
                 file,
@@ -264,15 +285,9 @@ def _fetch_blob(plan: DownloadPlan, name: str, token: str | None, reporter: type
             )
     except OSError as exc:
         if "Consistency check failed" in str(exc):
-            partial.unlink(missing_ok=True)  # wrong, not short: resuming would keep the damage
+            # Wrong, not short: resuming would keep the damage.
+            _partial(blob).unlink(missing_ok=True)
         raise
-    if fd.REGEX_SHA256.fullmatch(meta.etag) and _sha256(partial) != meta.etag:
-        partial.unlink()
-        raise DownloadError(
-            f"{name} of {plan.repo_id} arrived damaged (its checksum differs), so it was "
-            "thrown away; run the same download again to fetch it anew."
-        )
-    partial.replace(blob)
 
 
 def _sha256(path: Path) -> str:
