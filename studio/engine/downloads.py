@@ -1,11 +1,9 @@
-"""Fetching catalog models from the hub, and removing them again.
+"""Fetching catalog models from the hub (hub_cache.py reads and removes them).
 
-Everything goes through `huggingface_hub`, so its cache layout, resumable
-`.incomplete` files, `HF_TOKEN`, `HF_ENDPOINT` and `HF_HUB_CACHE` all hold.
-Only the files the pipeline loads are fetched: the diffusers folders' configs
-and one set of weights each, never a repo's single-file checkpoints, sample
-images or the SD safety checker (the app loads SD pipelines without it).
-Nothing here imports torch or Qt.
+Everything goes through `huggingface_hub`, so its cache layout, `HF_TOKEN`,
+`HF_ENDPOINT` and `HF_HUB_CACHE` all hold; only the resuming of a part across
+runs is ours (see _fetch_blob). Only the files the pipeline loads are fetched
+(hub_cache.select_files). Nothing here imports torch or Qt.
 """
 
 from __future__ import annotations
