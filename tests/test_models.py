@@ -53,7 +53,7 @@ def test_a_catalog_model_not_downloaded_says_how_to_get_it():
         resolve_model("sdxl")
     message = str(caught.value)
     assert "'sdxl' (Stable Diffusion XL 1.0) is not on this machine" in message
-    assert "hf download stabilityai/stable-diffusion-xl-base-1.0" in message
+    assert "studio download sdxl" in message
     assert catalog_status(CATALOG["sdxl"]) == "not downloaded"
 
 
@@ -74,7 +74,7 @@ def test_a_catalog_model_in_the_hub_cache_loads_and_generates(sd_model, store):
 def test_a_hub_id_in_the_cache_resolves_and_one_not_there_is_explained(sd_model):
     _install_in_hub_cache(sd_model, "someone/tiny-model")
     assert resolve_model("someone/tiny-model").source is Source.HUB_CACHE
-    with pytest.raises(ModelNotFoundError, match="`hf download someone/other`"):
+    with pytest.raises(ModelNotFoundError, match="`studio download someone/other`"):
         resolve_model("someone/other")
 
 
@@ -201,5 +201,5 @@ def test_a_missing_catalog_controlnet_says_how_to_get_it(sd_model, store, photo)
     request = GenerationRequest(
         "x", model=str(sd_model), mode="controlnet-canny", control_image=photo
     )
-    with pytest.raises(ModelNotFoundError, match="hf download lllyasviel/control_v11p_sd15_canny"):
+    with pytest.raises(ModelNotFoundError, match="studio download controlnet-canny-sd15"):
         generate(request, store)

@@ -273,7 +273,7 @@ def _resolve_entry(entry: CatalogEntry, models_root: Path | None) -> ResolvedMod
     if snapshot is None:
         raise ModelNotFoundError(
             f"Model {entry.name!r} ({entry.title}) is not on this machine. Download it with "
-            f"`hf download {entry.hub_id}` (needs internet), or choose a local folder or "
+            f"`studio download {entry.name}` (needs internet), or choose a local folder or "
             ".safetensors file."
         )
     return _inspect_pipeline_folder(snapshot, entry.name, entry.name, Source.HUB_CACHE, entry)
@@ -296,7 +296,7 @@ def _resolve_hub_id(spec: str) -> ResolvedModel:
     if snapshot is None:
         raise ModelNotFoundError(
             f"Model {spec!r} is not in the local hub cache. Download it with "
-            f"`hf download {spec}` (needs internet), or choose a local folder or file."
+            f"`studio download {spec}` (needs internet), or choose a local folder or file."
         )
     return _inspect_pipeline_folder(snapshot, spec, spec, Source.HUB_CACHE, None)
 

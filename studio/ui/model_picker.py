@@ -48,7 +48,7 @@ def describe(spec: str) -> tuple[ModelDefaults | None, str]:
         status = catalog_status(entry)
         if status == "not downloaded":
             return None, (
-                f"{entry.title} is not downloaded. Get it with `hf download {entry.hub_id}`, "
+                f"{entry.title} is not downloaded. Get it with `studio download {entry.name}`, "
                 "or choose a folder or file."
             )
         return entry.defaults, entry.title
