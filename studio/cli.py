@@ -150,14 +150,20 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
     store = PipelineStore(engine_options(args))
 
+    terminal = sys.stderr.isatty()
+
     def progress(info: StepInfo) -> None:
-        if not args.quiet:
+        if args.quiet:
+            return
+        if terminal:  # one line, rewritten in place
             print(f"\rstep {info.step}/{info.total}", end="", file=sys.stderr, flush=True)
+        elif info.step == info.total:  # a log or a pipe: no carriage returns, one line a job
+            print(f"step {info.step}/{info.total}", file=sys.stderr, flush=True)
 
     results = []
     for job in jobs:
         result = generate(job, store, on_step=progress, services=services)
-        if not args.quiet and not result.cached:
+        if terminal and not args.quiet and not result.cached:
             print(file=sys.stderr)
         for notice in result.notices:
             print(f"note: {notice}", file=sys.stderr)

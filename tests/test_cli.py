@@ -57,6 +57,7 @@ def test_generate_writes_a_png_carrying_its_parameters(sd_model, tmp_path, capsy
     assert parsed.params["CFG scale"] == "6.5" and parsed.params["Steps"] == "2"
     captured = capsys.readouterr()
     assert "(seed 42)" in captured.out and "step 2/2" in captured.err
+    assert "\r" not in captured.err  # not a terminal: plain lines for a log
 
 
 def test_batch_writes_numbered_files_with_consecutive_seeds(sd_model, tmp_path):
