@@ -84,3 +84,24 @@ def square_mask() -> Image.Image:
     mask = Image.new("L", (64, 64), 0)
     ImageDraw.Draw(mask).rectangle((20, 20, 43, 43), fill=255)
     return mask
+
+
+@pytest.fixture
+def hub(monkeypatch, tmp_path):
+    """A loopback stand-in for the hub (tests/hub_server.py), with the real
+    huggingface_hub client pointed at it and online, and a cache of its own."""
+    import huggingface_hub.constants as constants
+    from hub_server import FakeHub
+
+    with FakeHub() as server:
+        monkeypatch.setattr(constants, "ENDPOINT", server.url)
+        monkeypatch.setattr(
+            constants,
+            "HUGGINGFACE_CO_URL_TEMPLATE",
+            server.url + "/{repo_id}/resolve/{revision}/{filename}",
+        )
+        monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+        monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+        monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+        monkeypatch.delenv("HF_TOKEN", raising=False)
+        yield server

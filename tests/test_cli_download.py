@@ -8,26 +8,8 @@ import subprocess
 import sys
 
 import pytest
-from hub_server import FakeHub
 
 from studio.app import build_parser, main
-
-
-@pytest.fixture
-def hub(monkeypatch, tmp_path):
-    import huggingface_hub.constants as constants
-
-    with FakeHub() as server:
-        monkeypatch.setattr(constants, "ENDPOINT", server.url)
-        monkeypatch.setattr(
-            constants,
-            "HUGGINGFACE_CO_URL_TEMPLATE",
-            server.url + "/{repo_id}/resolve/{revision}/{filename}",
-        )
-        monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
-        monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
-        monkeypatch.delenv("HF_TOKEN", raising=False)
-        yield server
 
 
 def _line(capsys, name: str) -> str:

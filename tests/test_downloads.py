@@ -8,7 +8,6 @@ import threading
 from pathlib import Path
 
 import pytest
-from hub_server import FakeHub
 
 from studio.engine.downloads import (
     DownloadCancelledError,
@@ -22,24 +21,6 @@ from studio.engine.downloads import (
 )
 
 WEIGHTS = "unet/diffusion_pytorch_model.safetensors"
-
-
-@pytest.fixture
-def hub(monkeypatch, tmp_path):
-    import huggingface_hub.constants as constants
-
-    with FakeHub() as server:
-        monkeypatch.setattr(constants, "ENDPOINT", server.url)
-        monkeypatch.setattr(
-            constants,
-            "HUGGINGFACE_CO_URL_TEMPLATE",
-            server.url + "/{repo_id}/resolve/{revision}/{filename}",
-        )
-        monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
-        monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
-        monkeypatch.setenv("HF_HUB_OFFLINE", "0")
-        monkeypatch.delenv("HF_TOKEN", raising=False)
-        yield server
 
 
 def _repo_folder(source: Path, target: Path) -> Path:
