@@ -391,6 +391,20 @@ NOVELAI_COMMENT = {
     "request_type": "PromptGenerateRequest",
     "signed_hash": "GmQ1r0iQ9Vw",
 }
+# Version 4 keeps the base and character prompts apart.
+NOVELAI_V4 = NOVELAI_COMMENT | {
+    "v4_prompt": {
+        "caption": {
+            "base_caption": "2girls, cafe",
+            "char_captions": [
+                {"char_caption": "girl, red hair", "centers": [{"x": 0.3, "y": 0.5}]},
+                {"char_caption": "girl, blue hair", "centers": [{"x": 0.7, "y": 0.5}]},
+            ],
+        },
+        "use_coords": True,
+    },
+    "v4_negative_prompt": {"caption": {"base_caption": "lowres", "char_captions": []}},
+}
 
 
 def test_novelai_png(tmp_path):
@@ -412,20 +426,7 @@ def test_novelai_png(tmp_path):
     assert restored.scheduler == "euler-a"
     assert notices == ["Euler a is used without its Karras schedule (not available)."]
     # Version 4 keeps the base and character prompts apart.
-    v4 = NOVELAI_COMMENT | {
-        "noise_schedule": "native",
-        "v4_prompt": {
-            "caption": {
-                "base_caption": "2girls, cafe",
-                "char_captions": [
-                    {"char_caption": "girl, red hair", "centers": [{"x": 0.3, "y": 0.5}]},
-                    {"char_caption": "girl, blue hair", "centers": [{"x": 0.7, "y": 0.5}]},
-                ],
-            },
-            "use_coords": True,
-        },
-        "v4_negative_prompt": {"caption": {"base_caption": "lowres", "char_captions": []}},
-    }
+    v4 = NOVELAI_V4 | {"noise_schedule": "native"}
     texts = {"Software": "NovelAI", "Description": "2girls, cafe", "Comment": json.dumps(v4)}
     parsed = parse_infotext(infotext_from_foreign(texts))
     assert parsed.prompt == "2girls, cafe | girl, red hair | girl, blue hair"

@@ -15,7 +15,7 @@ from collections import Counter
 
 import pytest
 from PIL import PngImagePlugin
-from test_foreign_parameters import COMFY_DEFAULT, NOVELAI_COMMENT
+from test_foreign_parameters import COMFY_DEFAULT, NOVELAI_COMMENT, NOVELAI_V4
 from test_image_parameters import RECIPE, _exif_with_user_comment, _noise, _utf16
 
 from studio.engine.image_parameters import ParametersReadError, read_parameters
@@ -24,19 +24,6 @@ from studio.engine.infotext import request_from_infotext
 CASES_PER_KIND = 300
 WRONG_TYPES = (5, -1, 2**70, 1.5, float("nan"), True, None, "", "x", [], [1, "x"], ["3", 0])
 WRONG_TYPES += ({}, {"a": 1})
-NOVELAI_V4 = NOVELAI_COMMENT | {
-    "v4_prompt": {
-        "caption": {
-            "base_caption": "2girls, cafe",
-            "char_captions": [
-                {"char_caption": "girl, red hair", "centers": [{"x": 0.3, "y": 0.5}]},
-                {"char_caption": "girl, blue hair", "centers": [{"x": 0.7, "y": 0.5}]},
-            ],
-        },
-        "use_coords": True,
-    },
-    "v4_negative_prompt": {"caption": {"base_caption": "lowres", "char_captions": []}},
-}
 # Pieces that have broken parsers: huge numbers, quotes, deep JSON, lone surrogates.
 TEXT_PIECES = ("9" * 5000, '"', ",", ":", "\n", "{" * 3, "[" * 3000, "\\", "nan", "é", "猫")
 TEXT_PIECES += ("Sampler: ", "Size: 1x1", "\ud800")
