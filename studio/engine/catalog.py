@@ -20,6 +20,7 @@ class Architecture(StrEnum):
 class Kind(StrEnum):
     PIPELINE = "pipeline"
     CONTROLNET = "controlnet"
+    DECODER = "decoder"  # a TAESD tiny decoder: the CPU path's "speed pack"
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,7 @@ class CatalogEntry:
     kind: Kind = Kind.PIPELINE
     defaults: ModelDefaults = ModelDefaults()
     controlnet: str | None = None  # catalog name of the matching canny ControlNet
+    decoder: str | None = None  # catalog name of the family's tiny decoder (speed pack)
     bundled: bool = False  # shipped with the app under resources/models/<name>
     # For models that only know a small vocabulary: prompts they draw well, the
     # first shown by --help and the prompt box. The demo's are measured over 16
@@ -93,6 +95,7 @@ CATALOG: dict[str, CatalogEntry] = {
             Architecture.SD,
             defaults=ModelDefaults(25, 7.0, "dpm++2m-karras", 512, 512),
             controlnet="controlnet-canny-sd15",
+            decoder="taesd",
         ),
         CatalogEntry(
             "sd15-inpainting",
@@ -100,6 +103,7 @@ CATALOG: dict[str, CatalogEntry] = {
             "stable-diffusion-v1-5/stable-diffusion-inpainting",
             Architecture.SD,
             defaults=ModelDefaults(25, 7.0, "dpm++2m-karras", 512, 512),
+            decoder="taesd",
         ),
         CatalogEntry(
             "sd21",
@@ -107,6 +111,7 @@ CATALOG: dict[str, CatalogEntry] = {
             "stabilityai/stable-diffusion-2-1",
             Architecture.SD,
             defaults=ModelDefaults(25, 7.0, "dpm++2m-karras", 768, 768),
+            decoder="taesd",
         ),
         CatalogEntry(
             "sdxl",
@@ -115,6 +120,7 @@ CATALOG: dict[str, CatalogEntry] = {
             Architecture.SDXL,
             defaults=ModelDefaults(30, 6.0, "dpm++2m-karras", 1024, 1024),
             controlnet="controlnet-canny-sdxl",
+            decoder="taesdxl",
         ),
         CatalogEntry(
             "sd-turbo",
@@ -122,6 +128,7 @@ CATALOG: dict[str, CatalogEntry] = {
             "stabilityai/sd-turbo",
             Architecture.SD,
             defaults=ModelDefaults(1, 0.0, None, 512, 512),
+            decoder="taesd",
         ),
         CatalogEntry(
             "sdxl-turbo",
@@ -129,6 +136,7 @@ CATALOG: dict[str, CatalogEntry] = {
             "stabilityai/sdxl-turbo",
             Architecture.SDXL,
             defaults=ModelDefaults(1, 0.0, None, 512, 512),
+            decoder="taesdxl",
         ),
         CatalogEntry(
             "lcm-dreamshaper",
@@ -136,6 +144,7 @@ CATALOG: dict[str, CatalogEntry] = {
             "SimianLuo/LCM_Dreamshaper_v7",
             Architecture.SD,
             defaults=ModelDefaults(4, 8.0, "lcm", 512, 512),
+            decoder="taesd",
         ),
         CatalogEntry(
             "controlnet-canny-sd15",
@@ -150,6 +159,20 @@ CATALOG: dict[str, CatalogEntry] = {
             "diffusers/controlnet-canny-sdxl-1.0",
             Architecture.SDXL,
             kind=Kind.CONTROLNET,
+        ),
+        CatalogEntry(
+            "taesd",
+            "Tiny decoder for SD 1.x/2.x (speed pack: faster decoding, slightly softer)",
+            "madebyollin/taesd",
+            Architecture.SD,
+            kind=Kind.DECODER,
+        ),
+        CatalogEntry(
+            "taesdxl",
+            "Tiny decoder for SDXL (speed pack: faster decoding, slightly softer)",
+            "madebyollin/taesdxl",
+            Architecture.SDXL,
+            kind=Kind.DECODER,
         ),
         CatalogEntry(
             "tiny-random",
@@ -168,3 +191,9 @@ CATALOG: dict[str, CatalogEntry] = {
         ),
     )
 }
+
+
+def companions(entry: CatalogEntry) -> tuple[CatalogEntry, ...]:
+    """What is offered with a pipeline: its canny ControlNet and its speed pack."""
+    names = (entry.controlnet, entry.decoder) if entry.kind is Kind.PIPELINE else ()
+    return tuple(CATALOG[n] for n in names if n and CATALOG[n].hub_id)
