@@ -105,3 +105,16 @@ def hub(monkeypatch, tmp_path):
         monkeypatch.setenv("HF_HUB_OFFLINE", "0")
         monkeypatch.delenv("HF_TOKEN", raising=False)
         yield server
+
+
+@pytest.fixture
+def memory_keyring():
+    """Secrets kept in memory for the test, never in the machine's keyring."""
+    import keyring
+    from keyrings import MemoryKeyring
+
+    previous = keyring.get_keyring()
+    backend = MemoryKeyring()
+    keyring.set_keyring(backend)
+    yield backend
+    keyring.set_keyring(previous)

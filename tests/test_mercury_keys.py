@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import keyring
-import keyring.backend
-import keyring.errors
 import pytest
+from keyrings import BrokenKeyring
 
+from studio.keychain import KEYRING_SERVICE
 from studio.mercury.keys import (
-    KEYRING_SERVICE,
     ApiKey,
     KeySource,
     KeyStoreError,
@@ -20,41 +19,6 @@ from studio.mercury.keys import (
 from studio.mercury.settings import INCEPTION_BASE_URL
 
 LOCAL_URL = "http://127.0.0.1:8080/v1"
-
-
-class MemoryKeyring(keyring.backend.KeyringBackend):
-    priority = 1  # type: ignore[assignment]
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.secrets: dict[tuple[str, str], str] = {}
-
-    def get_password(self, service: str, username: str) -> str | None:
-        return self.secrets.get((service, username))
-
-    def set_password(self, service: str, username: str, password: str) -> None:
-        self.secrets[(service, username)] = password
-
-    def delete_password(self, service: str, username: str) -> None:
-        if self.secrets.pop((service, username), None) is None:
-            raise keyring.errors.PasswordDeleteError("not found")
-
-
-class BrokenKeyring(MemoryKeyring):
-    def get_password(self, service: str, username: str) -> str | None:
-        raise keyring.errors.KeyringLocked("locked")
-
-    def set_password(self, service: str, username: str, password: str) -> None:
-        raise keyring.errors.PasswordSetError(f"cannot store {password}")
-
-
-@pytest.fixture
-def memory_keyring():
-    previous = keyring.get_keyring()
-    backend = MemoryKeyring()
-    keyring.set_keyring(backend)
-    yield backend
-    keyring.set_keyring(previous)
 
 
 def test_environment_comes_first(memory_keyring):

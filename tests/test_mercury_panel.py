@@ -17,6 +17,7 @@ from pathlib import Path
 import keyring
 import pytest
 import qasync
+from keyrings import MemoryKeyring
 from openai_server import (
     FramesReply,
     OpenAIServer,
@@ -25,7 +26,6 @@ from openai_server import (
 )
 from PySide6.QtCore import Qt, QUrl
 from PySide6.QtGui import QFont, QGuiApplication, QTextCursor
-from test_mercury_keys import MemoryKeyring
 
 from studio.mercury.conversation import Conversation, ReplyState
 from studio.mercury.keys import store_api_key

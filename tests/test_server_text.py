@@ -8,8 +8,8 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from keyrings import MemoryKeyring
 from openai_server import ErrorReply, OpenAIServer
-from test_mercury_keys import MemoryKeyring
 
 from studio.mercury.keys import KEY_ENV, store_api_key
 from studio.mercury.settings import BASE_URL_ENV, INCEPTION_BASE_URL

@@ -15,13 +15,10 @@ from dataclasses import dataclass, field
 from enum import Enum
 from urllib.parse import urlsplit
 
-import keyring
-import keyring.errors
-
+from ..keychain import KeyStoreError, forget_secret, read_secret, store_secret
 from .settings import BASE_URL_ENV, INCEPTION_BASE_URL, is_inception
 
 KEY_ENV = "INCEPTION_API_KEY"
-KEYRING_SERVICE = "diffusion-studio"
 GET_KEY_URL = "https://platform.inceptionlabs.ai/dashboard/api-keys"
 
 
@@ -42,10 +39,6 @@ class KeyLookup:
 
     key: ApiKey | None
     problem: str | None = None
-
-
-class KeyStoreError(Exception):
-    """The keyring refused to store or delete; the message is a sentence."""
 
 
 def keyring_user(base_url: str) -> str:
@@ -72,41 +65,22 @@ def find_api_key(
     env_value = environ.get(KEY_ENV, "").strip()
     if env_value and env_key_applies(base_url, environ):
         return KeyLookup(ApiKey(env_value, KeySource.ENVIRONMENT))
-    try:
-        stored = keyring.get_password(KEYRING_SERVICE, keyring_user(base_url))
-    except Exception as exc:  # backends raise their own types (D-Bus, Keychain, ...)
-        return KeyLookup(None, _keyring_problem(exc))
-    if stored and stored.strip():
-        return KeyLookup(ApiKey(stored.strip(), KeySource.KEYRING))
-    return KeyLookup(None)
+    stored = read_secret(keyring_user(base_url))
+    if stored.value:
+        return KeyLookup(ApiKey(stored.value, KeySource.KEYRING))
+    return KeyLookup(None, stored.problem)
 
 
 def store_api_key(base_url: str, value: str) -> None:
-    value = value.strip()
-    if not value:
+    if not value.strip():
         raise KeyStoreError("The API key is empty; paste the key you copied from the dashboard.")
-    try:
-        keyring.set_password(KEYRING_SERVICE, keyring_user(base_url), value)
-    except Exception as exc:
-        raise KeyStoreError(
-            f"Could not save the key: {_keyring_problem(exc)} "
-            f"Set {KEY_ENV} in the environment instead."
-        ) from None  # the backend's exception may quote what it was given
+    store_secret(
+        keyring_user(base_url), value, "the key", f"Set {KEY_ENV} in the environment instead."
+    )
 
 
 def forget_api_key(base_url: str) -> None:
-    try:
-        keyring.delete_password(KEYRING_SERVICE, keyring_user(base_url))
-    except keyring.errors.PasswordDeleteError:
-        pass  # nothing stored: already forgotten
-    except Exception as exc:
-        raise KeyStoreError(f"Could not remove the key: {_keyring_problem(exc)}") from None
-
-
-def _keyring_problem(exc: Exception) -> str:
-    if isinstance(exc, keyring.errors.NoKeyringError):
-        return "this system has no keyring (password store) available."
-    return f"the system keyring failed ({type(exc).__name__})."
+    forget_secret(keyring_user(base_url), "the key")
 
 
 def _same_server(a: str, b: str) -> bool:
