@@ -175,16 +175,23 @@ def build_parser() -> argparse.ArgumentParser:
     tiny.add_argument("--sdxl", action="store_true", help="SDXL architecture")
     tiny.add_argument("--controlnet", action="store_true", help="a ControlNet instead")
 
-    commands.add_parser(
+    listing = commands.add_parser(
         "models", help="list the catalog, what is on this machine and its size on disk"
+    )
+    listing.add_argument(
+        "--updates",
+        action="store_true",
+        help="also ask the hub whether a downloaded model has a newer version (needs internet)",
     )
 
     fetch = commands.add_parser(
         "download",
         help="download a catalog model or hub repo into the hub cache (resumes where it stopped)",
         description="Download the files the pipeline needs (diffusers folders, one set of "
-        "weights) into the hub cache. Honours HF_TOKEN, HF_ENDPOINT and HF_HUB_CACHE; "
-        "a rerun continues an interrupted download.",
+        "weights: the fp16 files alone where a CUDA GPU will run them) into the hub cache. "
+        "Honours HF_TOKEN (else the token saved in the app's settings), HF_ENDPOINT and "
+        "HF_HUB_CACHE; a rerun continues an interrupted download, and downloading a model "
+        "again after an update fetches only the files that changed.",
     )
     fetch.add_argument("model", metavar="NAME|REPO_ID", help="a catalog name or 'owner/name'")
     fetch.add_argument("--revision", metavar="R", help="branch, tag or commit (default: main)")

@@ -239,10 +239,10 @@ def cmd_make_tiny_model(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_models(_args: argparse.Namespace) -> int:
+def cmd_models(args: argparse.Namespace) -> int:
     from .engine.byte_sizes import size_text
     from .engine.catalog import CATALOG
-    from .engine.downloads import ModelState, model_state
+    from .engine.downloads import ModelState, model_state, update_available
     from .engine.resolve import catalog_status
 
     for entry in CATALOG.values():
@@ -252,6 +252,8 @@ def cmd_models(_args: argparse.Namespace) -> int:
             state, on_disk = model_state(entry.name)
             if state is ModelState.PARTIAL:
                 status = "partial"
+            elif state is ModelState.PRESENT and args.updates and update_available(entry.name):
+                status = ModelState.UPDATE_AVAILABLE.value
             size = size_text(on_disk) if on_disk else ""
         print(f"{entry.name:24} {status:15} {size:>9}  {entry.title}  [{where}]")
     return 0
@@ -260,11 +262,12 @@ def cmd_models(_args: argparse.Namespace) -> int:
 def cmd_download(args: argparse.Namespace) -> int:
     from .engine.byte_sizes import size_text
     from .engine.downloads import DownloadProgress, download, plan_download
+    from .engine.pipelines import pick_device
     from .engine.resolve import resolve_model
 
-    # Full precision everywhere for now: the loader does not pass variant="fp16",
-    # and diffusers loads no fp16-only folder without it.
-    plan = plan_download(args.model, args.revision, args.include, device="cpu")
+    # The precision this machine runs: the fp16 files alone on a CUDA GPU.
+    device = pick_device("auto")
+    plan = plan_download(args.model, args.revision, args.include, device=device)
     print(f"Downloading {plan.describe()} from {plan.repo_id}.", file=sys.stderr, flush=True)
     terminal = sys.stderr.isatty()
     last = [""]

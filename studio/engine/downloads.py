@@ -25,12 +25,15 @@ from .hub_cache import (
     DownloadError,
     ModelState,
     cache_dir,
+    downloaded_ref,
+    drop_revision,
     model_state,
     remove_model,
     repo_dir,
     repo_id_for,
     select_files,
 )
+from .hub_token import hub_token
 
 __all__ = [  # the cache's side is re-exported: callers import one module
     "DownloadCancelledError",
@@ -43,6 +46,7 @@ __all__ = [  # the cache's side is re-exported: callers import one module
     "plan_download",
     "remove_model",
     "select_files",
+    "update_available",
 ]
 
 
@@ -101,8 +105,8 @@ def _sentence(exc: BaseException, repo_id: str) -> DownloadError:
         and getattr(exc.response, "status_code", 0) in (401, 403)
     ):
         return DownloadError(
-            f"{repo_id} is gated: accept its licence at {page} and set HF_TOKEN "
-            "to a token of that account."
+            f"{repo_id} is gated: accept its licence at {page}, then save a token of that "
+            "account in Settings (Hugging Face token) or set HF_TOKEN."
         )
     if isinstance(exc, errors.RevisionNotFoundError):
         return DownloadError(f"{repo_id} has no such revision; check --revision.")
@@ -160,7 +164,9 @@ def plan_download(
     _check_online()
     hub = _hub()
     try:
-        info = hub.HfApi().model_info(repo_id, revision=revision, files_metadata=True, token=token)
+        info = hub.HfApi().model_info(
+            repo_id, revision=revision, files_metadata=True, token=token or hub_token()
+        )
     except _hub_errors() as exc:
         raise _sentence(exc, repo_id) from None
     sizes = {s.rfilename: s.size or 0 for s in info.siblings or ()}
@@ -308,6 +314,7 @@ def download(
     continues each file from where it stopped."""
     _check_online()
     hub = _hub()
+    token = token or hub_token()
     cancelled = _as_check(cancel)
     missing = [(n, s) for n, s in plan.files if not _present(plan, n)]
     needed = sum(s for _, s in missing)
@@ -341,8 +348,32 @@ def download(
             raise _sentence(exc, plan.repo_id) from None
         snapshot = Path(path).parents[len(Path(name).parts) - 1]
     if plan.ref != plan.revision:
-        # Files were fetched by commit; the branch name is what resolve.py looks up.
-        refs = repo_dir(plan.repo_id) / "refs"
-        refs.mkdir(parents=True, exist_ok=True)
-        (refs / plan.ref).write_text(plan.revision)
+        _move_ref(plan)
     return snapshot or repo_dir(plan.repo_id) / "snapshots" / plan.revision
+
+
+def _move_ref(plan: DownloadPlan) -> None:
+    """Points the branch or tag at the commit just fetched (files were fetched by
+    commit; the ref is what resolve.py looks up). An update supersedes the
+    revision the ref named before: it is removed, except the blobs it shares."""
+    ref = repo_dir(plan.repo_id) / "refs" / plan.ref
+    old = ref.read_text(encoding="utf-8").strip() if ref.is_file() else None
+    ref.parent.mkdir(parents=True, exist_ok=True)
+    ref.write_text(plan.revision)
+    if old and old != plan.revision:
+        drop_revision(plan.repo_id, old)
+
+
+def update_available(spec: str, token: str | None = None) -> bool:
+    """Whether the hub has a newer commit of the branch or tag this machine holds
+    (asks the hub). False for a model that is not here or was fetched by commit."""
+    repo_id, _ = repo_id_for(spec)
+    here = downloaded_ref(repo_id)
+    if here is None or here[0] == here[1]:
+        return False
+    _check_online()
+    try:
+        info = _hub().HfApi().model_info(repo_id, revision=here[0], token=token or hub_token())
+    except _hub_errors() as exc:
+        raise _sentence(exc, repo_id) from None
+    return bool(info.sha) and info.sha != here[1]

@@ -41,6 +41,7 @@ class ModelState(StrEnum):
     PRESENT = "present"
     PARTIAL = "partial"
     NOT_DOWNLOADED = "not downloaded"
+    UPDATE_AVAILABLE = "update available"  # present, and the hub has a newer commit
 
 
 def repo_id_for(spec: str) -> tuple[str, str]:
@@ -80,6 +81,20 @@ def _weights_of(names: list[str], fp16: bool) -> list[str]:
     return []
 
 
+def only_variants(names: list[str]) -> set[str]:
+    """The variants ("fp16") that a folder's weight files come in with no
+    full-precision set beside them: diffusers loads those only when asked by name."""
+    plain, variants = False, set()
+    for name in names:
+        match = _WEIGHT.fullmatch(name) or _INDEX.fullmatch(name)
+        if match and match["ext"] in _PREFERRED_FORMATS:
+            if match["variant"]:
+                variants.add(match["variant"])
+            else:
+                plain = True
+    return set() if plain else variants
+
+
 def select_files(names: list[str], fp16: bool = False) -> list[str]:
     """The files of a diffusers repo the pipeline loads."""
     folders: dict[str, list[str]] = {}
@@ -108,6 +123,41 @@ def cache_dir() -> Path:
 
 def repo_dir(repo_id: str) -> Path:
     return cache_dir() / f"models--{repo_id.replace('/', '--')}"
+
+
+def _has_marker(snapshot: Path) -> bool:
+    return any((snapshot / marker).is_file() for marker in MARKERS)
+
+
+def downloaded_ref(repo_id: str) -> tuple[str, str] | None:
+    """(branch or tag, commit) of the snapshot the loader uses: `main` when it
+    was downloaded, else the ref downloaded last (`--revision v1.0`), else a
+    snapshot fetched by commit alone. None when no complete snapshot is here."""
+    folder = repo_dir(repo_id)
+    refs = folder / "refs"
+    found = []
+    if refs.is_dir():
+        for ref in refs.rglob("*"):
+            if ref.is_file():
+                commit = ref.read_text(encoding="utf-8").strip()
+                if _has_marker(folder / "snapshots" / commit):
+                    name = ref.relative_to(refs).as_posix()
+                    found.append((name != "main", -ref.stat().st_mtime, name, commit))
+    if found:
+        _, _, name, commit = min(found)
+        return name, commit
+    snapshots = folder / "snapshots"
+    complete = [p for p in snapshots.iterdir() if _has_marker(p)] if snapshots.is_dir() else []
+    if complete:
+        newest = max(complete, key=lambda p: p.stat().st_mtime)
+        return newest.name, newest.name
+    return None
+
+
+def snapshot_folder(repo_id: str) -> Path | None:
+    """The snapshot folder the loader uses (see downloaded_ref), or None. Never downloads."""
+    found = downloaded_ref(repo_id)
+    return repo_dir(repo_id) / "snapshots" / found[1] if found else None
 
 
 def _scan(repo_id: str):
@@ -156,7 +206,22 @@ def remove_model(spec: str) -> int:
         if not freed:
             raise DownloadError(f"{label} is not on this machine; there is nothing to remove.")
         return freed
-    hashes = [rev.commit_hash for rev in repo.revisions]
+    return freed + _delete(scan, [rev.commit_hash for rev in repo.revisions])
+
+
+def _delete(scan, hashes: list[str]) -> int:
     strategy = scan.delete_revisions(*hashes)
     strategy.execute()
-    return freed + strategy.expected_freed_size
+    return strategy.expected_freed_size
+
+
+def drop_revision(repo_id: str, commit: str) -> int:
+    """Deletes one superseded revision (an update moved its ref away), keeping
+    the blobs the newer one shares with it. Returns the bytes freed."""
+    scan, repo = _scan(repo_id)
+    if scan is None or repo is None:
+        return 0
+    revision = next((r for r in repo.revisions if r.commit_hash == commit), None)
+    if revision is None or revision.refs:
+        return 0  # gone already, or still named by another branch or tag
+    return _delete(scan, [commit])

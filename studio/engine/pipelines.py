@@ -194,7 +194,9 @@ class PipelineStore:
                     str(model.path), config=model.config, local_files_only=True, **kwargs
                 )
             else:
-                pipe = cls.from_pretrained(str(model.path), local_files_only=True, **kwargs)
+                pipe = cls.from_pretrained(
+                    str(model.path), local_files_only=True, variant=model.variant, **kwargs
+                )
         except EngineError:
             raise
         except Exception as exc:  # diffusers, safetensors and OS errors alike
@@ -261,7 +263,10 @@ class PipelineStore:
 
             try:
                 net = ControlNetModel.from_pretrained(
-                    str(controlnet.path), dtype=self.dtype, local_files_only=True
+                    str(controlnet.path),
+                    dtype=self.dtype,
+                    local_files_only=True,
+                    variant=controlnet.variant,
                 )
             except Exception as exc:
                 raise ModelLoadError(

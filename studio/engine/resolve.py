@@ -17,6 +17,7 @@ from pathlib import Path
 
 from .catalog import CATALOG, Architecture, CatalogEntry, Kind, ModelDefaults
 from .errors import ModelLoadError, ModelNotFoundError, UnsafeModelError
+from .hub_cache import only_variants, snapshot_folder
 
 PICKLE_SUFFIXES = (".ckpt", ".pt", ".pth", ".bin")
 
@@ -42,6 +43,9 @@ class ResolvedModel:
     # Made on this machine: `path` may not hold it yet; the loader builds it
     # there (pipelines.ensure_files) before reading it.
     builds_locally: bool = False
+    # The weights' variant when some folder has no full-precision set (a CUDA
+    # download fetches only the fp16 files); the loader must name it.
+    variant: str | None = None
 
     @property
     def identity(self) -> tuple:
@@ -89,8 +93,11 @@ def _inspect_pipeline_folder(
         ):
             cfg = _read_json(config_path, spec)
             arch = Architecture.SDXL if cfg.get("addition_embed_type") else Architecture.SD
+            variant = (
+                "fp16" if "fp16" in only_variants([p.name for p in folder.iterdir()]) else None
+            )
             return ResolvedModel(
-                spec, label, folder, source, Kind.CONTROLNET, arch, ModelDefaults()
+                spec, label, folder, source, Kind.CONTROLNET, arch, ModelDefaults(), variant=variant
             )
         raise ModelLoadError(
             f"{folder} is not a diffusers model: it has no model_index.json. "
@@ -113,18 +120,24 @@ def _inspect_pipeline_folder(
             "controlnet-canny-sdxl" if arch is Architecture.SDXL else "controlnet-canny-sd15"
         )
     return ResolvedModel(
-        spec, label, folder, source, Kind.PIPELINE, arch, defaults, inpaint, controlnet
+        spec,
+        label,
+        folder,
+        source,
+        Kind.PIPELINE,
+        arch,
+        defaults,
+        inpaint,
+        controlnet,
+        variant=_variant(folder),
     )
 
 
-def _hub_snapshot(hub_id: str) -> Path | None:
-    """The snapshot folder of a hub repo in the local cache, or None. Never downloads."""
-    from huggingface_hub import try_to_load_from_cache
-
-    for marker in ("model_index.json", "config.json"):
-        found = try_to_load_from_cache(hub_id, marker)
-        if isinstance(found, str):
-            return Path(found).parent
+def _variant(folder: Path) -> str | None:
+    """The fp16 variant's name when a component's weights are there only in it."""
+    for part in folder.iterdir():
+        if part.is_dir() and "fp16" in only_variants([p.name for p in part.iterdir()]):
+            return "fp16"
     return None
 
 
@@ -180,7 +193,7 @@ def _resolve_single_file(path: Path, spec: str, allow_pickle: bool) -> ResolvedM
     defaults = base.defaults
     config = _sibling_config(path)
     if config is None:
-        snapshot = _hub_snapshot(base.hub_id)
+        snapshot = snapshot_folder(base.hub_id)
         config = str(snapshot) if snapshot is not None else None
     return ResolvedModel(
         spec,
@@ -269,7 +282,7 @@ def _resolve_entry(entry: CatalogEntry, models_root: Path | None) -> ResolvedMod
         return _inspect_pipeline_folder(folder, entry.name, entry.name, Source.FOLDER, entry)
     if entry.builds_locally:
         return _built_locally(entry, models_root)
-    snapshot = _hub_snapshot(entry.hub_id)
+    snapshot = snapshot_folder(entry.hub_id)
     if snapshot is None:
         raise ModelNotFoundError(
             f"Model {entry.name!r} ({entry.title}) is not on this machine. Download it with "
@@ -292,7 +305,7 @@ def _find_path(spec: str, model_dirs: tuple[Path, ...]) -> Path:
 
 
 def _resolve_hub_id(spec: str) -> ResolvedModel:
-    snapshot = _hub_snapshot(spec)
+    snapshot = snapshot_folder(spec)
     if snapshot is None:
         raise ModelNotFoundError(
             f"Model {spec!r} is not in the local hub cache. Download it with "
@@ -307,4 +320,4 @@ def catalog_status(entry: CatalogEntry) -> str:
         return "bundled"
     if entry.builds_locally:
         return "builds locally"
-    return "ready" if _hub_snapshot(entry.hub_id) is not None else "not downloaded"
+    return "ready" if snapshot_folder(entry.hub_id) is not None else "not downloaded"
