@@ -103,3 +103,29 @@ def test_every_setting_with_a_box_is_shown_and_comes_back_as_shown(qtbot):
     plain = SettingsDialog(Preferences())
     qtbot.addWidget(plain)
     assert plain.preferences() == Preferences()
+
+
+def test_the_hugging_face_token_goes_to_the_keyring_never_the_settings(
+    qtbot, memory_keyring, tmp_path, monkeypatch
+):
+    from studio.keychain import KEYRING_SERVICE
+    from studio.ui.settings_store import save_preferences
+
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    dialog = SettingsDialog(Preferences())
+    qtbot.addWidget(dialog)
+    box = dialog.hub_token
+    qtbot.waitUntil(lambda: box.save_button.isEnabled(), timeout=5000)
+    assert box.status.text().startswith("No token")
+    box.field.setText("  hf_secret\n")
+    box.save_button.click()
+    qtbot.waitUntil(lambda: "saved in the system keyring" in box.status.text(), timeout=5000)
+    assert box.field.text() == ""
+    assert memory_keyring.secrets == {(KEYRING_SERVICE, "hf-token"): "hf_secret"}
+    store = open_store(tmp_path / "settings.ini")
+    save_preferences(dialog.preferences(), store)
+    store.sync()
+    assert "hf_secret" not in (tmp_path / "settings.ini").read_text()
+    box.forget_button.click()
+    qtbot.waitUntil(lambda: box.status.text().startswith("Token removed."), timeout=5000)
+    assert memory_keyring.secrets == {}

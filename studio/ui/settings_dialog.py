@@ -1,5 +1,6 @@
 """Preferences: model folders, device and memory options, output folder, look;
-and the services: result cache, watermark, safety filter, the local API.
+and the services: result cache, watermark, safety filter, the local API; the
+Hugging Face token (kept in the keyring, not with the options).
 
 The rows come from the options' declarations (studio/option_spec.py): each
 declared field with a `group` gets the control its type and spec ask for, in
@@ -34,12 +35,13 @@ from ..engine.options import (
 )
 from ..engine.safety import image_checker_status
 from ..option_spec import Declared, declared, value_at, with_value
+from .hub_token_box import HubTokenBox
 from .option_widgets import OptionEditor, editor_for
 from .preferences import LOOK_GROUP, WATERMARK_GROUP, Preferences
 
 # The tabs and the boxes on each; a box no tab names goes at the end of the first.
 PAGES = (
-    ("General", (FOLDERS_GROUP, DEVICE_GROUP, SPEED_GROUP, LOOK_GROUP)),
+    ("General", (FOLDERS_GROUP, HubTokenBox.__name__, DEVICE_GROUP, SPEED_GROUP, LOOK_GROUP)),
     ("Cache, watermark and safety", (CACHE_GROUP, WATERMARK_GROUP, SAFETY_GROUP, BATCH_GROUP)),
 )
 IMAGE_CHECKER = "services.image_checker"
@@ -79,6 +81,7 @@ class SettingsDialog(QDialog):
         self.toggles: dict[str, QGroupBox] = {}  # path -> the checkable box it switches
         boxes = self._boxes(prefs)
         self._add_image_checker_status(boxes)
+        self.hub_token = boxes[HubTokenBox.__name__] = HubTokenBox()
         self.editors["window.output_dir"].control.setPlaceholderText(str(prefs.outputs_path()))
 
         self.tabs = QTabWidget()
