@@ -32,6 +32,7 @@ from .generation_panel import GenerationPanel
 from .history import HistoryStore, HistoryStrip
 from .job_controller import JobController
 from .message_bar import MessageBar
+from .models_dialog import attach_downloads
 from .preferences import Preferences
 from .queue_view import QueueView
 from .settings_dialog import SettingsDialog
@@ -112,6 +113,7 @@ class MainWindow(QMainWindow):
         self.files = DocumentFiles(
             self, self.document, self.status_text, self.message_bar, self._model_size
         )
+        self.downloads = attach_downloads(self)  # the Models dialog's and the picker's
         self.theme_actions = build_menus(self)
         self._connect()
         self.panel.model.set_model_dirs([str(d) for d in self.prefs.engine.model_dirs])
@@ -356,4 +358,5 @@ class MainWindow(QMainWindow):
             self.worker.shutdown()
         if self.mercury is not None:
             self.mercury.shutdown()
+        self.downloads.shutdown()  # cancelled: their parts stay for the next start to resume
         super().closeEvent(event)

@@ -2,7 +2,10 @@
 
 Whether a model is present is checked as soon as it is chosen (reading a few
 JSON files, never torch), so a missing model is a message next to the picker
-with what to do, not a failed job later.
+with what to do, not a failed job later. With the window's downloads attached
+(`set_downloads`), a catalog model that is not here is one click away: the
+message offers Download, shows its progress, and the picker re-reads the model
+when it arrives.
 """
 
 from __future__ import annotations
@@ -15,15 +18,20 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
     QLabel,
+    QProgressBar,
+    QPushButton,
     QStyle,
     QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
+from ..engine.byte_sizes import size_text
 from ..engine.catalog import CATALOG, DEFAULT_IMAGE_MODEL, Kind, ModelDefaults
+from ..engine.downloads import ModelState, model_state
 from ..engine.errors import EngineError
 from ..engine.resolve import catalog_status, resolve_model
+from .download_jobs import DownloadJobs, DownloadStatus
 
 MAX_RECENT = 8
 
@@ -61,6 +69,7 @@ def describe(spec: str) -> tuple[ModelDefaults | None, str]:
 
 class ModelPicker(QWidget):
     model_chosen = Signal(str, object)  # spec, ModelDefaults | None
+    models_requested = Signal()  # the Models… button: open the Models dialog
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -79,22 +88,46 @@ class ModelPicker(QWidget):
         self.file_button = QToolButton()
         self.file_button.setIcon(self.style().standardIcon(QStyle.StandardPixmap.SP_FileIcon))
         self.file_button.setToolTip("Choose a single .safetensors checkpoint")
+        # An icon like its neighbours: a "Models…" label would squeeze the model's name.
+        self.models_button = QToolButton()
+        self.models_button.setIcon(self.style().standardIcon(QStyle.StandardPixmap.SP_ArrowDown))
+        self.models_button.setToolTip("Models… (download, resume and remove catalog models)")
+        self.models_button.setAccessibleName("Models…")
         self.status = QLabel()
         self.status.setWordWrap(True)
         self.status.setObjectName("hint")
+        self.download_button = QPushButton("Download")
+        self.download_bar = QProgressBar()
+        self.download_bar.setRange(0, 100)
+        self.download_bar.setTextVisible(False)
+        self.download_bar.setMaximumHeight(8)
+        self._downloads: DownloadJobs | None = None
         row = QHBoxLayout()
         row.setContentsMargins(0, 0, 0, 0)
         row.addWidget(self.combo, 1)
         row.addWidget(self.folder_button)
         row.addWidget(self.file_button)
+        row.addWidget(self.models_button)
+        # Below the message, not beside it: a wrapped label beside a button gets
+        # too little height and clips its last line.
+        self.download_row = QWidget()
+        download = QHBoxLayout(self.download_row)
+        download.setContentsMargins(0, 0, 0, 0)
+        download.addWidget(self.download_button)
+        download.addWidget(self.download_bar, 1)
+        download.addStretch()  # the button keeps its size while the bar is hidden
+        self.download_row.hide()
         column = QVBoxLayout(self)
         column.setContentsMargins(0, 0, 0, 0)
         column.addLayout(row)
         column.addWidget(self.status)
+        column.addWidget(self.download_row)
         self._fill()
         self.combo.activated.connect(self._on_activated)
         self.folder_button.clicked.connect(self._choose_folder)
         self.file_button.clicked.connect(self._choose_file)
+        self.models_button.clicked.connect(self.models_requested)
+        self.download_button.clicked.connect(self._download_or_cancel)
         self._show_status(self.current_spec())
 
     def _fill(self) -> None:
@@ -156,11 +189,90 @@ class ModelPicker(QWidget):
     def _show_status(self, spec: str) -> ModelDefaults | None:
         defaults, text = describe(spec)
         self._defaults = defaults
+        self.download_row.hide()
+        offer = self._offer(spec) if defaults is None else None
+        self._say(text if offer is None else offer, warning=defaults is None)
+        return defaults
+
+    def _say(self, text: str, warning: bool) -> None:
         self.status.setText(text)
-        self.status.setProperty("warning", defaults is None)
+        self.status.setProperty("warning", warning)
         self.status.style().unpolish(self.status)
         self.status.style().polish(self.status)
-        return defaults
+
+    # -- downloads -------------------------------------------------------------------
+
+    def set_downloads(self, jobs: DownloadJobs) -> None:
+        """Offers Download for a catalog model that is not here, through `jobs`."""
+        self._downloads = jobs
+        jobs.started.connect(self._on_download_event)
+        jobs.progressed.connect(self._on_download_progress)
+        jobs.cancelled.connect(self._on_download_event)
+        jobs.failed.connect(self._on_download_event)
+        jobs.finished.connect(self._on_download_finished)
+        jobs.removed.connect(self._on_removed)
+        self._show_status(self.current_spec())
+
+    def _offer(self, spec: str) -> str | None:
+        """The status line for a catalog model that is not here, when downloads are
+        attached (None otherwise), and the Download button set up to match."""
+        entry = CATALOG.get(spec)
+        jobs = self._downloads
+        self.download_bar.hide()
+        if jobs is None or entry is None or not entry.hub_id:
+            return None
+        self.download_row.show()
+        if jobs.running(spec):
+            self.download_button.setText("Cancel")
+            status = jobs.status(spec)
+            self._show_progress(status)
+            return f"Downloading {entry.title}… " + (status.text() if status else "")
+        state, _ = model_state(spec)
+        self.download_button.setText("Resume" if state is ModelState.PARTIAL else "Download")
+        total = jobs.planned_total(spec)
+        size = f" ({size_text(total)})" if total else ""
+        error = jobs.error(spec)
+        if error:
+            return error
+        if state is ModelState.PARTIAL:
+            return f"{entry.title} is partly downloaded; Resume fetches the rest{size}."
+        return (
+            f"{entry.title} is not downloaded; Download fetches it{size} "
+            "(or choose a folder or file)."
+        )
+
+    def _show_progress(self, status: DownloadStatus | None) -> None:
+        self.download_bar.setVisible(True)
+        self.download_bar.setValue(0 if status is None else status.percent)
+
+    def _download_or_cancel(self) -> None:
+        spec = self.current_spec()
+        if self._downloads is None:
+            return
+        if self._downloads.running(spec):
+            self._downloads.cancel(spec)
+        else:
+            self._downloads.start(spec)
+
+    def _on_download_event(self, name: str, *_args: object) -> None:
+        if name == self.current_spec():
+            self._show_status(name)
+
+    def _on_download_progress(self, name: str, status: DownloadStatus) -> None:
+        entry = CATALOG.get(name)
+        if entry is not None and name == self.current_spec():
+            self._show_progress(status)
+            self._say(f"Downloading {entry.title}… {status.text()}", warning=True)
+
+    def _on_download_finished(self, name: str) -> None:
+        self._fill()  # its "(not downloaded)" marker goes
+        if name == self.current_spec():
+            self.set_spec(name)  # usable now: its defaults apply, Generate works
+
+    def _on_removed(self, name: str, _freed: int) -> None:
+        self._fill()
+        if name == self.current_spec():
+            self.set_spec(name, apply_defaults=False)
 
     def _choose_folder(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Choose a diffusers model folder")

@@ -14,7 +14,10 @@ from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import QDockWidget, QMenu, QMenuBar, QMessageBox, QWidget
 
 from ..canvas import CanvasView
+from .download_jobs import DownloadJobs
+from .generation_panel import GenerationPanel
 from .message_bar import MessageBar
+from .models_dialog import show_models
 from .preferences import Preferences
 from .theme import THEMES
 
@@ -26,6 +29,8 @@ class MenuHost(Protocol):
     view: CanvasView
     docks: dict[str, QDockWidget]
     message_bar: MessageBar
+    downloads: DownloadJobs
+    panel: GenerationPanel
 
     def menuBar(self) -> QMenuBar: ...
 
@@ -129,6 +134,12 @@ def build_menus(window: MenuHost) -> QActionGroup:
     )
     generate.addSeparator()
     add(generate, "Result &cache…", lambda: show_cache(window))
+    add(
+        generate,
+        "&Models…",
+        lambda: show_models(window),
+        tip="Download, resume and remove the catalog's models",
+    )
 
     view = bar.addMenu("&View")
     view.addActions([canvas.zoom_fit, canvas.zoom_actual, canvas.zoom_in, canvas.zoom_out])

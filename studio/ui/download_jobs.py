@@ -1,0 +1,243 @@
+"""Model downloads in the background, owned by the window so they outlive the
+Models dialog that started them.
+
+Each download plans and fetches on a Python thread of its own (the engine's
+`plan_download` + `download`, which never touch Qt); the thread reports
+through this object's signals, which Qt queues to the GUI thread. Progress is
+throttled to a few updates a second, so a fast line does not flood the event
+loop."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from PySide6.QtCore import QObject, Signal
+
+from ..engine.byte_sizes import size_text
+from ..engine.downloads import (
+    DownloadCancelledError,
+    DownloadError,
+    DownloadProgress,
+    download,
+    plan_download,
+    remove_model,
+)
+
+PROGRESS_INTERVAL_S = 0.1  # at most ~10 progress signals a second per download
+SPEED_WINDOW_S = 3.0  # the speed is the mean over this much recent time
+JOIN_TIMEOUT_S = 5.0  # how long quitting waits for each cancelled download
+
+
+@dataclass(frozen=True)
+class DownloadStatus:
+    done: int  # bytes of the whole download present so far
+    total: int
+    speed: float  # bytes a second over the last few seconds; 0 while unknown
+
+    @property
+    def percent(self) -> int:
+        return 100 if self.total <= 0 else min(100, self.done * 100 // self.total)
+
+    @property
+    def seconds_left(self) -> float | None:
+        if self.done >= self.total:
+            return 0.0
+        return (self.total - self.done) / self.speed if self.speed > 0 else None
+
+    def text(self) -> str:
+        """'312 MB of 1.2 GB · 45 MB/s · 0:23 left'"""
+        parts = [f"{size_text(self.done)} of {size_text(self.total)}"]
+        if self.done < self.total and self.speed > 0:
+            parts.append(f"{size_text(int(self.speed))}/s")
+        left = self.seconds_left
+        if left is not None and self.done < self.total:
+            minutes, seconds = divmod(round(left), 60)
+            hours, minutes = divmod(minutes, 60)
+            clock = f"{hours}:{minutes:02}:{seconds:02}" if hours else f"{minutes}:{seconds:02}"
+            parts.append(f"{clock} left")
+        return " · ".join(parts)
+
+
+class SpeedMeter:
+    """Bytes a second over a sliding window of recent samples: a resumed
+    download's first jump (the part already on disk) and a stall both fade out."""
+
+    def __init__(
+        self, window_s: float = SPEED_WINDOW_S, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._window = window_s
+        self._clock = clock
+        self._samples: deque[tuple[float, int]] = deque()
+
+    def add(self, done: int) -> float:
+        now = self._clock()
+        if not self._samples:
+            self._samples.append((now, done))
+            return 0.0
+        self._samples.append((now, done))
+        while len(self._samples) > 2 and now - self._samples[1][0] >= self._window:
+            self._samples.popleft()
+        start, first = self._samples[0]
+        return (done - first) / (now - start) if now > start else 0.0
+
+    def restart(self, done: int) -> None:
+        """Forgets the history: bytes found on disk are not bytes transferred."""
+        self._samples.clear()
+        self._samples.append((self._clock(), done))
+
+
+@dataclass
+class _Job:
+    name: str
+    cancel: threading.Event
+    thread: threading.Thread | None = None
+
+
+class DownloadJobs(QObject):
+    """Starts, cancels and reports the window's model downloads by catalog name."""
+
+    started = Signal(str)
+    planned = Signal(str, int)  # name, bytes the whole download has
+    progressed = Signal(str, object)  # name, DownloadStatus
+    finished = Signal(str)
+    failed = Signal(str, str)  # name, the sentence that says why and what to do
+    cancelled = Signal(str)
+    removed = Signal(str, int)  # name, bytes freed
+    # From a download's thread to this object's (the GUI) thread: (name, outcome, sentence).
+    _ended = Signal(str, str, str)
+
+    def __init__(self, device: Callable[[], str] = lambda: "cpu", parent=None) -> None:
+        super().__init__(parent)
+        # Which precision to fetch follows the device the engine will run on;
+        # for now every device gets full precision (the loader reads no fp16 variant).
+        self._device = device
+        self._jobs: dict[str, _Job] = {}
+        self._status: dict[str, DownloadStatus] = {}
+        self._totals: dict[str, int] = {}
+        self._errors: dict[str, str] = {}
+        self._ended.connect(self._on_ended)
+
+    # -- what a view reads -------------------------------------------------------
+
+    def running(self, name: str) -> bool:
+        return name in self._jobs
+
+    def names(self) -> list[str]:
+        return list(self._jobs)
+
+    def status(self, name: str) -> DownloadStatus | None:
+        """The latest progress of a running download (or of the last one)."""
+        return self._status.get(name)
+
+    def planned_total(self, name: str) -> int | None:
+        """The download size of `name` once a download of it was planned."""
+        return self._totals.get(name)
+
+    def error(self, name: str) -> str | None:
+        """Why the last download of `name` failed; None after a new start."""
+        return self._errors.get(name)
+
+    # -- what a user does --------------------------------------------------------
+
+    def start(self, name: str) -> bool:
+        """Plans and fetches `name` in the background; False when it already runs."""
+        if name in self._jobs:
+            return False
+        job = _Job(name, threading.Event())
+        self._errors.pop(name, None)
+        self._status.pop(name, None)
+        job.thread = threading.Thread(
+            target=self._run, args=(job,), name=f"download-{name}", daemon=True
+        )
+        self._jobs[name] = job
+        self.started.emit(name)
+        job.thread.start()
+        return True
+
+    def cancel(self, name: str) -> None:
+        """Stops at the next chunk; what arrived stays, for Resume."""
+        job = self._jobs.get(name)
+        if job is not None:
+            job.cancel.set()
+
+    def remove(self, name: str) -> int:
+        """Deletes `name` from the hub cache (not while it downloads); returns the
+        bytes freed. Raises DownloadError with the sentence."""
+        if name in self._jobs:
+            raise DownloadError(f"{name} is downloading; cancel it first, then remove it.")
+        freed = remove_model(name)
+        self._status.pop(name, None)
+        self._errors.pop(name, None)
+        self.removed.emit(name, freed)
+        return freed
+
+    def shutdown(self, timeout_s: float = JOIN_TIMEOUT_S) -> bool:
+        """Cancels every download and waits for their threads (the parts stay,
+        so the next start resumes); False when one did not stop in time."""
+        for job in self._jobs.values():
+            job.cancel.set()
+        deadline = time.monotonic() + timeout_s
+        stopped = True
+        for job in list(self._jobs.values()):
+            if job.thread is not None:
+                job.thread.join(max(0.0, deadline - time.monotonic()))
+                stopped = stopped and not job.thread.is_alive()
+        return stopped
+
+    # -- the download's thread ---------------------------------------------------
+
+    def _run(self, job: _Job) -> None:
+        try:
+            plan = plan_download(job.name, device=self._device())
+            self._totals[job.name] = plan.total
+            self.planned.emit(job.name, plan.total)
+            download(plan, progress=self._reporter(job.name, plan.total), cancel=job.cancel)
+        except DownloadCancelledError:
+            self._ended.emit(job.name, "cancelled", "")
+        except DownloadError as exc:
+            self._ended.emit(job.name, "failed", str(exc))
+        except Exception as exc:  # a user sees a sentence, never a traceback
+            self._ended.emit(
+                job.name,
+                "failed",
+                f"Downloading {job.name} failed unexpectedly ({type(exc).__name__}: {exc}); "
+                "try again, and report it if it happens again.",
+            )
+        else:
+            self._ended.emit(job.name, "finished", "")
+
+    def _reporter(self, name: str, total: int) -> Callable[[DownloadProgress], None]:
+        meter = SpeedMeter()
+        last = [0.0, -1]  # when the last signal went, and the bytes it said
+
+        def report(progress: DownloadProgress) -> None:
+            if last[1] < 0 or progress.done < last[1]:
+                meter.restart(progress.done)  # the first report counts what was on disk
+            speed = meter.add(progress.done)
+            now = time.monotonic()
+            if now - last[0] < PROGRESS_INTERVAL_S and progress.done < progress.total:
+                return
+            last[:] = [now, progress.done]
+            status = DownloadStatus(progress.done, progress.total or total, speed)
+            self._status[name] = status
+            self.progressed.emit(name, status)
+
+        return report
+
+    def _on_ended(self, name: str, outcome: str, sentence: str) -> None:
+        job = self._jobs.pop(name, None)
+        if job is not None and job.thread is not None:
+            job.thread.join(1.0)  # it has emitted its last signal: it is ending
+        if outcome == "finished":
+            total = self._totals.get(name, 0)
+            self._status[name] = DownloadStatus(total, total, 0.0)
+            self.finished.emit(name)
+        elif outcome == "cancelled":
+            self.cancelled.emit(name)
+        else:
+            self._errors[name] = sentence
+            self.failed.emit(name, sentence)

@@ -1,0 +1,259 @@
+"""The Models dialog, the window's background downloads and the model picker's
+one-click Download, through the loopback hub (tests/hub_server.py) serving the
+tiny SD model as stabilityai/sd-turbo."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QMessageBox
+
+from studio.engine.catalog import CATALOG, Kind
+from studio.engine.downloads import ModelState, download, model_state, plan_download
+from studio.ui.download_jobs import DownloadJobs, DownloadStatus, SpeedMeter
+from studio.ui.model_picker import ModelPicker
+from studio.ui.models_dialog import ModelsDialog, downloadable, runs_on_cpu
+
+TIMEOUT_MS = 60_000
+TURBO = "stabilityai/sd-turbo"
+
+
+@pytest.fixture
+def turbo(hub, sd_model, tmp_path, monkeypatch):
+    """The hub serving sd-turbo, in small chunks so progress and cancel come often."""
+    import huggingface_hub.constants as constants
+
+    monkeypatch.setattr(constants, "DOWNLOAD_CHUNK_SIZE", 64 * 1024)
+    hub.add(TURBO, shutil.copytree(sd_model, tmp_path / "repo"))
+    return hub
+
+
+@pytest.fixture
+def jobs(qtbot):
+    jobs = DownloadJobs()
+    yield jobs
+    assert jobs.shutdown()
+
+
+@pytest.fixture
+def dialog(qtbot, jobs):
+    return _open(qtbot, jobs)
+
+
+def _open(qtbot, jobs: DownloadJobs) -> ModelsDialog:
+    dialog = ModelsDialog(jobs, cpu_path=True)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    return dialog
+
+
+def _click(qtbot, button) -> None:
+    assert button.isEnabled(), button.text()
+    qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+
+
+def test_the_status_line_says_bytes_speed_and_time_left():
+    mb = 2**20
+    assert DownloadStatus(312 * mb, 1200 * mb, 45 * mb).text() == (
+        "312 MB of 1200 MB · 45 MB/s · 0:20 left"
+    )
+    assert DownloadStatus(0, 10 * mb, 0).text() == "0 KB of 10 MB"  # no speed yet: no guess
+    assert DownloadStatus(10 * mb, 10 * mb, 3 * mb).text() == "10 MB of 10 MB"
+    assert DownloadStatus(0, 3600 * mb, mb).text().endswith("1:00:00 left")
+    assert DownloadStatus(5, 10, 1).percent == 50 and DownloadStatus(0, 0, 0).percent == 100
+
+
+def test_the_speed_is_over_a_sliding_window():
+    now = [0.0]
+    meter = SpeedMeter(window_s=2.0, clock=lambda: now[0])
+    assert meter.add(0) == 0.0
+    for second in range(1, 6):
+        now[0] = float(second)
+        speed = meter.add(second * 100)
+    assert speed == 100.0
+    now[0] = 6.0
+    assert meter.add(500) == pytest.approx(50.0)  # a stall shows within the window
+    meter.restart(10_000)  # bytes found on disk are not speed
+    now[0] = 7.0
+    assert meter.add(10_100) == 100.0
+
+
+def test_the_rows_are_pipelines_with_their_companions_and_the_speed_pack_only_on_cpu():
+    rows = dict(downloadable(cpu_path=True))
+    assert all(entry.kind is Kind.PIPELINE and entry.hub_id for entry in rows)
+    assert [c.name for c in rows[CATALOG["sd15"]]] == ["controlnet-canny-sd15", "taesd"]
+    on_gpu = dict(downloadable(cpu_path=False))
+    assert [c.name for c in on_gpu[CATALOG["sd15"]]] == ["controlnet-canny-sd15"]
+    assert runs_on_cpu("cpu") and not runs_on_cpu("cuda") and not runs_on_cpu("mps")
+
+
+@pytest.mark.slow
+def test_download_reaches_100_percent_and_the_picker_lists_the_model(qtbot, turbo, jobs, dialog):
+    picker = ModelPicker()
+    qtbot.addWidget(picker)
+    picker.set_downloads(jobs)
+    assert picker.combo.itemText(picker.combo.findData("sd-turbo")).endswith("(not downloaded)")
+    dialog.select("sd-turbo")
+    assert dialog.state_text("sd-turbo") == "not downloaded"
+    seen: list[DownloadStatus] = []
+    jobs.progressed.connect(lambda name, status: seen.append(status))
+    with qtbot.waitSignal(jobs.finished, timeout=TIMEOUT_MS):
+        _click(qtbot, dialog.download_button)
+    assert seen[-1].percent == 100 and seen[-1].done == seen[-1].total
+    assert dialog.state_text("sd-turbo") == "present"
+    assert model_state("sd-turbo")[0] is ModelState.PRESENT
+    assert not dialog.download_button.isEnabled() and dialog.remove_button.isEnabled()
+    assert picker.combo.itemText(picker.combo.findData("sd-turbo")) == "sd-turbo"
+
+
+@pytest.mark.slow
+def test_remove_asks_first_and_no_keeps_the_files(qtbot, turbo, jobs, monkeypatch):
+    download(plan_download("sd-turbo"))
+    dialog = _open(qtbot, jobs)
+    dialog.select("sd-turbo")
+    assert dialog.state_text("sd-turbo") == "present"
+    asked = []
+
+    def answer(reply):
+        def question(parent, title, text, *args):
+            asked.append(text)
+            return reply
+
+        return question
+
+    monkeypatch.setattr(QMessageBox, "question", answer(QMessageBox.StandardButton.No))
+    _click(qtbot, dialog.remove_button)
+    assert len(asked) == 1 and asked[0].startswith("Remove sd-turbo (")
+    assert model_state("sd-turbo")[0] is ModelState.PRESENT
+
+    monkeypatch.setattr(QMessageBox, "question", answer(QMessageBox.StandardButton.Yes))
+    with qtbot.waitSignal(jobs.removed, timeout=TIMEOUT_MS):
+        _click(qtbot, dialog.remove_button)
+    assert len(asked) == 2
+    assert model_state("sd-turbo") == (ModelState.NOT_DOWNLOADED, 0)
+    assert dialog.state_text("sd-turbo") == "not downloaded"
+    assert dialog.message.text().startswith("Removed sd-turbo: ")
+
+
+@pytest.mark.slow
+def test_cancel_leaves_a_part_and_resume_fetches_only_the_rest(qtbot, turbo, jobs, dialog):
+    turbo.chunk_delay = 0.02
+    dialog.select("sd-turbo")
+    _click(qtbot, dialog.download_button)
+    qtbot.waitUntil(lambda: (jobs.status("sd-turbo") or DownloadStatus(0, 1, 0)).done > 0)
+    with qtbot.waitSignal(jobs.cancelled, timeout=TIMEOUT_MS):
+        _click(qtbot, dialog.cancel_button)
+    state, kept = model_state("sd-turbo")
+    assert state is ModelState.PARTIAL and kept > 0
+    assert dialog.state_text("sd-turbo") == "partial"
+    assert dialog.download_button.text() == "Resume"
+    assert "cancelled" in dialog.message.text()
+
+    turbo.chunk_delay = 0.0
+    turbo.served.clear()
+    with qtbot.waitSignal(jobs.finished, timeout=TIMEOUT_MS):
+        _click(qtbot, dialog.download_button)
+    plan = plan_download("sd-turbo")
+    assert sum(turbo.served.values()) == plan.total - kept  # nothing fetched twice
+    assert dialog.state_text("sd-turbo") == "present"
+
+
+@pytest.mark.slow
+def test_closing_the_dialog_keeps_the_download_and_reopening_shows_it(qtbot, turbo, jobs):
+    turbo.chunk_delay = 0.01
+    dialog = _open(qtbot, jobs)
+    dialog.select("sd-turbo")
+    _click(qtbot, dialog.download_button)
+    dialog.close()
+    assert jobs.running("sd-turbo")
+    again = _open(qtbot, jobs)
+    assert again.state_text("sd-turbo") == "downloading"
+    assert again.bar("sd-turbo") is not None and not again.cancel_button.isEnabled()
+    again.select("sd-turbo")
+    assert again.cancel_button.isEnabled() and not again.download_button.isEnabled()
+    qtbot.waitUntil(lambda: again.bar("sd-turbo").value() > 0, timeout=TIMEOUT_MS)
+    assert " of " in again.bar("sd-turbo").format()
+    with qtbot.waitSignal(jobs.finished, timeout=TIMEOUT_MS):
+        pass
+    assert again.state_text("sd-turbo") == "present" and again.bar("sd-turbo") is None
+
+
+def test_a_gated_repo_says_so_in_the_dialog(qtbot, hub, sd_model, jobs, dialog):
+    hub.add(TURBO, sd_model, token="secret")
+    dialog.select("sd-turbo")
+    with qtbot.waitSignal(jobs.failed, timeout=TIMEOUT_MS):
+        _click(qtbot, dialog.download_button)
+    sentence = jobs.error("sd-turbo")
+    assert sentence.startswith(f"{TURBO} is gated: accept its licence at {hub.url}/{TURBO}")
+    assert dialog.message.text() == sentence
+    assert dialog.items("sd-turbo")[0].text(3) == sentence
+    assert dialog.state_text("sd-turbo") == "not downloaded"
+    assert dialog.download_button.isEnabled()
+
+
+def test_quitting_cancels_a_running_download_and_keeps_its_part(qtbot, turbo):
+    turbo.chunk_delay = 0.05
+    jobs = DownloadJobs()
+    jobs.start("sd-turbo")
+    qtbot.waitUntil(lambda: (jobs.status("sd-turbo") or DownloadStatus(0, 1, 0)).done > 0)
+    assert jobs.shutdown(timeout_s=30)
+    assert model_state("sd-turbo")[0] is ModelState.PARTIAL
+
+
+def test_an_unexpected_error_is_a_sentence(qtbot, monkeypatch, jobs):
+    def broken(*_args, **_kwargs):
+        raise RuntimeError("the disk said no")
+
+    monkeypatch.setattr("studio.ui.download_jobs.plan_download", broken)
+    with qtbot.waitSignal(jobs.failed, timeout=TIMEOUT_MS) as failed:
+        jobs.start("sd-turbo")
+    name, sentence = failed.args
+    assert name == "sd-turbo"
+    assert sentence.startswith("Downloading sd-turbo failed unexpectedly (RuntimeError: the disk")
+    assert "\n" not in sentence
+
+
+@pytest.mark.slow
+def test_a_newcomer_picks_sd_turbo_clicks_download_and_generates(
+    qtbot, turbo, tmp_path, monkeypatch
+):
+    """The issue's "Done when", in the window: no terminal anywhere."""
+    from studio.ui.main_window import MainWindow
+    from studio.ui.settings_store import open_store
+
+    monkeypatch.setenv("INCEPTION_BASE_URL", "http://127.0.0.1:9/v1")
+    monkeypatch.delenv("INCEPTION_API_KEY", raising=False)
+    settings = open_store(tmp_path / "settings.ini")
+    settings.setValue("ui/output_dir", str(tmp_path / "outputs"))
+    window = MainWindow(settings)
+    qtbot.addWidget(window, before_close_func=lambda w: w.document.undo_stack.setClean())
+    window.show()
+    picker = window.panel.model
+    picker.set_spec("sd-turbo")
+    assert picker.current_defaults() is None and "not downloaded" in picker.status.text()
+    assert picker.download_button.isVisible() and picker.download_button.text() == "Download"
+    with qtbot.waitSignal(window.downloads.finished, timeout=TIMEOUT_MS):
+        _click(qtbot, picker.download_button)
+    assert picker.current_spec() == "sd-turbo" and picker.current_defaults() is not None
+    assert not picker.download_button.isVisible()
+    assert picker.combo.currentText() == "sd-turbo"
+    assert window.panel.steps.value() == CATALOG["sd-turbo"].defaults.steps
+    window.document.reset(64, 64)
+    window.panel.width_box.setValue(64)
+    window.panel.height_box.setValue(64)
+    with qtbot.waitSignal(window.worker.job_finished, timeout=TIMEOUT_MS * 2):
+        _click(qtbot, window.panel.generate_button)
+    (path,) = window.history.paths()
+    assert path.suffix == ".png" and path.stat().st_size > 0
+
+    # The dialog opens from the picker's Models… button and from the menu, once.
+    _click(qtbot, picker.models_button)
+    (dialog,) = window.findChildren(ModelsDialog)
+    assert dialog.isVisible() and dialog.state_text("sd-turbo") == "present"
+    menu = next(a for a in window.menuBar().actions() if a.text() == "&Generate").menu()
+    next(a for a in menu.actions() if a.text() == "&Models…").trigger()
+    assert window.findChildren(ModelsDialog) == [dialog]
+    window.document.undo_stack.setClean()
+    window.close()
