@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QPointF, Qt, Signal
+from PySide6.QtGui import QColor, QIcon, QPainter
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
@@ -26,6 +27,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ..canvas.icons import drawn_icon, round_pen
 from ..engine.byte_sizes import size_text
 from ..engine.catalog import CATALOG, DEFAULT_IMAGE_MODEL, Kind, ModelDefaults
 from ..engine.downloads import ModelState, model_state
@@ -67,6 +69,18 @@ def describe(spec: str) -> tuple[ModelDefaults | None, str]:
     return model.defaults, f"{model.architecture.value.upper()} · {model.source.value}"
 
 
+def download_icon() -> QIcon:
+    """An arrow into a tray, in the palette's text colour (a 32-unit square)."""
+
+    def draw(p: QPainter, ink: QColor) -> None:
+        p.setPen(round_pen(ink, 2.4))
+        p.drawLine(QPointF(16, 4), QPointF(16, 20))
+        p.drawPolyline([QPointF(9, 13), QPointF(16, 20), QPointF(23, 13)])
+        p.drawPolyline([QPointF(5, 20), QPointF(5, 27), QPointF(27, 27), QPointF(27, 20)])
+
+    return drawn_icon(draw, 32)
+
+
 class ModelPicker(QWidget):
     model_chosen = Signal(str, object)  # spec, ModelDefaults | None
     models_requested = Signal()  # the Models… button: open the Models dialog
@@ -90,7 +104,7 @@ class ModelPicker(QWidget):
         self.file_button.setToolTip("Choose a single .safetensors checkpoint")
         # An icon like its neighbours: a "Models…" label would squeeze the model's name.
         self.models_button = QToolButton()
-        self.models_button.setIcon(self.style().standardIcon(QStyle.StandardPixmap.SP_ArrowDown))
+        self.models_button.setIcon(download_icon())
         self.models_button.setToolTip("Models… (download, resume and remove catalog models)")
         self.models_button.setAccessibleName("Models…")
         self.status = QLabel()

@@ -40,10 +40,11 @@ if TYPE_CHECKING:
     from .preferences import Preferences
 
 NAME, STATE, SIZE, PROGRESS = range(4)
+PROGRESS_WIDTH = 270  # "312 MB of 1228.8 MB · 45 MB/s · 0:23 left" fits
 NAME_ROLE = Qt.ItemDataRole.UserRole
 # What a companion row is for, after its name; a pipeline row shows its title.
 ROLES = {
-    Kind.CONTROLNET: "canny ControlNet (paint-to-image)",
+    Kind.CONTROLNET: "canny ControlNet: follows the canvas's edges",
     Kind.DECODER: "speed pack: faster decoding, slightly softer",
 }
 
@@ -105,23 +106,26 @@ class ModelsDialog(QDialog):
         self.tree.setRootIsDecorated(True)
         self.tree.setUniformRowHeights(True)
         self.tree.setAlternatingRowColors(True)
+        # The name gives way (elided, whole in its tooltip) so the progress
+        # column stays in view at the dialog's smallest size.
         header = self.tree.header()
-        header.setStretchLastSection(True)
-        header.setSectionResizeMode(NAME, QHeaderView.ResizeMode.Interactive)
+        header.setStretchLastSection(False)
+        header.setSectionResizeMode(NAME, QHeaderView.ResizeMode.Stretch)
         for column in (STATE, SIZE):
             header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(PROGRESS, QHeaderView.ResizeMode.Fixed)
+        header.resizeSection(PROGRESS, PROGRESS_WIDTH)
+        self.tree.setTextElideMode(Qt.TextElideMode.ElideRight)
         for entry, extras in downloadable(cpu_path):
             row = self._add_item(self.tree.invisibleRootItem(), entry)
             for extra in extras:
                 self._add_item(row, extra)
         self.tree.expandAll()
-        self.tree.resizeColumnToContents(NAME)
 
         self.download_button = QPushButton("Download")
         self.cancel_button = QPushButton("Cancel")
         self.remove_button = QPushButton("Remove…")
         self.message = QLabel()
-        self.message.setObjectName("hint")
         self.message.setWordWrap(True)
         self.message.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         close = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
@@ -136,7 +140,7 @@ class ModelsDialog(QDialog):
         column.addWidget(self.message)
         column.addLayout(actions)
         self.setMinimumSize(560, 320)
-        self.resize(820, 420)
+        self.resize(920, 440)
 
         self.download_button.clicked.connect(self.download_selected)
         self.cancel_button.clicked.connect(self.cancel_selected)
@@ -155,7 +159,7 @@ class ModelsDialog(QDialog):
     def _add_item(self, parent: QTreeWidgetItem, entry: CatalogEntry) -> QTreeWidgetItem:
         item = QTreeWidgetItem(parent, [f"{entry.name} — {ROLES.get(entry.kind, entry.title)}"])
         item.setData(NAME, NAME_ROLE, entry.name)
-        item.setToolTip(NAME, f"{entry.title}\n{entry.hub_id}")
+        item.setToolTip(NAME, f"{entry.name}: {entry.title}\n{entry.hub_id}")
         self._items.setdefault(entry.name, []).append(item)
         return item
 
