@@ -286,8 +286,31 @@ def cmd_download(args: argparse.Namespace) -> int:
         print(file=sys.stderr)
     if not args.include:  # a complete model resolves as the app will load it
         resolve_model(folder.as_posix())
+    for line in _offers(args.model, device):
+        print(line, file=sys.stderr)
     print(folder)
     return 0
+
+
+def _offers(spec: str, device: str) -> list[str]:
+    """What is offered with a catalog model and not here yet: its canny ControlNet,
+    and where the CPU runs it, its speed pack."""
+    from .engine.catalog import CATALOG, Kind, companions
+    from .engine.downloads import ModelState, model_state
+    from .engine.fastpath import SPEED_PACK_EFFECT
+
+    entry = next((e for e in CATALOG.values() if spec.strip() in (e.name, e.hub_id)), None)
+    lines = []
+    for other in companions(entry) if entry is not None else ():
+        if other.kind is Kind.DECODER and device != "cpu":
+            continue  # on a GPU the model's own decoder costs little
+        if model_state(other.name)[0] is ModelState.PRESENT:
+            continue
+        what = (
+            f"speed pack: {SPEED_PACK_EFFECT}" if other.kind is Kind.DECODER else "canny ControlNet"
+        )
+        lines.append(f"Also offered: {other.name} ({what}): studio download {other.name}")
+    return lines
 
 
 def cmd_remove(args: argparse.Namespace) -> int:

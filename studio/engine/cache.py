@@ -5,8 +5,8 @@ Key: SHA-256 of a canonical JSON of the resolved request (mode, prompts and
 the negative prompts as run, seed, steps, guidance, scheduler, size, strength,
 every mode setting), digests of the init/mask/control pixels, the model's
 and ControlNet's and LoRAs' files (relative path, size and mtime of each),
-the device, precision and library versions, the watermark and the image
-checker. A job with a random seed is never looked up (its seed was just
+the device, precision, decoder (a tiny one's files too) and library versions,
+the watermark and the image checker. A job with a random seed is never looked up (its seed was just
 drawn), but it is stored, so asking again with the reported seed hits.
 
 Layout: `<folder>/entries/<key>/entry.json` + `0.png`, `1.png`, ... (each a
@@ -111,6 +111,7 @@ def job_key(
     r = request
     opts = store.options
     precision = store.precision_for(model)  # per model: the automatic fast path
+    decoder = store.decoder_for(model)  # per model and device: the speed pack
     material = {
         "model": [
             model.label,
@@ -131,7 +132,7 @@ def job_key(
             str(precision.dtype),
             opts.attention_slicing,
             opts.vae_tiling,
-            opts.tiny_vae,
+            _decoder_material(decoder),
             precision.channels_last,
             opts.compile,
         ],
@@ -143,6 +144,14 @@ def job_key(
         if field.name not in KEYED_APART:
             material[field.name] = getattr(r, field.name)
     return make_key(material)
+
+
+def _decoder_material(decoder: Any) -> list[Any] | None:
+    """A tiny decoder by name and, where it is a folder (a speed pack's snapshot),
+    its files: an image decoded with the model's own VAE is another image."""
+    if decoder is None:
+        return None
+    return [decoder.name, decoder.source, files_fingerprint(decoder.source)]
 
 
 @dataclass(frozen=True)

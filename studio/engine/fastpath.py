@@ -1,6 +1,10 @@
 """The fast CPU path: bfloat16 where the CPU computes it natively, channels_last
-memory layout, PyTorch's SDPA attention, thread count, an optional tiny
-autoencoder (TAESD architecture) as the decoder, and opt-in `torch.compile`.
+memory layout, PyTorch's SDPA attention, thread count, a tiny autoencoder (TAESD
+architecture) as the decoder, and opt-in `torch.compile`.
+
+The tiny decoder is either named by the user (`tiny_vae`), or the "speed pack":
+the TAESD decoder of the model's family (catalog entries `taesd`, `taesdxl`),
+used on the CPU automatically once it is in the hub cache (`speed_pack`).
 
 Measured in benchmarks/perf_real_cpu.py and written up in docs/PERFORMANCE.md.
 On GPUs the same options keep float16, SDPA and channels_last; compile stays opt-in.
@@ -11,11 +15,16 @@ from __future__ import annotations
 import json
 import logging
 import math
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .errors import ModelLoadError
+from .errors import EngineError, ModelLoadError
+
+if TYPE_CHECKING:
+    from .options import EngineOptions
+    from .resolve import ResolvedModel
 
 log = logging.getLogger(__name__)
 
@@ -107,18 +116,86 @@ def set_threads(threads: int | None) -> None:
         torch.set_num_threads(int(threads))
 
 
-def load_tiny_vae(spec: str, dtype: Any) -> Any:
+# What the speed pack does, in every sentence that offers or reports it.
+SPEED_PACK_EFFECT = "faster decoding, slightly softer"
+_DECODER_WEIGHTS = ("diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.bin")
+
+
+@dataclass(frozen=True)
+class Decoder:
+    """The tiny decoder a model decodes (and encodes) with instead of its own VAE."""
+
+    name: str  # written into the image's parameters as its "VAE"
+    source: str  # a folder, or a hub id in the local cache
+    speed_pack: bool  # chosen automatically, not named by the user
+
+
+def speed_pack_folder(name: str) -> Path | None:
+    """The folder of a speed pack (a DECODER catalog entry, e.g. "taesd") when its
+    config and weights are in the hub cache, else None. Never downloads."""
+    from .resolve import resolve_model
+
+    try:
+        folder = resolve_model(name).path
+    except EngineError:
+        return None
+    return folder if any((folder / w).is_file() for w in _DECODER_WEIGHTS) else None
+
+
+def _offers_speed_pack(options: EngineOptions, device: str, model: ResolvedModel) -> bool:
+    # On GPUs the full VAE costs little; an explicit tiny_vae overrides the choice.
+    return bool(options.speed_pack and device == "cpu" and not options.tiny_vae and model.decoder)
+
+
+def choose_decoder(options: EngineOptions, device: str, model: ResolvedModel) -> Decoder | None:
+    """The tiny decoder `model` runs with on `device`: the one the user named, else
+    its family's speed pack on the CPU when present and not switched off, else None."""
+    if options.tiny_vae:
+        source = options.tiny_vae.strip()
+        return Decoder(Path(source).name or source, source, speed_pack=False)
+    if not _offers_speed_pack(options, device, model):
+        return None
+    assert model.decoder is not None
+    folder = speed_pack_folder(model.decoder)
+    return Decoder(model.decoder, str(folder), speed_pack=True) if folder else None
+
+
+def decoder_notice(
+    options: EngineOptions, device: str, model: ResolvedModel, decoder: Decoder | None
+) -> str | None:
+    """One sentence for the job that loads `model`: that the speed pack decodes it,
+    or that one could; None where the speed pack does not apply."""
+    if decoder is not None and decoder.speed_pack:
+        return (
+            f"Decoding with the speed pack {decoder.name} ({SPEED_PACK_EFFECT}); turn off "
+            "'Use the speed pack' in the settings (--no-speed-pack) for the model's own decoder."
+        )
+    if decoder is None and _offers_speed_pack(options, device, model):
+        return (
+            f"The speed pack {model.decoder} ({SPEED_PACK_EFFECT}, a few MB) is not on this "
+            f"machine: download it in Models or with `studio download {model.decoder}`."
+        )
+    return None
+
+
+def load_tiny_vae(decoder: Decoder, dtype: Any) -> Any:
     """An AutoencoderTiny (TAESD weights, e.g. madebyollin/taesd) from a local
     folder or the hub cache; never downloads."""
     from diffusers import AutoencoderTiny
 
     try:
-        return AutoencoderTiny.from_pretrained(spec, dtype=dtype, local_files_only=True)
+        return AutoencoderTiny.from_pretrained(decoder.source, dtype=dtype, local_files_only=True)
     except Exception as exc:
         lines = str(exc).strip().splitlines()
         reason = lines[0] if lines else type(exc).__name__
+        if decoder.speed_pack:
+            raise ModelLoadError(
+                f"The speed pack {decoder.name} could not be loaded ({reason}). Download it "
+                f"again (`studio download {decoder.name}`), or turn off 'Use the speed pack' in "
+                "the settings."
+            ) from exc
         raise ModelLoadError(
-            f"The fast decoder {spec!r} could not be loaded ({reason}). "
+            f"The fast decoder {decoder.source!r} could not be loaded ({reason}). "
             "Download the TAESD weights (madebyollin/taesd, or taesdxl for SDXL) into a folder "
             "and choose it, or switch the fast decoder off."
         ) from exc

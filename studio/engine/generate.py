@@ -48,13 +48,19 @@ def generate(
     plan = prepare(request, store, services or DIRECT_SERVICES)
     if plan.cached is not None:
         return plan.cached
+    loads = store.will_load(plan.model)
     images = run(plan, store, on_step, should_cancel or (lambda: False), on_loading)
-    return finish(plan, images, store)
+    # said once per model load, so neither cached nor repeated by every job
+    notice = store.decoder_notice(plan.model) if loads else None
+    return finish(plan, images, store, (notice,) if notice else ())
 
 
-def finish(plan: Plan, images: list[Image.Image], store: PipelineStore) -> GenerationResult:
+def finish(
+    plan: Plan, images: list[Image.Image], store: PipelineStore, said: tuple[str, ...] = ()
+) -> GenerationResult:
     """The result of a plan's images: screened by the image checker when it is
-    on, watermarked when asked, each with its infotext, stored in the cache."""
+    on, watermarked when asked, each with its infotext, stored in the cache;
+    `said` is added to its notices but not stored."""
     request, seeds = plan.request, plan.seeds
     notices = list(plan.notices)
     if plan.checker_folder is not None:
@@ -66,8 +72,10 @@ def finish(plan: Plan, images: list[Image.Image], store: PipelineStore) -> Gener
         notices += checked
     if request.watermark is not None:
         images = [apply_watermark(image, request.watermark) for image in images]
+    # A1111 names the VAE it decoded with the same way ("VAE: name").
+    vae = {"VAE": store.decoder.name} if store.decoder is not None else {}
     infotexts = tuple(
-        _infotext(request, plan.negatives, i, s, plan.model.label) for i, s in enumerate(seeds)
+        _infotext(request, plan.negatives, i, s, plan.model.label, vae) for i, s in enumerate(seeds)
     )
     if plan.cache is not None and plan.key is not None:
         try:
@@ -81,17 +89,23 @@ def finish(plan: Plan, images: list[Image.Image], store: PipelineStore) -> Gener
         model_label=plan.model.label,
         infotexts=infotexts,
         elapsed_s=time.perf_counter() - plan.started,
-        notices=tuple(notices),
+        notices=(*notices, *said),
     )
 
 
 def _infotext(
-    request: GenerationRequest, negatives: tuple[str, ...], index: int, seed: int, label: str
+    request: GenerationRequest,
+    negatives: tuple[str, ...],
+    index: int,
+    seed: int,
+    label: str,
+    extra: dict[str, str],
 ) -> str:
     """Image `index`'s own parameters: its prompt, the negative it ran with, its seed."""
     which = index // request.batch_count
     own = request.replace(
         prompt=request.prompts[which], negative_prompt=negatives[which], extra_prompts=()
     )
-    extra = {"Watermark": request.watermark.describe()} if request.watermark else None
+    if request.watermark:
+        extra = {**extra, "Watermark": request.watermark.describe()}
     return format_infotext(own.replace(seed=seed), seed, label, extra)

@@ -124,12 +124,26 @@ class EngineOptions:
         None,
         label="Tiny decoder",
         help="A TAESD AutoencoderTiny folder, or its hub id if it is in the local cache: "
-        "decodes many times faster, slightly softer.",
+        "decodes many times faster, slightly softer, on every device (it overrides the "
+        "speed pack).",
         flag_help="decode with a TAESD AutoencoderTiny (folder, or hub id in the local cache, "
-        "e.g. madebyollin/taesd): much faster, slightly softer",
+        "e.g. madebyollin/taesd) on any device, in place of the speed pack: much faster, "
+        "slightly softer",
         hint="off (e.g. madebyollin/taesd)",
         kind="folder",
         metavar="FOLDER_OR_HUB_ID",
+        group=SPEED_GROUP,
+    )
+    speed_pack: bool = option(
+        True,
+        label="Use the speed pack (tiny decoder) on the CPU once downloaded: faster decoding, "
+        "slightly softer",
+        help="on the CPU, decode with the model family's tiny decoder (taesd, taesdxl) once "
+        "it is downloaded: faster decoding, slightly softer",
+        flag="--no-speed-pack",
+        flag_help="decode with the model's own VAE even where its speed pack (the family's "
+        "tiny decoder, taesd or taesdxl) is downloaded; by default the CPU uses the pack: "
+        "faster decoding, slightly softer",
         group=SPEED_GROUP,
     )
     compile: bool = option(

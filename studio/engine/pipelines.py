@@ -16,6 +16,7 @@ from typing import Any
 
 from .catalog import Architecture, Kind
 from .errors import EngineError, ModelLoadError
+from .fastpath import Decoder
 from .lora import LoraState
 from .options import EngineOptions
 from .request import Mode
@@ -114,6 +115,7 @@ class _Loaded:
     identity: tuple
     base: Any
     original_scheduler: Any
+    decoder: Decoder | None  # the tiny decoder in place of the model's VAE
     derived: dict[tuple, Any] = field(default_factory=dict)
 
 
@@ -168,16 +170,16 @@ class PipelineStore:
 
         return getattr(diffusers, _PIPELINE_CLASSES[architecture][mode])
 
-    def _load_base(self, model: ResolvedModel) -> Any:
+    def _load_base(self, model: ResolvedModel, decoder: Decoder | None) -> Any:
         first_mode = Mode.INPAINT if model.inpaint_unet else Mode.TXT2IMG
         cls = self._pipeline_class(model.architecture, first_mode)
         kwargs: dict[str, Any] = {"dtype": self.dtype}
         if model.architecture is Architecture.SD:
             kwargs.update(safety_checker=None, requires_safety_checker=False)
-        if self.options.tiny_vae:
+        if decoder is not None:
             from .fastpath import load_tiny_vae
 
-            kwargs["vae"] = load_tiny_vae(self.options.tiny_vae, self.dtype)
+            kwargs["vae"] = load_tiny_vae(decoder, self.dtype)
         try:
             if model.source is Source.SINGLE_FILE:
                 if model.config is None:
@@ -223,21 +225,46 @@ class PipelineStore:
         apply_fast_path(pipe, channels_last=self.channels_last, compile_unet=opts.compile)
         pipe.set_progress_bar_config(disable=True)
 
+    def decoder_for(self, model: ResolvedModel) -> Decoder | None:
+        """The tiny decoder `model` runs with here (looked up afresh: a speed pack
+        downloaded meanwhile is used from the model's next load), or None."""
+        from .fastpath import choose_decoder
+
+        return choose_decoder(self.options, self.device, model)
+
+    def decoder_notice(self, model: ResolvedModel) -> str | None:
+        """What the job that loaded `model` says about its speed pack, if anything."""
+        from .fastpath import decoder_notice
+
+        loaded = self._loaded is not None and self._loaded.model.identity == model.identity
+        decoder = self.decoder if loaded else self.decoder_for(model)
+        return decoder_notice(self.options, self.device, model, decoder)
+
+    def _identity(self, model: ResolvedModel) -> tuple:
+        # another decoder (a speed pack downloaded or switched off) is another load
+        return (model.identity, self.decoder_for(model))
+
+    @property
+    def decoder(self) -> Decoder | None:
+        """The tiny decoder of the loaded model, or None (its own VAE, or none loaded)."""
+        return self._loaded.decoder if self._loaded is not None else None
+
     def base_for(self, model: ResolvedModel) -> Any:
         ensure_files(model)  # before its identity, which stamps its files
-        identity = model.identity
+        identity = self._identity(model)
         if self._loaded is not None and self._loaded.identity == identity:
             return self._loaded.base
         self.release()
         precision = self.precision_for(model)
         self.dtype, self.channels_last = precision.dtype, precision.channels_last
-        base = self._load_base(model)
-        self._loaded = _Loaded(model, identity, base, base.scheduler)
+        decoder = identity[1]
+        base = self._load_base(model, decoder)
+        self._loaded = _Loaded(model, identity, base, base.scheduler, decoder)
         return base
 
     def will_load(self, model: ResolvedModel, controlnet: ResolvedModel | None = None) -> bool:
         """Whether serving `model` (and `controlnet`) reads weights from disk, not the memory."""
-        if self._loaded is None or self._loaded.identity != model.identity:
+        if self._loaded is None or self._loaded.identity != self._identity(model):
             return True
         if controlnet is None:
             return False
@@ -300,7 +327,7 @@ class PipelineStore:
                 raise EngineError("ControlNet mode needs a ControlNet model.")
             extra["controlnet"] = self.controlnet_for(controlnet, model)
             key = (mode, controlnet.identity)
-        if self.options.tiny_vae:
+        if self._loaded.decoder is not None:
             # from_pipe drops a component whose class differs from the annotation
             extra["vae"] = base.vae
         cls = self._pipeline_class(model.architecture, mode)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, replace
 from enum import StrEnum
+from functools import cached_property
 from pathlib import Path
 
 from .catalog import CATALOG, Architecture, CatalogEntry, Kind, ModelDefaults
@@ -53,6 +54,21 @@ class ResolvedModel:
         stamp = self.path.stat().st_mtime_ns if self.path.exists() else 0
         return (str(self.path.resolve()), stamp, self.config)
 
+    @cached_property
+    def decoder(self) -> str | None:
+        """Catalog name of the family's tiny decoder (the speed pack), or None when
+        the model's own VAE is not the one TAESD imitates. A catalog model says
+        (the demo and tiny-random name none); a checkpoint in SD's layout carries
+        SD's VAE; a folder or hub id has one only if its VAE is SD-sized."""
+        if self.kind is not Kind.PIPELINE:
+            return None
+        entry = CATALOG.get(self.spec)
+        if entry is not None:
+            return entry.decoder
+        if self.source is Source.SINGLE_FILE or _sd_sized_vae(self.path / "vae" / "config.json"):
+            return CATALOG["sdxl" if self.architecture is Architecture.SDXL else "sd15"].decoder
+        return None
+
 
 def _read_json(path: Path, spec: str) -> dict:
     try:
@@ -62,6 +78,23 @@ def _read_json(path: Path, spec: str) -> dict:
             f"Model {spec!r} is damaged: {path.name} could not be read ({exc}). "
             "Download it again or choose another folder."
         ) from exc
+
+
+def _sd_sized_vae(config: Path) -> bool:
+    """Whether a VAE config is SD 1.x/2.x/XL's: the 8x, 4-channel KL autoencoder
+    whose last block is 512 wide. The demo's (3 blocks, 32 wide) and the
+    tiny-random models' (2 blocks) decode latents no tiny decoder was trained on."""
+    try:
+        cfg = json.loads(config.read_text(encoding="utf-8"))
+        blocks = cfg.get("block_out_channels") or []
+        return (
+            cfg.get("_class_name") == "AutoencoderKL"
+            and cfg.get("latent_channels") == 4
+            and len(blocks) == 4
+            and blocks[-1] >= 512
+        )
+    except (OSError, ValueError, AttributeError, TypeError):
+        return False  # unreadable: the loader says so, not this guess
 
 
 def _sample_defaults(folder: Path, spec: str, base: ModelDefaults) -> tuple[ModelDefaults, bool]:
@@ -82,11 +115,20 @@ def _sample_defaults(folder: Path, spec: str, base: ModelDefaults) -> tuple[Mode
     return replace(base, width=side, height=side), unet.get("in_channels") == 9
 
 
+def _class_of(config: Path, spec: str) -> str:
+    return str(_read_json(config, spec).get("_class_name", "")) if config.is_file() else ""
+
+
 def _inspect_pipeline_folder(
     folder: Path, spec: str, label: str, source: Source, entry: CatalogEntry | None
 ) -> ResolvedModel:
     index_path = folder / "model_index.json"
     config_path = folder / "config.json"
+    if not index_path.is_file() and _class_of(config_path, spec) == "AutoencoderTiny":
+        # a TAESD decoder (speed pack); taesd and taesdxl share one config, so only
+        # the catalog entry knows the family
+        arch = entry.architecture if entry is not None else Architecture.SD
+        return ResolvedModel(spec, label, folder, source, Kind.DECODER, arch, ModelDefaults())
     if not index_path.is_file():
         if config_path.is_file() and "ControlNet" in _read_json(config_path, spec).get(
             "_class_name", ""
