@@ -12,9 +12,9 @@ from PySide6.QtWidgets import QMessageBox
 
 from studio.engine.catalog import CATALOG, Kind
 from studio.engine.downloads import ModelState, download, model_state, plan_download
-from studio.ui.download_jobs import DownloadJobs, DownloadStatus, SpeedMeter
+from studio.ui.download_jobs import DownloadJobs, DownloadStatus, SpeedMeter, runs_on_cpu
 from studio.ui.model_picker import ModelPicker
-from studio.ui.models_dialog import ModelsDialog, downloadable, runs_on_cpu
+from studio.ui.models_dialog import ModelsDialog, downloadable
 
 TIMEOUT_MS = 60_000
 TURBO = "stabilityai/sd-turbo"
@@ -178,6 +178,36 @@ def test_closing_the_dialog_keeps_the_download_and_reopening_shows_it(qtbot, tur
     with qtbot.waitSignal(jobs.finished, timeout=TIMEOUT_MS):
         pass
     assert again.state_text("sd-turbo") == "present" and again.bar("sd-turbo") is None
+
+
+@pytest.mark.slow
+def test_check_for_updates_marks_a_newer_version_and_update_fetches_only_it(
+    qtbot, turbo, jobs, sd_model, tmp_path
+):
+    download(plan_download("sd-turbo"))
+    dialog = _open(qtbot, jobs)
+    dialog.select("sd-turbo")
+    with qtbot.waitSignal(jobs.updates_checked, timeout=TIMEOUT_MS) as checked:
+        _click(qtbot, dialog.update_button)
+    assert checked.args == [[]] and dialog.state_text("sd-turbo") == "present"
+    assert dialog.message.text() == "Every model here is up to date."
+    assert not dialog.download_button.isEnabled()
+
+    newer = shutil.copytree(sd_model, tmp_path / "newer")
+    config = newer / "scheduler" / "scheduler_config.json"
+    config.write_text(config.read_text().replace("{", '{"_revised": true,', 1))
+    turbo.add(TURBO, newer)
+    with qtbot.waitSignal(jobs.updates_checked, timeout=TIMEOUT_MS) as checked:
+        _click(qtbot, dialog.update_button)
+    assert checked.args == [["sd-turbo"]]
+    assert dialog.state_text("sd-turbo") == "update available"
+    assert dialog.download_button.text() == "Update"
+    turbo.served.clear()
+    with qtbot.waitSignal(jobs.finished, timeout=TIMEOUT_MS):
+        _click(qtbot, dialog.download_button)
+    assert set(turbo.served) == {f"{TURBO}/scheduler/scheduler_config.json"}
+    assert dialog.state_text("sd-turbo") == "present"
+    assert not jobs.has_update("sd-turbo")
 
 
 def test_a_gated_repo_says_so_in_the_dialog(qtbot, hub, sd_model, jobs, dialog):

@@ -9,11 +9,16 @@ loop."""
 
 from __future__ import annotations
 
+import importlib.util
+import platform
+import shutil
+import sys
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
 
@@ -25,11 +30,43 @@ from ..engine.downloads import (
     download,
     plan_download,
     remove_model,
+    update_available,
 )
 
 PROGRESS_INTERVAL_S = 0.1  # at most ~10 progress signals a second per download
 SPEED_WINDOW_S = 3.0  # the speed is the mean over this much recent time
 JOIN_TIMEOUT_S = 5.0  # how long quitting waits for each cancelled download
+
+
+def cuda_likely() -> bool:
+    """Whether torch will find a CUDA device, without importing torch when the
+    process has not yet (that costs the GUI thread a second): a CUDA build of
+    torch (its version.py names a CUDA version) and an NVIDIA driver."""
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        return bool(torch.cuda.is_available())
+    spec = importlib.util.find_spec("torch")
+    if spec is None or not spec.submodule_search_locations:
+        return False
+    version = Path(next(iter(spec.submodule_search_locations))) / "version.py"
+    try:
+        text = version.read_text(encoding="utf-8")
+    except OSError:
+        return False
+    cuda_build = any(line.startswith("cuda") and "None" not in line for line in text.splitlines())
+    driver = Path("/proc/driver/nvidia").exists() or shutil.which("nvidia-smi") is not None
+    return cuda_build and driver
+
+
+def runs_on_cpu(device: str) -> bool:
+    """Whether the engine's device choice ends on the CPU path, where the speed
+    pack (the tiny decoder) is worth offering."""
+    if device == "cpu":
+        return True
+    if device != "auto":
+        return False  # cuda or mps: a GPU decodes fast enough
+    apple_gpu = sys.platform == "darwin" and platform.machine() == "arm64"
+    return not apple_gpu and not cuda_likely()
 
 
 @dataclass(frozen=True)
@@ -107,8 +144,11 @@ class DownloadJobs(QObject):
     failed = Signal(str, str)  # name, the sentence that says why and what to do
     cancelled = Signal(str)
     removed = Signal(str, int)  # name, bytes freed
+    updates_checked = Signal(object)  # the names with a newer version on the hub
+    update_check_failed = Signal(str)  # the sentence
     # From a download's thread to this object's (the GUI) thread: (name, outcome, sentence).
     _ended = Signal(str, str, str)
+    _checked = Signal(object, str)  # names with an update, the failure's sentence ("": none)
 
     def __init__(self, device: Callable[[], str] = lambda: "cpu", parent=None) -> None:
         super().__init__(parent)
@@ -119,7 +159,10 @@ class DownloadJobs(QObject):
         self._status: dict[str, DownloadStatus] = {}
         self._totals: dict[str, int] = {}
         self._errors: dict[str, str] = {}
+        self._updates: set[str] = set()
+        self._checker: threading.Thread | None = None
         self._ended.connect(self._on_ended)
+        self._checked.connect(self._on_checked)
 
     # -- what a view reads -------------------------------------------------------
 
@@ -136,6 +179,13 @@ class DownloadJobs(QObject):
     def planned_total(self, name: str) -> int | None:
         """The download size of `name` once a download of it was planned."""
         return self._totals.get(name)
+
+    def has_update(self, name: str) -> bool:
+        """Whether the last check found a newer version of `name` on the hub."""
+        return name in self._updates
+
+    def checking(self) -> bool:
+        return self._checker is not None
 
     def error(self, name: str) -> str | None:
         """Why the last download of `name` failed; None after a new start."""
@@ -164,12 +214,24 @@ class DownloadJobs(QObject):
         if job is not None:
             job.cancel.set()
 
+    def check_updates(self, names: list[str]) -> bool:
+        """Asks the hub, in the background, which of `names` have a newer version
+        than the one here; False when a check already runs."""
+        if self._checker is not None:
+            return False
+        self._checker = threading.Thread(
+            target=self._check, args=(list(names),), name="update-check", daemon=True
+        )
+        self._checker.start()
+        return True
+
     def remove(self, name: str) -> int:
         """Deletes `name` from the hub cache (not while it downloads); returns the
         bytes freed. Raises DownloadError with the sentence."""
         if name in self._jobs:
             raise DownloadError(f"{name} is downloading; cancel it first, then remove it.")
         freed = remove_model(name)
+        self._updates.discard(name)
         self._status.pop(name, None)
         self._errors.pop(name, None)
         self.removed.emit(name, freed)
@@ -182,10 +244,11 @@ class DownloadJobs(QObject):
             job.cancel.set()
         deadline = time.monotonic() + timeout_s
         stopped = True
-        for job in list(self._jobs.values()):
-            if job.thread is not None:
-                job.thread.join(max(0.0, deadline - time.monotonic()))
-                stopped = stopped and not job.thread.is_alive()
+        threads = [job.thread for job in self._jobs.values()] + [self._checker]
+        for thread in threads:
+            if thread is not None:
+                thread.join(max(0.0, deadline - time.monotonic()))
+                stopped = stopped and not thread.is_alive()
         return stopped
 
     # -- the download's thread ---------------------------------------------------
@@ -210,6 +273,33 @@ class DownloadJobs(QObject):
         else:
             self._ended.emit(job.name, "finished", "")
 
+    def _check(self, names: list[str]) -> None:
+        found: list[str] = []  # what was found before a failure still counts
+        try:
+            for name in names:
+                if update_available(name):
+                    found.append(name)
+        except DownloadError as exc:
+            self._checked.emit(found, str(exc))
+        except Exception as exc:  # a sentence, never a traceback
+            self._checked.emit(
+                found,
+                f"Checking for updates failed unexpectedly ({type(exc).__name__}: {exc}); "
+                "try again.",
+            )
+        else:
+            self._checked.emit(found, "")
+
+    def _on_checked(self, found: list[str], sentence: str) -> None:
+        if self._checker is not None:
+            self._checker.join(1.0)  # it has emitted its last signal: it is ending
+        self._checker = None
+        self._updates.update(found)
+        if sentence:
+            self.update_check_failed.emit(sentence)
+        else:
+            self.updates_checked.emit(found)
+
     def _reporter(self, name: str, total: int) -> Callable[[DownloadProgress], None]:
         meter = SpeedMeter()
         last = [0.0, -1]  # when the last signal went, and the bytes it said
@@ -233,6 +323,7 @@ class DownloadJobs(QObject):
         if job is not None and job.thread is not None:
             job.thread.join(1.0)  # it has emitted its last signal: it is ending
         if outcome == "finished":
+            self._updates.discard(name)
             total = self._totals.get(name, 0)
             self._status[name] = DownloadStatus(total, total, 0.0)
             self.finished.emit(name)

@@ -6,11 +6,6 @@ so closing the dialog stops nothing, and opening it again shows what runs."""
 
 from __future__ import annotations
 
-import importlib.util
-import platform
-import shutil
-import sys
-from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, cast
 
 from PySide6.QtCore import Qt
@@ -32,7 +27,7 @@ from PySide6.QtWidgets import (
 from ..engine.byte_sizes import size_text
 from ..engine.catalog import CATALOG, CatalogEntry, Kind, companions
 from ..engine.downloads import DownloadError, ModelState, model_state
-from .download_jobs import DownloadJobs, DownloadStatus
+from .download_jobs import DownloadJobs, DownloadStatus, runs_on_cpu
 
 if TYPE_CHECKING:
     from .generation_panel import GenerationPanel
@@ -47,37 +42,6 @@ ROLES = {
     Kind.CONTROLNET: "canny ControlNet: follows the canvas's edges",
     Kind.DECODER: "speed pack: faster decoding, slightly softer",
 }
-
-
-def cuda_likely() -> bool:
-    """Whether torch will find a CUDA device, without importing torch when the
-    process has not yet (that costs the GUI thread a second): a CUDA build of
-    torch (its version.py names a CUDA version) and an NVIDIA driver."""
-    torch = sys.modules.get("torch")
-    if torch is not None:
-        return bool(torch.cuda.is_available())
-    spec = importlib.util.find_spec("torch")
-    if spec is None or not spec.submodule_search_locations:
-        return False
-    version = Path(next(iter(spec.submodule_search_locations))) / "version.py"
-    try:
-        text = version.read_text(encoding="utf-8")
-    except OSError:
-        return False
-    cuda_build = any(line.startswith("cuda") and "None" not in line for line in text.splitlines())
-    driver = Path("/proc/driver/nvidia").exists() or shutil.which("nvidia-smi") is not None
-    return cuda_build and driver
-
-
-def runs_on_cpu(device: str) -> bool:
-    """Whether the engine's device choice ends on the CPU path, where the speed
-    pack (the tiny decoder) is worth offering."""
-    if device == "cpu":
-        return True
-    if device != "auto":
-        return False  # cuda or mps: a GPU decodes fast enough
-    apple_gpu = sys.platform == "darwin" and platform.machine() == "arm64"
-    return not apple_gpu and not cuda_likely()
 
 
 def downloadable(cpu_path: bool) -> list[tuple[CatalogEntry, tuple[CatalogEntry, ...]]]:
@@ -125,6 +89,8 @@ class ModelsDialog(QDialog):
         self.download_button = QPushButton("Download")
         self.cancel_button = QPushButton("Cancel")
         self.remove_button = QPushButton("Remove…")
+        self.update_button = QPushButton("Check for updates")
+        self.update_button.setToolTip("Ask the hub whether the models here have newer versions")
         self.message = QLabel()
         self.message.setWordWrap(True)
         self.message.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -134,6 +100,7 @@ class ModelsDialog(QDialog):
         for button in (self.download_button, self.cancel_button, self.remove_button):
             actions.addWidget(button)
         actions.addStretch(1)
+        actions.addWidget(self.update_button)
         actions.addWidget(close)
         column = QVBoxLayout(self)
         column.addWidget(self.tree, 1)
@@ -145,6 +112,7 @@ class ModelsDialog(QDialog):
         self.download_button.clicked.connect(self.download_selected)
         self.cancel_button.clicked.connect(self.cancel_selected)
         self.remove_button.clicked.connect(self.remove_selected)
+        self.update_button.clicked.connect(self.check_updates)
         self.tree.currentItemChanged.connect(self._update_buttons)
         jobs.started.connect(self._on_started)
         jobs.planned.connect(self._on_planned)
@@ -153,6 +121,8 @@ class ModelsDialog(QDialog):
         jobs.failed.connect(self._on_failed)
         jobs.cancelled.connect(self._on_cancelled)
         jobs.removed.connect(self._on_removed)
+        jobs.updates_checked.connect(self._on_updates_checked)
+        jobs.update_check_failed.connect(self._on_update_check_failed)
         self.refresh()
         self.tree.setCurrentItem(self.tree.topLevelItem(0))
 
@@ -199,8 +169,11 @@ class ModelsDialog(QDialog):
         else:
             size, size_tip = size_text(total), f"Download size ({size_text(on_disk)} on disk)"
         error = None if running else self.jobs.error(name)
+        shown = "downloading" if running else state.value
+        if not running and state is ModelState.PRESENT and self.jobs.has_update(name):
+            shown = "update available"
         for item in self._items[name]:
-            item.setText(STATE, "downloading" if running else state.value)
+            item.setText(STATE, shown)
             item.setText(SIZE, size)
             item.setToolTip(SIZE, size_tip)
             if running:
@@ -245,6 +218,8 @@ class ModelsDialog(QDialog):
             bar.setFormat(status.text())
 
     def _update_buttons(self, *_args: object) -> None:
+        present = any(state is ModelState.PRESENT for state, _ in self._states.values())
+        self.update_button.setEnabled(present and not self.jobs.checking())
         name = self.selected_name()
         if name is None:
             for button in (self.download_button, self.cancel_button, self.remove_button):
@@ -252,8 +227,10 @@ class ModelsDialog(QDialog):
             return
         state, on_disk = self._states.get(name, (ModelState.NOT_DOWNLOADED, 0))
         running = self.jobs.running(name)
-        self.download_button.setText("Resume" if state is ModelState.PARTIAL else "Download")
-        self.download_button.setEnabled(not running and state is not ModelState.PRESENT)
+        update = state is ModelState.PRESENT and self.jobs.has_update(name)
+        verb = "Update" if update else "Resume" if state is ModelState.PARTIAL else "Download"
+        self.download_button.setText(verb)
+        self.download_button.setEnabled(not running and (update or state is not ModelState.PRESENT))
         self.cancel_button.setEnabled(running)
         self.remove_button.setEnabled(not running and on_disk > 0)
 
@@ -290,6 +267,25 @@ class ModelsDialog(QDialog):
         except DownloadError as exc:
             self._say(str(exc), warning=True)
             self.refresh([name])
+
+    def check_updates(self) -> None:
+        """Asks the hub about every model here (not only the selected one: one
+        click answers "is anything out of date?")."""
+        names = [n for n, (state, _) in self._states.items() if state is ModelState.PRESENT]
+        if names and self.jobs.check_updates(names):
+            self._say(f"Checking {len(names)} model(s) for updates…")
+            self._update_buttons()
+
+    def _on_updates_checked(self, found: list[str]) -> None:
+        self.refresh()
+        if found:
+            self._say(f"A newer version is on the hub for: {', '.join(found)}; Update fetches it.")
+        else:
+            self._say("Every model here is up to date.")
+
+    def _on_update_check_failed(self, sentence: str) -> None:
+        self.refresh()
+        self._say(sentence, warning=True)
 
     def _say(self, text: str, warning: bool = False) -> None:
         self.message.setText(text)
