@@ -8,6 +8,7 @@ import shutil
 
 import pytest
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import QMessageBox
 
 from studio.engine.catalog import CATALOG, Kind
@@ -15,6 +16,8 @@ from studio.engine.downloads import ModelState, download, model_state, plan_down
 from studio.ui.download_jobs import DownloadJobs, DownloadStatus, SpeedMeter, runs_on_cpu
 from studio.ui.model_picker import ModelPicker
 from studio.ui.models_dialog import ModelsDialog, downloadable
+from studio.ui.theme import warning_color
+from tests.test_window_looks import theme  # noqa: F401 (a fixture)
 
 TIMEOUT_MS = 60_000
 TURBO = "stabilityai/sd-turbo"
@@ -87,6 +90,25 @@ def test_the_rows_are_pipelines_with_their_companions_and_the_speed_pack_only_on
     on_gpu = dict(downloadable(cpu_path=False))
     assert [c.name for c in on_gpu[CATALOG["sd15"]]] == ["controlnet-canny-sd15"]
     assert runs_on_cpu("cpu") and not runs_on_cpu("cuda") and not runs_on_cpu("mps")
+
+
+@pytest.mark.parametrize("name", ["dark", "light"])
+def test_the_not_downloaded_message_is_in_the_warning_colour(qtbot, request, name):
+    request.getfixturevalue("theme")(name)
+    picker = ModelPicker()
+    qtbot.addWidget(picker)
+    picker.set_downloads(DownloadJobs())
+    picker.show()
+    text = QPalette.ColorRole.WindowText
+
+    def colour() -> str:
+        return picker.status.palette().color(text).name()
+
+    picker.set_spec("sdxl")  # not in the tests' empty hub cache
+    assert "not downloaded" in picker.status.text()
+    assert colour() == warning_color(picker.status.palette())
+    picker.set_spec("demo")
+    assert colour() != warning_color(picker.status.palette())
 
 
 @pytest.mark.slow

@@ -205,11 +205,15 @@ class ModelPicker(QWidget):
         self._defaults = defaults
         self.download_row.hide()
         offer = self._offer(spec) if defaults is None else None
-        self._say(text if offer is None else offer, warning=defaults is None)
+        downloading = self._downloads is not None and self._downloads.running(spec)
+        self._say(text if offer is None else offer, warning=defaults is None and not downloading)
         return defaults
 
     def _say(self, text: str, warning: bool) -> None:
         self.status.setText(text)
+        # The theme's "#hint" grey outranks its [warning] colour (an id is the
+        # more specific selector), so a warning is not a hint.
+        self.status.setObjectName("" if warning else "hint")
         self.status.setProperty("warning", warning)
         self.status.style().unpolish(self.status)
         self.status.style().polish(self.status)
@@ -276,7 +280,7 @@ class ModelPicker(QWidget):
         entry = CATALOG.get(name)
         if entry is not None and name == self.current_spec():
             self._show_progress(status)
-            self._say(f"Downloading {entry.title}… {status.text()}", warning=True)
+            self._say(f"Downloading {entry.title}… {status.text()}", warning=False)
 
     def _on_download_finished(self, name: str) -> None:
         self._fill()  # its "(not downloaded)" marker goes
