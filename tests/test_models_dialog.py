@@ -5,8 +5,10 @@ tiny SD model as stabilityai/sd-turbo."""
 from __future__ import annotations
 
 import shutil
+import threading
 
 import pytest
+import shiboken6
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import QMessageBox
@@ -252,6 +254,20 @@ def test_quitting_cancels_a_running_download_and_keeps_its_part(qtbot, turbo):
     qtbot.waitUntil(lambda: (jobs.status("sd-turbo") or DownloadStatus(0, 1, 0)).done > 0)
     assert jobs.shutdown(timeout_s=30)
     assert model_state("sd-turbo")[0] is ModelState.PARTIAL
+
+
+def test_a_download_that_outlives_its_window_ends_quietly(qtbot, turbo, monkeypatch):
+    turbo.chunk_delay = 0.05
+    errors = []
+    monkeypatch.setattr(threading, "excepthook", errors.append)
+    jobs = DownloadJobs()
+    jobs.start("sd-turbo")
+    qtbot.waitUntil(lambda: jobs.status("sd-turbo") is not None)
+    (thread,) = [t for t in threading.enumerate() if t.name == "download-sd-turbo"]
+    jobs.shutdown(timeout_s=0)  # quitting gave up waiting: the window goes first
+    shiboken6.delete(jobs)
+    thread.join(30)
+    assert not thread.is_alive() and errors == []
 
 
 def test_an_unexpected_error_is_a_sentence(qtbot, monkeypatch, jobs):

@@ -9,6 +9,7 @@ loop."""
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import platform
 import shutil
@@ -20,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, Signal, SignalInstance
 
 from ..engine.byte_sizes import size_text
 from ..engine.downloads import (
@@ -253,25 +254,33 @@ class DownloadJobs(QObject):
 
     # -- the download's thread ---------------------------------------------------
 
+    @staticmethod
+    def _send(signal: SignalInstance, *args: object) -> None:
+        """Emits from a download's thread. The window may be gone by the time a
+        cancelled download ends (quitting waits only so long): then nobody listens."""
+        with contextlib.suppress(RuntimeError):  # "Signal source has been deleted"
+            signal.emit(*args)
+
     def _run(self, job: _Job) -> None:
         try:
             plan = plan_download(job.name, device=self._device())
             self._totals[job.name] = plan.total
-            self.planned.emit(job.name, plan.total)
+            self._send(self.planned, job.name, plan.total)
             download(plan, progress=self._reporter(job.name, plan.total), cancel=job.cancel)
         except DownloadCancelledError:
-            self._ended.emit(job.name, "cancelled", "")
+            self._send(self._ended, job.name, "cancelled", "")
         except DownloadError as exc:
-            self._ended.emit(job.name, "failed", str(exc))
+            self._send(self._ended, job.name, "failed", str(exc))
         except Exception as exc:  # a user sees a sentence, never a traceback
-            self._ended.emit(
+            self._send(
+                self._ended,
                 job.name,
                 "failed",
                 f"Downloading {job.name} failed unexpectedly ({type(exc).__name__}: {exc}); "
                 "try again, and report it if it happens again.",
             )
         else:
-            self._ended.emit(job.name, "finished", "")
+            self._send(self._ended, job.name, "finished", "")
 
     def _check(self, names: list[str]) -> None:
         found: list[str] = []  # what was found before a failure still counts
@@ -280,15 +289,16 @@ class DownloadJobs(QObject):
                 if update_available(name):
                     found.append(name)
         except DownloadError as exc:
-            self._checked.emit(found, str(exc))
+            self._send(self._checked, found, str(exc))
         except Exception as exc:  # a sentence, never a traceback
-            self._checked.emit(
+            self._send(
+                self._checked,
                 found,
                 f"Checking for updates failed unexpectedly ({type(exc).__name__}: {exc}); "
                 "try again.",
             )
         else:
-            self._checked.emit(found, "")
+            self._send(self._checked, found, "")
 
     def _on_checked(self, found: list[str], sentence: str) -> None:
         if self._checker is not None:
@@ -314,7 +324,7 @@ class DownloadJobs(QObject):
             last[:] = [now, progress.done]
             status = DownloadStatus(progress.done, progress.total or total, speed)
             self._status[name] = status
-            self.progressed.emit(name, status)
+            self._send(self.progressed, name, status)
 
         return report
 
