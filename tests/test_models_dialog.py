@@ -320,6 +320,7 @@ def test_a_newcomer_picks_sd_turbo_clicks_download_and_generates(
     _click(qtbot, picker.models_button)
     (dialog,) = window.findChildren(ModelsDialog)
     assert dialog.isVisible() and dialog.state_text("sd-turbo") == "present"
+    assert dialog.selected_name() == "sd-turbo"  # the picker's model
     menu = next(a for a in window.menuBar().actions() if a.text() == "&Generate").menu()
     next(a for a in menu.actions() if a.text() == "&Models…").trigger()
     assert window.findChildren(ModelsDialog) == [dialog]

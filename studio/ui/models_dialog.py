@@ -140,7 +140,9 @@ class ModelsDialog(QDialog):
         return None if item is None else item.data(NAME, NAME_ROLE)
 
     def select(self, name: str) -> None:
-        self.tree.setCurrentItem(self._items[name][0])
+        """Selects the (first) row of `name`; a name without a row changes nothing."""
+        if name in self._items:
+            self.tree.setCurrentItem(self._items[name][0])
 
     def items(self, name: str) -> list[QTreeWidgetItem]:
         return self._items[name]
@@ -349,6 +351,7 @@ def show_models(window: ModelsHost) -> ModelsDialog:
     else:
         cpu_path = runs_on_cpu(window.prefs.engine.device)
         dialog = ModelsDialog(window.downloads, cpu_path, cast(QWidget, window))
+        dialog.select(window.panel.model.current_spec())  # the model the user has in mind
     dialog.show()
     dialog.raise_()
     dialog.activateWindow()
