@@ -139,6 +139,7 @@ class DownloadJobs(QObject):
     """Starts, cancels and reports the window's model downloads by catalog name."""
 
     started = Signal(str)
+    cancelling = Signal(str)  # asked to stop; it ends (cancelled) at its next chunk
     planned = Signal(str, int)  # name, bytes the whole download has
     progressed = Signal(str, object)  # name, DownloadStatus
     finished = Signal(str)
@@ -212,8 +213,15 @@ class DownloadJobs(QObject):
     def cancel(self, name: str) -> None:
         """Stops at the next chunk; what arrived stays, for Resume."""
         job = self._jobs.get(name)
-        if job is not None:
+        if job is not None and not job.cancel.is_set():
             job.cancel.set()
+            self.cancelling.emit(name)
+
+    def is_cancelling(self, name: str) -> bool:
+        """Asked to stop and not yet stopped: the client reads in chunks of
+        several MB, so on a slow line this can last seconds."""
+        job = self._jobs.get(name)
+        return job is not None and job.cancel.is_set()
 
     def check_updates(self, names: list[str]) -> bool:
         """Asks the hub, in the background, which of `names` have a newer version

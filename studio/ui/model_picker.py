@@ -224,6 +224,7 @@ class ModelPicker(QWidget):
         """Offers Download for a catalog model that is not here, through `jobs`."""
         self._downloads = jobs
         jobs.started.connect(self._on_download_event)
+        jobs.cancelling.connect(self._on_download_event)
         jobs.progressed.connect(self._on_download_progress)
         jobs.cancelled.connect(self._on_download_event)
         jobs.failed.connect(self._on_download_event)
@@ -241,11 +242,14 @@ class ModelPicker(QWidget):
             return None
         self.download_row.show()
         if jobs.running(spec):
-            self.download_button.setText("Cancel")
+            cancelling = jobs.is_cancelling(spec)
+            self.download_button.setText("Cancelling…" if cancelling else "Cancel")
+            self.download_button.setEnabled(not cancelling)
             status = jobs.status(spec)
             self._show_progress(status)
             return f"Downloading {entry.title}… " + (status.text() if status else "")
         state, _ = model_state(spec)
+        self.download_button.setEnabled(True)
         self.download_button.setText("Resume" if state is ModelState.PARTIAL else "Download")
         total = jobs.planned_total(spec)
         size = f" ({size_text(total)})" if total else ""

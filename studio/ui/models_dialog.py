@@ -114,7 +114,8 @@ class ModelsDialog(QDialog):
         self.remove_button.clicked.connect(self.remove_selected)
         self.update_button.clicked.connect(self.check_updates)
         self.tree.currentItemChanged.connect(self._update_buttons)
-        jobs.started.connect(self._on_started)
+        jobs.started.connect(self._on_running_changed)
+        jobs.cancelling.connect(self._on_running_changed)
         jobs.planned.connect(self._on_planned)
         jobs.progressed.connect(self._on_progress)
         jobs.finished.connect(self._on_finished)
@@ -217,7 +218,7 @@ class ModelsDialog(QDialog):
             bar = self._bar(item)
             bar.setRange(0, 100)
             bar.setValue(status.percent)
-            bar.setFormat(status.text())
+            bar.setFormat("Cancelling…" if self.jobs.is_cancelling(name) else status.text())
 
     def _update_buttons(self, *_args: object) -> None:
         present = any(state is ModelState.PRESENT for state, _ in self._states.values())
@@ -233,7 +234,7 @@ class ModelsDialog(QDialog):
         verb = "Update" if update else "Resume" if state is ModelState.PARTIAL else "Download"
         self.download_button.setText(verb)
         self.download_button.setEnabled(not running and (update or state is not ModelState.PRESENT))
-        self.cancel_button.setEnabled(running)
+        self.cancel_button.setEnabled(running and not self.jobs.is_cancelling(name))
         self.remove_button.setEnabled(not running and on_disk > 0)
 
     # -- what the buttons do -----------------------------------------------------
@@ -247,7 +248,7 @@ class ModelsDialog(QDialog):
     def cancel_selected(self) -> None:
         name = self.selected_name()
         if name is not None:
-            self.jobs.cancel(name)
+            self.jobs.cancel(name)  # the rows follow its cancelling signal
 
     def remove_selected(self) -> None:
         name = self.selected_name()
@@ -297,7 +298,7 @@ class ModelsDialog(QDialog):
 
     # -- what the downloads say --------------------------------------------------
 
-    def _on_started(self, name: str) -> None:
+    def _on_running_changed(self, name: str) -> None:
         if name in self._items:
             self._draw(name)
             self._update_buttons()
