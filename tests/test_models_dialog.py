@@ -5,6 +5,8 @@ tiny SD model as stabilityai/sd-turbo."""
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 import threading
 
 import pytest
@@ -92,6 +94,26 @@ def test_the_rows_are_pipelines_with_their_companions_and_the_speed_pack_only_on
     on_gpu = dict(downloadable(cpu_path=False))
     assert [c.name for c in on_gpu[CATALOG["sd15"]]] == ["controlnet-canny-sd15"]
     assert runs_on_cpu("cpu") and not runs_on_cpu("cuda") and not runs_on_cpu("mps")
+
+
+def test_the_cpu_path_guess_asks_a_loaded_torch_and_never_loads_one(monkeypatch):
+    class Cuda:
+        available = True
+
+        def is_available(self) -> bool:
+            return self.available
+
+    fake = type("torch", (), {"cuda": Cuda()})
+    monkeypatch.setitem(sys.modules, "torch", fake)
+    assert not runs_on_cpu("auto")
+    fake.cuda.available = False
+    assert runs_on_cpu("auto") or sys.platform == "darwin"
+    code = (
+        "import sys; from studio.ui.download_jobs import runs_on_cpu; runs_on_cpu('auto'); "
+        "print('torch' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.stdout.strip() == "False", out.stderr
 
 
 @pytest.mark.parametrize("name", ["dark", "light"])
