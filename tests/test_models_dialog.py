@@ -272,6 +272,30 @@ def test_a_gated_repo_says_so_in_the_dialog(qtbot, hub, sd_model, jobs, dialog):
     assert dialog.download_button.isEnabled()
 
 
+def test_offline_the_picker_says_so_in_one_sentence(qtbot, jobs):
+    picker = ModelPicker()  # the tests run with HF_HUB_OFFLINE=1
+    qtbot.addWidget(picker)
+    picker.set_downloads(jobs)
+    picker.set_spec("sd-turbo")
+    with qtbot.waitSignal(jobs.failed, timeout=TIMEOUT_MS):
+        _click(qtbot, picker.download_button)
+    assert picker.status.text().startswith("Downloads are off because HF_HUB_OFFLINE is set")
+    assert picker.download_button.text() == "Download" and picker.download_button.isEnabled()
+
+
+@pytest.mark.slow
+def test_a_failure_with_no_dialog_open_shows_in_the_window(qtbot, hub, sd_model, tmp_path):
+    from studio.ui.main_window import MainWindow
+    from studio.ui.settings_store import open_store
+
+    hub.add("stabilityai/sdxl-turbo", sd_model, token="secret")
+    window = MainWindow(open_store(tmp_path / "settings.ini"), start_engine=False)
+    qtbot.addWidget(window, before_close_func=lambda w: w.document.undo_stack.setClean())
+    with qtbot.waitSignal(window.downloads.failed, timeout=TIMEOUT_MS):
+        window.downloads.start("sdxl-turbo")  # while another model is chosen
+    assert window.message_bar.text().startswith("stabilityai/sdxl-turbo is gated")
+
+
 def test_quitting_cancels_a_running_download_and_keeps_its_part(qtbot, turbo):
     turbo.chunk_delay = 0.05
     jobs = DownloadJobs()
