@@ -43,9 +43,11 @@ def cuda_likely() -> bool:
     """Whether torch will find a CUDA device, without importing torch when the
     process has not yet (that costs the GUI thread a second): a CUDA build of
     torch (its version.py names a CUDA version) and an NVIDIA driver."""
-    torch = sys.modules.get("torch")
-    if torch is not None:
-        return bool(torch.cuda.is_available())
+    # The engine thread may be importing torch right now: a half-made module
+    # has no cuda yet, and then the files answer.
+    cuda = getattr(sys.modules.get("torch"), "cuda", None)
+    if cuda is not None and hasattr(cuda, "is_available"):
+        return bool(cuda.is_available())
     spec = importlib.util.find_spec("torch")
     if spec is None or not spec.submodule_search_locations:
         return False

@@ -156,9 +156,9 @@ class ModelsDialog(QDialog):
         for name in names or list(self._items):
             try:
                 self._states[name] = model_state(name)
-            except DownloadError as exc:  # not expected for catalog names: say it in the row
+            except DownloadError as exc:  # not expected for catalog names with a hub id
                 self._states[name] = (ModelState.NOT_DOWNLOADED, 0)
-                self._errors_in_row(name, str(exc))
+                self._say(str(exc), warning=True)
             self._draw(name)
         self._update_buttons()
 
@@ -187,11 +187,6 @@ class ModelsDialog(QDialog):
                 item.setToolTip(PROGRESS, error or "")
         if running and (status := self.jobs.status(name)) is not None:
             self._show_status(name, status)
-
-    def _errors_in_row(self, name: str, sentence: str) -> None:
-        for item in self._items[name]:
-            item.setText(PROGRESS, sentence)
-            item.setToolTip(PROGRESS, sentence)
 
     def _bar(self, item: QTreeWidgetItem) -> QProgressBar:
         bar = self.tree.itemWidget(item, PROGRESS)
