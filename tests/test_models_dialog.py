@@ -4,10 +4,12 @@ tiny SD model as stabilityai/sd-turbo."""
 
 from __future__ import annotations
 
+import importlib.util
 import shutil
 import subprocess
 import sys
 import threading
+import types
 
 import pytest
 import shiboken6
@@ -103,13 +105,15 @@ def test_the_cpu_path_guess_asks_a_loaded_torch_and_never_loads_one(monkeypatch)
         def is_available(self) -> bool:
             return self.available
 
+    half = types.ModuleType("torch")  # as the import machinery makes it, spec first
+    half.__spec__ = importlib.util.find_spec("torch")
     fake = type("torch", (), {"cuda": Cuda()})
     monkeypatch.setitem(sys.modules, "torch", fake)
     assert not runs_on_cpu("auto")
     fake.cuda.available = False
     assert runs_on_cpu("auto") or sys.platform == "darwin"
     # The engine thread half-way through importing torch: no cuda yet, no error.
-    monkeypatch.setitem(sys.modules, "torch", type("torch", (), {}))
+    monkeypatch.setitem(sys.modules, "torch", half)
     assert runs_on_cpu("auto") in (True, False)
     code = (
         "import sys; from studio.ui.download_jobs import runs_on_cpu; runs_on_cpu('auto'); "

@@ -48,7 +48,10 @@ def cuda_likely() -> bool:
     cuda = getattr(sys.modules.get("torch"), "cuda", None)
     if cuda is not None and hasattr(cuda, "is_available"):
         return bool(cuda.is_available())
-    spec = importlib.util.find_spec("torch")
+    try:
+        spec = importlib.util.find_spec("torch")
+    except ValueError:  # a module in sys.modules without a spec: no files to read
+        return False
     if spec is None or not spec.submodule_search_locations:
         return False
     version = Path(next(iter(spec.submodule_search_locations))) / "version.py"
