@@ -271,3 +271,12 @@ def test_two_downloads_of_one_file_at_once_do_not_mix(hub, tmp_path, monkeypatch
     assert not errors
     assert (folder / WEIGHTS).read_bytes() == (tmp_path / "big" / WEIGHTS).read_bytes()
     assert hub.served[f"test/big/{WEIGHTS}"] == size  # the second waited, then found it
+
+
+def test_progress_comes_every_megabyte_not_every_ten(hub, tmp_path):
+    """The client reads 10 MB at a time by default: a cancel or a progress bar
+    would wait that long on a slow line."""
+    hub.add("test/big", _big_repo(tmp_path, 3 * 2**20))
+    seen = []
+    download(plan_download("test/big"), progress=seen.append)
+    assert len([p for p in seen if p.file == WEIGHTS]) >= 3

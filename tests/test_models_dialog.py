@@ -382,3 +382,16 @@ def test_a_newcomer_picks_sd_turbo_clicks_download_and_generates(
     assert window.findChildren(ModelsDialog) == [dialog]
     window.document.undo_stack.setClean()
     window.close()
+
+
+def test_downloads_fetch_for_the_device_the_engine_will_use(monkeypatch):
+    import torch
+
+    from studio.ui.download_jobs import fetch_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert fetch_device("cpu") == "cpu"
+    assert fetch_device("auto") == "cpu"
+    assert fetch_device("cuda") == "cpu"  # chosen but absent: the engine says so, not this
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert fetch_device("auto") == "cuda"

@@ -64,6 +64,18 @@ def cuda_likely() -> bool:
     return cuda_build and driver
 
 
+def fetch_device(choice: str) -> str:
+    """The device a download fetches weights for: where the engine will run with
+    the Device setting `choice`. Imports torch: call it off the GUI thread."""
+    from ..engine.errors import EngineError
+    from ..engine.pipelines import pick_device
+
+    try:
+        return pick_device(choice)
+    except EngineError:  # a GPU chosen that is not here: the engine will say so
+        return "cpu"
+
+
 def runs_on_cpu(device: str) -> bool:
     """Whether the engine's device choice ends on the CPU path, where the speed
     pack (the tiny decoder) is worth offering."""
@@ -159,8 +171,8 @@ class DownloadJobs(QObject):
 
     def __init__(self, device: Callable[[], str] = lambda: "cpu", parent=None) -> None:
         super().__init__(parent)
-        # Which precision to fetch follows the device the engine will run on;
-        # for now every device gets full precision (the loader reads no fp16 variant).
+        # Which precision to fetch follows the device the engine will run on
+        # (the fp16 files alone on CUDA); called on the download's thread.
         self._device = device
         self._jobs: dict[str, _Job] = {}
         self._status: dict[str, DownloadStatus] = {}

@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
 from ..engine.byte_sizes import size_text
 from ..engine.catalog import CATALOG, CatalogEntry, Kind, companions
 from ..engine.downloads import DownloadError, ModelState, model_state
-from .download_jobs import DownloadJobs, DownloadStatus, runs_on_cpu
+from .download_jobs import DownloadJobs, DownloadStatus, fetch_device, runs_on_cpu
 
 if TYPE_CHECKING:
     from .generation_panel import GenerationPanel
@@ -357,7 +357,9 @@ def show_models(window: ModelsHost) -> ModelsDialog:
 def attach_downloads(window: ModelsHost) -> DownloadJobs:
     """The window's downloads (they live as long as it does), wired to its model
     picker: Models… opens the dialog, Download starts one from the picker."""
-    jobs = DownloadJobs(parent=cast(QWidget, window))
+    jobs = DownloadJobs(
+        device=lambda: fetch_device(window.prefs.engine.device), parent=cast(QWidget, window)
+    )
     picker = window.panel.model
     picker.set_downloads(jobs)
     picker.models_requested.connect(lambda: show_models(window))
