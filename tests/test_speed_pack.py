@@ -241,3 +241,15 @@ def test_download_offers_the_controlnet_and_on_the_cpu_the_speed_pack(
 
 def _offers(capsys) -> list[str]:
     return [line for line in capsys.readouterr().err.splitlines() if line.startswith("Also")]
+
+
+def test_an_sdxl_model_decodes_with_taesdxl(hub_cache, taesd, sdxl_model):
+    from diffusers import AutoencoderTiny
+
+    _put("stabilityai/sdxl-turbo", sdxl_model)
+    _put("madebyollin/taesdxl", taesd)
+    store = PipelineStore(EngineOptions(device="cpu"))
+    result = generate(_request(model="sdxl-turbo"), store)
+    assert isinstance(store.base_for(resolve_model("sdxl-turbo")).vae, AutoencoderTiny)
+    assert parse_infotext(result.infotexts[0]).params["VAE"] == "taesdxl"
+    assert result.images[0].size == (64, 64)
