@@ -27,7 +27,7 @@ from tests.test_fast_path import _save_tiny_autoencoder
 
 TAESD = "madebyollin/taesd"
 SD_TURBO = "stabilityai/sd-turbo"
-# The files of madebyollin/taesd on the hub
+# The files of madebyollin/taesd on the hub (as other apps list them too)
 TAESD_REPO_FILES = [
     ".gitattributes",
     "README.md",
@@ -37,7 +37,9 @@ TAESD_REPO_FILES = [
     "images/screenshot.png",
     "images/screenshot_2.png",
     "taesd_decoder.pth",
+    "taesd_decoder.safetensors",  # ComfyUI's copies, which diffusers never loads
     "taesd_encoder.pth",
+    "taesd_encoder.safetensors",
 ]
 
 

@@ -168,7 +168,7 @@ def decoder_notice(
     if decoder is not None and decoder.speed_pack:
         return (
             f"Decoding with the speed pack {decoder.name} ({SPEED_PACK_EFFECT}); turn off "
-            "'Use the speed pack' in the settings (--no-speed-pack) for the model's own decoder."
+            "'Speed pack on the CPU' in the settings (--no-speed-pack) for the model's own decoder."
         )
     if decoder is None and _offers_speed_pack(options, device, model):
         return (
@@ -191,7 +191,7 @@ def load_tiny_vae(decoder: Decoder, dtype: Any) -> Any:
         if decoder.speed_pack:
             raise ModelLoadError(
                 f"The speed pack {decoder.name} could not be loaded ({reason}). Download it "
-                f"again (`studio download {decoder.name}`), or turn off 'Use the speed pack' in "
+                f"again (`studio download {decoder.name}`), or turn off 'Speed pack on the CPU' in "
                 "the settings."
             ) from exc
         raise ModelLoadError(

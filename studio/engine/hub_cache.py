@@ -61,15 +61,25 @@ def repo_id_for(spec: str) -> tuple[str, str]:
     return spec, spec
 
 
+# The names diffusers and transformers load; other weights beside them are for
+# other tools (taesd's taesd_decoder.safetensors is ComfyUI's copy).
+_LOADED_BASES = ("diffusion_pytorch_model", "model")
+
+
 def _weights_of(names: list[str], fp16: bool) -> list[str]:
     """One set of weights from one folder: safetensors over bin, the fp16 variant
     only when asked for and present, the full-precision one otherwise."""
     found: dict[tuple[str, str | None], list[str]] = {}
+    matches = []
     for name in names:
         leaf = name.rsplit("/", 1)[-1]
         match = _WEIGHT.fullmatch(leaf) or _INDEX.fullmatch(leaf)
         if match and match["ext"] in _PREFERRED_FORMATS:
-            found.setdefault((match["ext"], match["variant"]), []).append(name)
+            matches.append((name, match))
+    if any(m["base"] in _LOADED_BASES for _, m in matches):
+        matches = [(n, m) for n, m in matches if m["base"] in _LOADED_BASES]
+    for name, match in matches:
+        found.setdefault((match["ext"], match["variant"]), []).append(name)
     for ext in _PREFERRED_FORMATS:
         variants = [v for e, v in found if e == ext]
         if not variants:

@@ -136,8 +136,7 @@ class EngineOptions:
     )
     speed_pack: bool = option(
         True,
-        label="Use the speed pack (tiny decoder) on the CPU once downloaded: faster decoding, "
-        "slightly softer",
+        label="Speed pack on the CPU (faster decoding, slightly softer)",
         help="on the CPU, decode with the model family's tiny decoder (taesd, taesdxl) once "
         "it is downloaded: faster decoding, slightly softer",
         flag="--no-speed-pack",
