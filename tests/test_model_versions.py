@@ -20,6 +20,7 @@ from studio.engine.downloads import (
 from studio.engine.hub_cache import downloaded_ref, repo_dir
 from studio.engine.hub_token import TokenSource, forget_token, save_token, token_status
 from studio.engine.resolve import resolve_model
+from studio.keychain import KEYRING_SERVICE, KeyStoreError
 
 UNET = "unet/diffusion_pytorch_model.safetensors"
 
@@ -127,6 +128,24 @@ def test_a_token_saved_in_the_keyring_opens_a_gated_repo(hub, sd_model, memory_k
     assert sent == {"Bearer hf_secret"}
     forget_token()
     assert token_status() == (None, None)
+
+
+def test_a_token_no_header_can_carry_is_refused_without_quoting_it(hub, sd_model, memory_keyring):
+    # The HTTP library quotes an illegal header value whole in its exception:
+    # "Illegal header value b'Bearer hf_...'" reached the user's sentence.
+    hub.add("test/gated", sd_model, token="hf_secret")
+    save_token("hf_secret")
+    plan = plan_download("test/gated")
+    memory_keyring.secrets[(KEYRING_SERVICE, "hf-token")] = "hf_sec\x00ret"  # another tool's
+    for attempt in (lambda: plan_download("test/gated"), lambda: download(plan)):
+        with pytest.raises(DownloadError) as err:
+            attempt()
+        assert "sec" not in str(err.value)
+        assert "Settings (Hugging Face token)" in str(err.value)
+    with pytest.raises(KeyStoreError, match="control character") as saving:
+        save_token("hf_new\x1bsecret")
+    assert "secret" not in str(saving.value)
+    assert memory_keyring.secrets[(KEYRING_SERVICE, "hf-token")] == "hf_sec\x00ret"
 
 
 def test_hf_token_in_the_environment_wins_over_the_keyring(

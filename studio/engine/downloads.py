@@ -33,7 +33,7 @@ from .hub_cache import (
     repo_id_for,
     select_files,
 )
-from .hub_token import hub_token
+from .hub_token import hub_token, token_problem
 
 __all__ = [  # the cache's side is re-exported: callers import one module
     "DownloadCancelledError",
@@ -156,6 +156,16 @@ def _hub_errors() -> tuple[type[BaseException], ...]:
     return (errors.HfHubHTTPError, errors.OfflineModeIsEnabled, httpx2.HTTPError, OSError)
 
 
+def _token(token: str | None) -> str | None:
+    """The token to send: the one given, else the user's (hub_token)."""
+    token = token or hub_token()
+    if token and (problem := token_problem(token)):
+        raise DownloadError(
+            f"{problem}; save it again in Settings (Hugging Face token) or correct HF_TOKEN."
+        )
+    return token
+
+
 def plan_download(
     spec: str,
     revision: str | None = None,
@@ -170,7 +180,7 @@ def plan_download(
     hub = _hub()
     try:
         info = hub.HfApi().model_info(
-            repo_id, revision=revision, files_metadata=True, token=token or hub_token()
+            repo_id, revision=revision, files_metadata=True, token=_token(token)
         )
     except _hub_errors() as exc:
         raise _sentence(exc, repo_id) from None
@@ -321,7 +331,7 @@ def download(
     continues each file from where it stopped."""
     _check_online()
     hub = _hub()
-    token = token or hub_token()
+    token = _token(token)
     cancelled = _as_check(cancel)
     missing = [(n, s) for n, s in plan.files if not _present(plan, n)]
     needed = sum(s for _, s in missing)
@@ -380,7 +390,7 @@ def update_available(spec: str, token: str | None = None) -> bool:
         return False
     _check_online()
     try:
-        info = _hub().HfApi().model_info(repo_id, revision=here[0], token=token or hub_token())
+        info = _hub().HfApi().model_info(repo_id, revision=here[0], token=_token(token))
     except _hub_errors() as exc:
         raise _sentence(exc, repo_id) from None
     return bool(info.sha) and info.sha != here[1]

@@ -41,10 +41,21 @@ def token_status() -> tuple[TokenSource | None, str | None]:
     return (TokenSource.KEYRING if stored.value else None), stored.problem
 
 
+def token_problem(value: str) -> str | None:
+    """Why `value` cannot be a token, without quoting it; None when it can be.
+    The HTTP library refuses a header with a control character by quoting the
+    header whole in its exception, which would put the token in a sentence."""
+    if value.isascii() and value.isprintable() and " " not in value:
+        return None
+    return "The Hugging Face token has a space, a control character or a non-ASCII letter in it"
+
+
 def save_token(value: str) -> None:
     value = value.strip()
     if not value:
         raise KeyStoreError("The token is empty; paste the token you made at huggingface.co.")
+    if problem := token_problem(value):
+        raise KeyStoreError(f"{problem}; copy it again from huggingface.co.")
     store_secret(KEYRING_USER, value, "the token", _INSTEAD)
 
 
