@@ -18,7 +18,14 @@ from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import QMessageBox
 
 from studio.engine.catalog import CATALOG, Kind
-from studio.engine.downloads import ModelState, download, model_state, plan_download
+from studio.engine.downloads import (
+    DownloadError,
+    ModelState,
+    download,
+    model_state,
+    plan_download,
+)
+from studio.engine.hub_cache import downloaded_ref, repo_dir
 from studio.ui.download_jobs import DownloadJobs, DownloadStatus, SpeedMeter, runs_on_cpu
 from studio.ui.model_picker import ModelPicker
 from studio.ui.models_dialog import ModelsDialog, downloadable
@@ -395,3 +402,38 @@ def test_downloads_fetch_for_the_device_the_engine_will_use(monkeypatch):
     assert fetch_device("cuda") == "cpu"  # chosen but absent: the engine says so, not this
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     assert fetch_device("auto") == "cuda"
+
+
+def test_a_later_check_clears_an_update_found_earlier(qtbot, jobs, monkeypatch):
+    newer = {"sd-turbo": True, "sdxl": True}
+
+    def update_available(name: str) -> bool:
+        if name == "sdxl" and not newer["sd-turbo"]:
+            raise DownloadError("The hub did not answer.")
+        return newer[name]
+
+    monkeypatch.setattr("studio.ui.download_jobs.update_available", update_available)
+    with qtbot.waitSignal(jobs.updates_checked, timeout=TIMEOUT_MS):
+        jobs.check_updates(["sd-turbo", "sdxl"])
+    assert jobs.has_update("sd-turbo") and jobs.has_update("sdxl")
+    newer["sd-turbo"] = False  # updated meanwhile, e.g. with `studio download sd-turbo`
+    with qtbot.waitSignal(jobs.update_check_failed, timeout=TIMEOUT_MS):
+        jobs.check_updates(["sd-turbo", "sdxl"])
+    # The hub said sd-turbo is current; sdxl got no answer, so its mark stays.
+    assert not jobs.has_update("sd-turbo") and jobs.has_update("sdxl")
+
+
+@pytest.mark.slow
+def test_an_update_follows_the_tag_the_model_was_downloaded_at(
+    qtbot, turbo, jobs, sd_model, tmp_path
+):
+    first = download(plan_download("sd-turbo", revision="v1.0"))
+    newer = shutil.copytree(sd_model, tmp_path / "newer")
+    config = newer / "scheduler" / "scheduler_config.json"
+    config.write_text(config.read_text().replace("{", '{"_revised": true,', 1))
+    turbo.add(TURBO, newer)
+    with qtbot.waitSignal(jobs.finished, timeout=TIMEOUT_MS):
+        jobs.start("sd-turbo")  # the dialog's Update
+    ref, commit = downloaded_ref(TURBO)
+    assert ref == "v1.0" and commit != first.name
+    assert not (repo_dir(TURBO) / "refs" / "main").exists()  # main was never asked for

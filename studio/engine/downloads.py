@@ -32,6 +32,7 @@ from .hub_cache import (
     repo_dir,
     repo_id_for,
     select_files,
+    update_ref,
 )
 from .hub_token import hub_token, token_problem
 
@@ -47,6 +48,7 @@ __all__ = [  # the cache's side is re-exported: callers import one module
     "remove_model",
     "select_files",
     "update_available",
+    "update_ref",
 ]
 
 

@@ -164,6 +164,13 @@ def downloaded_ref(repo_id: str) -> tuple[str, str] | None:
     return None
 
 
+def update_ref(spec: str) -> str | None:
+    """The branch or tag an update of `spec` fetches: the one of the version here
+    (see downloads.update_available); None (main) when none is, or it was fetched by commit."""
+    here = downloaded_ref(repo_id_for(spec)[0])
+    return here[0] if here is not None and here[0] != here[1] else None
+
+
 def snapshot_folder(repo_id: str) -> Path | None:
     """The snapshot folder the loader uses (see downloaded_ref), or None. Never downloads."""
     found = downloaded_ref(repo_id)

@@ -32,6 +32,7 @@ from ..engine.downloads import (
     plan_download,
     remove_model,
     update_available,
+    update_ref,
 )
 
 PROGRESS_INTERVAL_S = 0.1  # at most ~10 progress signals a second per download
@@ -167,7 +168,8 @@ class DownloadJobs(QObject):
     update_check_failed = Signal(str)  # the sentence
     # From a download's thread to this object's (the GUI) thread: (name, outcome, sentence).
     _ended = Signal(str, str, str)
-    _checked = Signal(object, str)  # names with an update, the failure's sentence ("": none)
+    # The names the hub answered for, those with an update, the failure's sentence ("": none).
+    _checked = Signal(object, object, str)
 
     def __init__(self, device: Callable[[], str] = lambda: "cpu", parent=None) -> None:
         super().__init__(parent)
@@ -288,7 +290,9 @@ class DownloadJobs(QObject):
 
     def _run(self, job: _Job) -> None:
         try:
-            plan = plan_download(job.name, device=self._device())
+            # An update follows the branch or tag of the version here, not main.
+            revision = update_ref(job.name)
+            plan = plan_download(job.name, revision, device=self._device())
             self._totals[job.name] = plan.total
             self._send(self.planned, job.name, plan.total)
             download(plan, progress=self._reporter(job.name, plan.total), cancel=job.cancel)
@@ -308,27 +312,32 @@ class DownloadJobs(QObject):
             self._send(self._ended, job.name, "finished", "")
 
     def _check(self, names: list[str]) -> None:
-        found: list[str] = []  # what was found before a failure still counts
+        answered: list[str] = []  # what was answered before a failure still counts
+        found: list[str] = []
         try:
             for name in names:
                 if update_available(name):
                     found.append(name)
+                answered.append(name)
         except DownloadError as exc:
-            self._send(self._checked, found, str(exc))
+            self._send(self._checked, answered, found, str(exc))
         except Exception as exc:  # a sentence, never a traceback
             self._send(
                 self._checked,
+                answered,
                 found,
                 f"Checking for updates failed unexpectedly ({type(exc).__name__}: {exc}); "
                 "try again.",
             )
         else:
-            self._send(self._checked, found, "")
+            self._send(self._checked, answered, found, "")
 
-    def _on_checked(self, found: list[str], sentence: str) -> None:
+    def _on_checked(self, answered: list[str], found: list[str], sentence: str) -> None:
         if self._checker is not None:
             self._checker.join(1.0)  # it has emitted its last signal: it is ending
         self._checker = None
+        # A model updated meanwhile (the CLI) is current now: an old mark goes.
+        self._updates.difference_update(answered)
         self._updates.update(found)
         if sentence:
             self.update_check_failed.emit(sentence)
