@@ -237,8 +237,8 @@ class DownloadJobs(QObject):
             self.cancelling.emit(name)
 
     def is_cancelling(self, name: str) -> bool:
-        """Asked to stop and not yet stopped: the client reads in chunks of
-        several MB, so on a slow line this can last seconds."""
+        """Asked to stop and not yet stopped: the cancel is seen between reads of
+        1 MB (downloads.READ_SIZE), so on a slow line this can last seconds."""
         job = self._jobs.get(name)
         return job is not None and job.cancel.is_set()
 

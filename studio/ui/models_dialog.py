@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 from ..engine.byte_sizes import size_text
 from ..engine.catalog import CATALOG, CatalogEntry, Kind, companions
 from ..engine.downloads import DownloadError, ModelState, model_state
+from ..engine.fastpath import SPEED_PACK_EFFECT
 from .download_jobs import DownloadJobs, DownloadStatus, fetch_device, runs_on_cpu
 
 if TYPE_CHECKING:
@@ -40,7 +41,7 @@ NAME_ROLE = Qt.ItemDataRole.UserRole
 # What a companion row is for, after its name; a pipeline row shows its title.
 ROLES = {
     Kind.CONTROLNET: "canny ControlNet: follows the canvas's edges",
-    Kind.DECODER: "speed pack: faster decoding, slightly softer",
+    Kind.DECODER: f"speed pack: {SPEED_PACK_EFFECT}",
 }
 
 
@@ -174,7 +175,7 @@ class ModelsDialog(QDialog):
         error = None if running else self.jobs.error(name)
         shown = "downloading" if running else state.value
         if not running and state is ModelState.PRESENT and self.jobs.has_update(name):
-            shown = "update available"
+            shown = ModelState.UPDATE_AVAILABLE.value
         for item in self._items[name]:
             item.setText(STATE, shown)
             item.setText(SIZE, size)
