@@ -122,6 +122,11 @@ class JobQueue:
         return self._store
 
     @property
+    def started_store(self) -> PipelineStore | None:
+        """The store once the engine has started; asking never starts it."""
+        return self._store
+
+    @property
     def options(self) -> EngineOptions:
         return self._options
 

@@ -2,8 +2,9 @@
 
     POST /generate/image   a PNG, or JSON with base64 PNGs and the parameters
     POST /generate/text    an answer from Mercury (or any OpenAI-compatible server)
-    GET  /health           liveness and the queue
+    GET  /health           liveness, the device and the queue
     GET  /models           the image model catalog and the text model default
+    /jobs                  the same generation as a job to follow and cancel (jobs_api.py)
     GET  /docs             the OpenAPI page
 
 Errors are JSON `{"error": "<a sentence>"}` with a 4xx/5xx status (errors.py);
@@ -21,7 +22,7 @@ import logging
 import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Request
@@ -33,16 +34,19 @@ from starlette.exceptions import HTTPException
 from .. import __version__
 from ..engine.catalog import CATALOG, DEFAULT_IMAGE_MODEL, Kind
 from ..engine.errors import EngineError, JobCancelledError
-from ..engine.resolve import catalog_status, resolve_model
+from ..engine.resolve import catalog_status
 from ..mercury.settings import DEFAULT_MODEL, FALLBACK_MODELS
 from .bodies import image_response, prompts_of, request_from_body, wants_json
 from .body_allowance import BodyAllowance
 from .disconnect import ClientGone, unless_disconnected
 from .engine_link import EngineLink, JobFailedError, QueueFullError, ServerStoppingError
 from .errors import ApiError, status_for
+from .health import device_words
+from .jobs_api import jobs_router
 from .limits import (
     IMAGE_PATH,
     QUEUE_RETRY_AFTER_S,
+    JobLimits,
     too_large_sentence,
 )
 from .schemas import (
@@ -66,6 +70,7 @@ class ApiConfig:
     default_model: str = DEFAULT_IMAGE_MODEL
     token: str | None = None
     loopback_only: bool = True  # refuse Host headers other than this machine's names
+    jobs: JobLimits = field(default_factory=JobLimits)
 
 
 def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -178,12 +183,13 @@ def create_app(link: EngineLink, text: TextService, config: ApiConfig | None = N
             message = str(exc.detail)
         return _error(exc.status_code, message, getattr(exc, "headers", None))
 
-    @app.get("/health", summary="Liveness, version and the queue")
+    @app.get("/health", summary="Liveness, version, the device and the queue")
     async def health() -> dict[str, Any]:
         queue = link.queue
         return {
             "status": "ok",
             "version": __version__,
+            "device": await asyncio.to_thread(device_words, queue.started_store),
             "running_job": queue.running_id,
             "waiting_jobs": len(queue.pending()),
             "max_waiting_jobs": link.max_waiting,
@@ -235,18 +241,7 @@ def create_app(link: EngineLink, text: TextService, config: ApiConfig | None = N
             # images, validating, looking for the model. run_all asks again.
             link.admit()
             job = await asyncio.to_thread(request_from_body, body, config.default_model)
-            # A bad request is a 4xx now, before the model is looked for; the
-            # validated request goes on, so neither the queue nor generate() checks it again.
-            job, _notices = await asyncio.to_thread(job.validated)
-            options = link.queue.options
-            await asyncio.to_thread(
-                resolve_model,
-                job.model,
-                allow_pickle=options.allow_pickle,
-                model_dirs=options.model_dirs,
-                models_root=options.models_root,
-            )
-            results = await link.run_all(link.plan(job, prompts))
+            results = await link.run_all(await link.prepare(job, prompts))
         except JobFailedError as exc:
             raise ApiError(status_for(exc.cause), str(exc)) from None
         except QueueFullError as exc:
@@ -280,6 +275,8 @@ def create_app(link: EngineLink, text: TextService, config: ApiConfig | None = N
             finish_reason=answer.finish_reason,
             elapsed_s=round(time.perf_counter() - started, 4),
         )
+
+    app.include_router(jobs_router(link, config.default_model, config.jobs, guarded))
 
     @app.exception_handler(EngineError)
     async def engine_error(_request: Request, exc: EngineError) -> JSONResponse:

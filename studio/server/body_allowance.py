@@ -1,7 +1,8 @@
 """`BodyAllowance`: a request body is read only as far as its fields allow.
 
-Every endpoint takes at most MAX_TEXT_BODY of text; /generate/image takes one
-image's worth more for each image field the body has named so far. A JSON key
+Every endpoint takes at most MAX_TEXT_BODY of text; /generate/image (and POST
+/jobs, which takes the same body) takes one image's worth more for each image
+field the body has named so far. A JSON key
 comes before its value, so an image's allowance always arrives before the
 image, and a 10 MB prompt is refused after about 1 MB, unparsed. A body whose
 Content-Length already says more than the endpoint could take is refused
@@ -17,9 +18,9 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .limits import (
+    IMAGE_BODY_PATHS,
     IMAGE_FIELD_WIRE_BYTES,
     IMAGE_FIELDS,
-    IMAGE_PATH,
     MAX_IMAGE_BODY,
     MAX_TEXT_BODY,
     too_large_sentence,
@@ -49,7 +50,7 @@ class BodyAllowance:
             await self.app(scope, receive, send)
             return
         path = scope["path"]
-        images = path == IMAGE_PATH
+        images = path in IMAGE_BODY_PATHS
         cap = MAX_IMAGE_BODY if images else MAX_TEXT_BODY
         declared = _declared_length(scope)
         if declared is not None and declared > cap:

@@ -1,9 +1,10 @@
 """The server's way into the engine: jobs go through a JobQueue — the window's
 own when the server runs inside the app, one on a plain thread for `studio
 serve` — so the GPU has one owner, and each request awaits its jobs' end on
-the server's event loop. The link admits jobs up to its cap on waiting jobs,
-and knows which jobs are its own, so a stopping server answers their requests
-at once without touching the window's jobs."""
+the server's event loop (the job API's jobs are queued without a waiter, see
+submit_all, and followed through their events). The link admits jobs up to
+its cap on waiting jobs, and knows which jobs are its own, so a stopping
+server answers their requests at once without touching the window's jobs."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import threading
+from collections.abc import Callable
 
 from ..engine.errors import EngineError, JobCancelledError
 from ..engine.jobs import (
@@ -22,6 +24,7 @@ from ..engine.jobs import (
 )
 from ..engine.options import EngineOptions, ServiceOptions
 from ..engine.request import GenerationRequest, GenerationResult
+from ..engine.resolve import resolve_model
 from .limits import DEFAULT_MAX_QUEUE
 
 log = logging.getLogger(__name__)
@@ -51,6 +54,37 @@ class EngineLink:
         self._waiting: dict[int, asyncio.Future[GenerationResult]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closing = False
+        # The job API's engine jobs: nobody awaits them here, but close() cancels them.
+        self._detached: set[int] = set()
+        self._close_hooks: list[Callable[[], None]] = []
+
+    @property
+    def closing(self) -> bool:
+        return self._closing
+
+    def on_close(self, hook: Callable[[], None]) -> None:
+        """`hook()` runs (on the stopping thread) when close() is called."""
+        self._close_hooks.append(hook)
+
+    async def prepare(
+        self, request: GenerationRequest, prompts: list[str]
+    ) -> list[GenerationRequest]:
+        """The validated jobs of a request, its model found: a bad request or a
+        missing model raises its EngineError now, before anything is queued
+        (and the queue does not validate them again)."""
+
+        def work() -> list[GenerationRequest]:
+            job, _notices = request.validated()
+            options = self.queue.options
+            resolve_model(
+                job.model,
+                allow_pickle=options.allow_pickle,
+                model_dirs=options.model_dirs,
+                models_root=options.models_root,
+            )
+            return self.plan(job, prompts)
+
+        return await asyncio.to_thread(work)
 
     def plan(self, request: GenerationRequest, prompts: list[str]) -> list[GenerationRequest]:
         """The jobs for `prompts` with `request`'s settings (as few pipeline calls
@@ -101,6 +135,31 @@ class EngineLink:
                 for job_id, _ in submitted:
                     self._waiting.pop(job_id, None)
 
+    def submit_all(
+        self, jobs: list[GenerationRequest], on_event: Callable[[JobEvent], None]
+    ) -> list[int]:
+        """Queues `jobs` without waiting for them (the job API follows them
+        through `on_event`, on the engine thread). Raises what `admit` raises."""
+
+        def forget_ended(event: JobEvent) -> None:
+            if isinstance(event, JobFinished | JobFailed | JobCancelled):
+                with self._lock:
+                    self._detached.discard(event.job_id)
+            on_event(event)
+
+        ids: list[int] = []
+        with self._lock:
+            self._admit(len(jobs))
+            try:
+                for job in jobs:
+                    ids.append(self.queue.submit(job, forget_ended))
+            except BaseException:  # the engine is stopping: none of them is wanted
+                for job_id in ids:
+                    self.queue.cancel(job_id)
+                raise
+            self._detached.update(ids)
+            return ids
+
     def _submit(
         self, request: GenerationRequest, loop: asyncio.AbstractEventLoop
     ) -> tuple[int, asyncio.Future[GenerationResult]]:  # with self._lock held
@@ -132,13 +191,16 @@ class EngineLink:
         with self._lock:
             self._closing = True
             waiting = dict(self._waiting)
+            detached = list(self._detached)
             loop = self._loop
+        for hook in self._close_hooks:
+            hook()
         if waiting and loop is not None:
             # Scheduled before the cancels' events, so a request hears that the
             # server is stopping rather than that its job was cancelled.
             with contextlib.suppress(RuntimeError):  # the loop is already closed
                 loop.call_soon_threadsafe(_stop_waiting, list(waiting.values()))
-        for job_id in waiting:
+        for job_id in [*waiting, *detached]:
             self.queue.cancel(job_id)
 
 

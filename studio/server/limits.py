@@ -7,10 +7,14 @@ reads DEFAULT_MAX_QUEUE from here."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from ..engine.byte_sizes import size_text
 from ..engine.request import MAX_BATCH, MAX_PROMPT_CHARS, MAX_SIDE
 
 IMAGE_PATH = "/generate/image"
+JOBS_PATH = "/jobs"  # POST /jobs takes the body of /generate/image
+IMAGE_BODY_PATHS = (IMAGE_PATH, JOBS_PATH)
 IMAGE_FIELDS = ("init_image", "mask_image", "control_image")
 MAX_IMAGE_FIELD = 40 * 2**20  # base64 characters of one input image
 MAX_IMAGE_FILE = MAX_IMAGE_FIELD * 3 // 4  # the file they decode to: 30 MB
@@ -23,6 +27,20 @@ DEFAULT_MAX_QUEUE = 16  # waiting jobs; `studio serve --max-queue`
 # A full queue drains at the speed of the model, which the server cannot promise;
 # a few seconds lets a polite client come back soon without hammering it.
 QUEUE_RETRY_AFTER_S = 5
+
+
+@dataclass(frozen=True)
+class JobLimits:
+    """How long the job API (jobs_api.py) keeps a job nobody follows, and ended ones."""
+
+    # A job whose events stream closed (or was never opened) and that nobody
+    # follows again within this many seconds is cancelled: its client is gone.
+    grace_s: float = 30.0
+    # Ended jobs keep their images in memory this long, and only the newest few
+    # (16 PNGs of a large image are ~100 MB); then GET says they are gone.
+    keep_s: float = 600.0
+    keep_count: int = 16
+
 
 # The text of a body: the prompt, the negative prompt and the batch's other
 # prompts, each up to MAX_PROMPT_CHARS, which JSON may write as two \uXXXX
@@ -39,7 +57,7 @@ MAX_IMAGE_BODY = MAX_TEXT_BODY + len(IMAGE_FIELDS) * IMAGE_FIELD_WIRE_BYTES
 
 
 def too_large_sentence(path: str) -> str:
-    if path == IMAGE_PATH:
+    if path in IMAGE_BODY_PATHS:
         allowed = (
             f"at most {size_text(MAX_TEXT_BODY)} of text plus {size_text(MAX_IMAGE_FILE)} per "
             f"image ({', '.join(IMAGE_FIELDS)})"

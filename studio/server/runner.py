@@ -21,7 +21,7 @@ from ..engine.options import EngineOptions, ServiceOptions
 from ..mercury.settings import MercurySettings
 from .api import ApiConfig, create_app
 from .engine_link import EngineLink, HeadlessEngine
-from .limits import DEFAULT_MAX_QUEUE
+from .limits import DEFAULT_MAX_QUEUE, JobLimits
 from .text import TextService
 
 TOKEN_ENV = "STUDIO_API_TOKEN"
@@ -64,6 +64,7 @@ class ApiServer:
         default_model: str = DEFAULT_IMAGE_MODEL,
         text: TextService | None = None,
         max_queue: int = DEFAULT_MAX_QUEUE,
+        jobs: JobLimits | None = None,
     ) -> None:
         if not is_loopback(host) and not token:
             raise EngineError(
@@ -71,7 +72,9 @@ class ApiServer:
                 "machine; add --token (or set STUDIO_API_TOKEN), or bind to 127.0.0.1."
             )
         self.host, self._port = host, port
-        config = ApiConfig(default_model, token or None, loopback_only=is_loopback(host))
+        config = ApiConfig(
+            default_model, token or None, loopback_only=is_loopback(host), jobs=jobs or JobLimits()
+        )
         self.link = EngineLink(queue, max_queue)
         self.app = create_app(self.link, text or default_text_service(), config)
         self._server = None
