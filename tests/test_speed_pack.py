@@ -255,3 +255,15 @@ def test_an_sdxl_model_decodes_with_taesdxl(hub_cache, taesd, sdxl_model):
     assert isinstance(store.base_for(resolve_model("sdxl-turbo")).vae, AutoencoderTiny)
     assert parse_infotext(result.infotexts[0]).params["VAE"] == "taesdxl"
     assert result.images[0].size == (64, 64)
+
+
+def test_a_tiny_decoder_named_by_hub_id_is_keyed_by_its_files(hub_cache, taesd, sd_model):
+    _put(SD_TURBO, sd_model)
+    snapshot = _put(TAESD, taesd)
+    store = PipelineStore(EngineOptions(device="cpu", tiny_vae=TAESD))
+    model = resolve_model("sd-turbo")
+    before = job_key(_request(), model, None, [""], store)
+    # An update of the decoder's repo: other weights under the same hub id.
+    weights = snapshot / "diffusion_pytorch_model.safetensors"
+    weights.write_bytes(weights.read_bytes() + b" ")
+    assert job_key(_request(), model, None, [""], store) != before

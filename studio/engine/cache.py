@@ -40,6 +40,7 @@ from PIL import Image
 
 from ..atomicfile import atomic_file, temp_path_for
 from .byte_sizes import size_text
+from .hub_cache import snapshot_folder
 
 if TYPE_CHECKING:
     from .request import GenerationRequest
@@ -147,11 +148,14 @@ def job_key(
 
 
 def _decoder_material(decoder: Any) -> list[Any] | None:
-    """A tiny decoder by name and, where it is a folder (a speed pack's snapshot),
-    its files: an image decoded with the model's own VAE is another image."""
+    """A tiny decoder by name and by its files (a folder's, or the snapshot of
+    the hub id it names): an image decoded with other weights is another image."""
     if decoder is None:
         return None
-    return [decoder.name, decoder.source, files_fingerprint(decoder.source)]
+    folder = Path(decoder.source)
+    if not folder.exists():  # a hub id in the local cache (tiny_vae)
+        folder = snapshot_folder(decoder.source) or folder
+    return [decoder.name, decoder.source, files_fingerprint(folder)]
 
 
 @dataclass(frozen=True)
