@@ -130,7 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = commands.add_parser(
         "serve",
-        help="run the local HTTP API (headless): POST /generate/image, /generate/text",
+        help="run the local HTTP API (headless): POST /generate/image, /generate/text, /jobs",
         description="Serve the HTTP API on this machine; the OpenAPI page is at /docs.",
         parents=[device, services],
     )

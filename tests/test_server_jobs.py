@@ -12,6 +12,7 @@ import json
 import shutil
 import threading
 from collections.abc import Iterator
+from types import SimpleNamespace
 
 import httpx2
 import numpy as np
@@ -20,6 +21,7 @@ from api_harness import WAIT_S, EventLog, ServedQueue
 from PIL import Image
 
 from studio.engine.jobs import JobCancelled, JobQueue, JobStarted
+from studio.server.health import device_words
 from studio.server.limits import (
     MAX_TEXT_BODY,
     QUEUE_RETRY_AFTER_S,
@@ -375,3 +377,14 @@ def test_health_names_the_device_once_the_engine_has_started(served, sd_model):
         assert idle.http.get("/health").json()["device"] == "not started"
     finally:
         idle.stop()
+
+
+def test_a_cuda_device_is_named_with_its_memory(monkeypatch):
+    import torch
+
+    properties = SimpleNamespace(name="NVIDIA H200", total_memory=150_110_000_000)
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
+    monkeypatch.setattr(torch.cuda, "get_device_properties", lambda index: properties)
+    store = SimpleNamespace(device="cuda")
+    assert device_words(store) == "cuda:0 NVIDIA H200, 150 GB"  # type: ignore[arg-type]
+    assert device_words(None) == "not started"
