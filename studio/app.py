@@ -189,7 +189,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="download a catalog model or hub repo into the hub cache (resumes where it stopped)",
         description="Download the files the pipeline needs (diffusers folders, one set of "
         "weights: the fp16 files alone where a CUDA GPU will run them) into the hub cache. "
-        "Honours HF_TOKEN (else the token saved in the app's settings), HF_ENDPOINT and "
+        "Honours HF_TOKEN or `hf auth login` (else the token saved from Settings, kept in the "
+        "system keyring, never in the settings file), HF_ENDPOINT and "
         "HF_HUB_CACHE; a rerun continues an interrupted download, and downloading a model "
         "again after an update fetches only the files that changed.",
     )
