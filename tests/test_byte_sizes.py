@@ -17,6 +17,9 @@ from studio.server.limits import MAX_IMAGE_FILE, MAX_TEXT_BODY
         (2**20, "1 MB"),
         (3 * 2**19, "1.5 MB"),
         (MAX_IMAGE_FILE, "30 MB"),
+        (2**30 - 2**20, "1023 MB"),
+        (2**30, "1 GB"),
+        (5_150_000_000, "4.8 GB"),  # a model's download, not '4911.4 MB'
     ],
 )
 def test_sizes_read_as_a_sentence_says_them(size, text):

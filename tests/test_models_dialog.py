@@ -73,7 +73,7 @@ def _click(qtbot, button) -> None:
 def test_the_status_line_says_bytes_speed_and_time_left():
     mb = 2**20
     assert DownloadStatus(312 * mb, 1200 * mb, 45 * mb).text() == (
-        "312 MB of 1200 MB · 45 MB/s · 0:20 left"
+        "312 MB of 1.2 GB · 45 MB/s · 0:20 left"  # as its docstring says
     )
     assert DownloadStatus(0, 10 * mb, 0).text() == "0 KB of 10 MB"  # no speed yet: no guess
     assert DownloadStatus(10 * mb, 10 * mb, 3 * mb).text() == "10 MB of 10 MB"
@@ -147,6 +147,30 @@ def test_the_not_downloaded_message_is_in_the_warning_colour(qtbot, request, nam
     assert colour() == warning_color(picker.status.palette())
     picker.set_spec("demo")
     assert colour() != warning_color(picker.status.palette())
+
+
+def test_a_partial_model_offers_the_rest_and_a_size_never_wraps(qtbot, jobs, monkeypatch, tmp_path):
+    import huggingface_hub.constants as constants
+
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    blobs = repo_dir(TURBO) / "blobs"
+    blobs.mkdir(parents=True)
+    (blobs / "0123.incomplete").write_bytes(b"x" * 4096)  # a download stopped half-way
+    picker = ModelPicker()
+    qtbot.addWidget(picker)
+    picker.set_downloads(jobs)
+    picker.set_spec("sd-turbo")
+    assert (
+        picker.status.text()
+        == "SD-Turbo (1–4 steps) is partly downloaded; Resume fetches the rest."
+    )
+    # Once planned, the size is the whole model's, not what is left of it.
+    monkeypatch.setattr(jobs, "planned_total", lambda name: 8_600_000)
+    picker.set_spec("sd-turbo")
+    assert picker.status.text() == (
+        "SD-Turbo (1–4 steps) is partly downloaded; "
+        "Resume fetches the rest of its 8.2\N{NO-BREAK SPACE}MB."
+    )
 
 
 @pytest.mark.slow

@@ -132,3 +132,23 @@ def test_the_hugging_face_token_goes_to_the_keyring_never_the_settings(
     box.forget_button.click()
     qtbot.waitUntil(lambda: box.status.text().startswith("Token removed."), timeout=5000)
     assert memory_keyring.secrets == {}
+
+
+def test_with_no_keyring_the_token_box_says_where_a_token_goes_instead(qtbot, monkeypatch):
+    import keyring
+    from keyring.backends.fail import Keyring as NoKeyring
+
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    previous = keyring.get_keyring()
+    keyring.set_keyring(NoKeyring())  # as on a machine with no password store
+    try:
+        dialog = SettingsDialog(Preferences())
+        qtbot.addWidget(dialog)
+        box = dialog.hub_token
+        qtbot.waitUntil(lambda: box.save_button.isEnabled(), timeout=5000)
+        assert box.status.text().startswith(
+            "Tokens are kept in the system keyring, but this system has no keyring "
+            "(password store) available. Set HF_TOKEN in the environment instead. No token"
+        )
+    finally:
+        keyring.set_keyring(previous)

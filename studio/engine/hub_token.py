@@ -14,7 +14,7 @@ from enum import StrEnum
 from ..keychain import KeyStoreError, Stored, forget_secret, read_secret, store_secret
 
 KEYRING_USER = "hf-token"
-_INSTEAD = "Set HF_TOKEN in the environment instead."
+NO_KEYRING_INSTEAD = "Set HF_TOKEN in the environment instead."
 
 
 class TokenSource(StrEnum):
@@ -56,7 +56,7 @@ def save_token(value: str) -> None:
         raise KeyStoreError("The token is empty; paste the token you made at huggingface.co.")
     if problem := token_problem(value):
         raise KeyStoreError(f"{problem}; copy it again from huggingface.co.")
-    store_secret(KEYRING_USER, value, "the token", _INSTEAD)
+    store_secret(KEYRING_USER, value, "the token", NO_KEYRING_INSTEAD)
 
 
 def forget_token() -> None:

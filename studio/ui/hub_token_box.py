@@ -24,7 +24,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..engine.hub_token import TokenSource, forget_token, save_token, token_status
+from ..engine.hub_token import (
+    NO_KEYRING_INSTEAD,
+    TokenSource,
+    forget_token,
+    save_token,
+    token_status,
+)
 from ..keychain import KeyStoreError
 
 TITLE = "Hugging Face token (gated and private models)"
@@ -78,7 +84,11 @@ class HubTokenBox(QGroupBox):
                 if action is not None:
                     action()
                 source, problem = token_status()
-                text = " ".join(t for t in (done, problem and f"The keyring: {problem}") if t)
+                if problem:  # said as what it means for the user: where else a token goes
+                    problem = (
+                        f"Tokens are kept in the system keyring, but {problem} {NO_KEYRING_INSTEAD}"
+                    )
+                text = " ".join(t for t in (done, problem) if t)
                 text = f"{text} {_SOURCES[source]}".strip()
             except KeyStoreError as exc:
                 text = str(exc)

@@ -10,6 +10,7 @@ when it arrives.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from PySide6.QtCore import QPointF, Qt, Signal
@@ -36,6 +37,7 @@ from ..engine.resolve import catalog_status, resolve_model
 from .download_jobs import DownloadJobs, DownloadStatus
 
 MAX_RECENT = 8
+_SIZE_SPACE = re.compile(r"(?<=\d) (?=[KMG]B\b)")  # the space in "229 KB"
 
 
 def models_in(folders: list[str]) -> list[str]:
@@ -210,7 +212,8 @@ class ModelPicker(QWidget):
         return defaults
 
     def _say(self, text: str, warning: bool) -> None:
-        self.status.setText(text)
+        # A size wraps whole: '229 KB' split over two lines read as a bare number.
+        self.status.setText(_SIZE_SPACE.sub("\N{NO-BREAK SPACE}", text))
         # The theme's "#hint" grey outranks its [warning] colour (an id is the
         # more specific selector), so a warning is not a hint.
         self.status.setObjectName("" if warning else "hint")
@@ -257,7 +260,9 @@ class ModelPicker(QWidget):
         if error:
             return error
         if state is ModelState.PARTIAL:
-            return f"{entry.title} is partly downloaded; Resume fetches the rest{size}."
+            # The planned total is the whole model, not what is left of it.
+            rest = f" of its {size_text(total)}" if total else ""
+            return f"{entry.title} is partly downloaded; Resume fetches the rest{rest}."
         return (
             f"{entry.title} is not downloaded; Download fetches it{size} "
             "(or choose a folder or file)."
