@@ -332,6 +332,10 @@ def test_a_failure_with_no_dialog_open_shows_in_the_window(qtbot, hub, sd_model,
     with qtbot.waitSignal(window.downloads.failed, timeout=TIMEOUT_MS):
         window.downloads.start("sdxl-turbo")  # while another model is chosen
     assert window.message_bar.text().startswith("stabilityai/sdxl-turbo is gated")
+    hub.repos["stabilityai/sdxl-turbo"].token = None  # the licence accepted meanwhile
+    with qtbot.waitSignal(window.downloads.finished, timeout=TIMEOUT_MS):
+        window.downloads.start("sdxl-turbo")
+    assert window.message_bar.text() == ""  # the failure is not left standing
 
 
 def test_quitting_cancels_a_running_download_and_keeps_its_part(qtbot, turbo):

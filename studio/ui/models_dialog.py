@@ -365,10 +365,19 @@ def attach_downloads(window: ModelsHost) -> DownloadJobs:
     picker.set_downloads(jobs)
     picker.models_requested.connect(lambda: show_models(window))
 
+    shown: dict[str, str] = {}  # name -> its failure the window's bar shows
+
     def failed(name: str, sentence: str) -> None:
         # The dialog says it itself; with none open, the window does.
         if not any(d.isVisible() for d in window.findChildren(ModelsDialog)):
             window.message_bar.show_message(sentence)
+            shown[name] = sentence
+
+    def retried(name: str) -> None:
+        # A new start makes the failure old news (the bar kept it after the model came).
+        if window.message_bar.text() == shown.pop(name, None):
+            window.message_bar.hide()
 
     jobs.failed.connect(failed)
+    jobs.started.connect(retried)
     return jobs
