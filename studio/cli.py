@@ -360,6 +360,10 @@ def run(args: argparse.Namespace) -> int:
     except (JobCancelledError, KeyboardInterrupt):
         print("\ncancelled", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader stopped early (`studio models | head`): no error
+        # Python would try to flush stdout again at exit and complain: point it at nothing.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # what a shell reports for a command its pipe's reader cut short
     except OSError as exc:  # a file or the network failed somewhere we did not expect
         where = f" ({exc.filename})" if exc.filename else ""
         return _fail(f"{exc.strerror or exc}{where}; check the path and try again.")

@@ -214,3 +214,18 @@ def test_the_installed_command_prints_no_traceback(workdir, args):
         timeout=120,
     )
     assert_one_sentence(run.returncode, run.stdout, run.stderr, "")
+
+
+def test_a_reader_that_stops_early_is_not_an_error(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_CACHE": str(tmp_path / "hub")}
+    run = subprocess.Popen(
+        [sys.executable, "-m", "studio", "models"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    run.stdout.close()  # as `studio models | head -1` is once head has its line
+    err = run.stderr.read().decode()
+    assert run.wait(timeout=120) == 141
+    assert err == ""  # it said 'error: Broken pipe; check the path and try again.'
