@@ -22,6 +22,18 @@ import pytest  # noqa: E402
 from PIL import Image, ImageDraw  # noqa: E402
 
 
+@pytest.fixture(autouse=True)
+def own_hub_cache(monkeypatch, tmp_path_factory):
+    """Each test starts from an empty hub cache of its own: a model one test puts
+    there (or a download thread that outlives its test) never shows in another."""
+    import huggingface_hub.constants as constants
+
+    folder = tmp_path_factory.mktemp("hub-cache")
+    monkeypatch.setenv("HF_HUB_CACHE", str(folder))
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(folder))
+    return folder
+
+
 @pytest.fixture(scope="session")
 def tiny_dir(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("tiny")
