@@ -11,6 +11,7 @@ import io
 import json
 import shutil
 import threading
+import time
 from collections.abc import Iterator
 from types import SimpleNamespace
 
@@ -21,6 +22,7 @@ from api_harness import WAIT_S, EventLog, ServedQueue
 from PIL import Image
 
 from studio.engine.jobs import JobCancelled, JobQueue, JobStarted
+from studio.server import jobs_api
 from studio.server.health import device_words
 from studio.server.limits import (
     MAX_TEXT_BODY,
@@ -216,6 +218,26 @@ def test_a_job_nobody_follows_is_cancelled_after_the_grace_period(sd_model):
     assert served.log.steps(1) < LONG_STEPS and served.log.steps(2) < LONG_STEPS
 
 
+@pytest.mark.slow
+def test_a_reader_that_comes_back_within_the_grace_period_keeps_the_job(sd_model):
+    grace_s = 0.3
+    served = Served(sd_model, hold_first_job=True, limits=JobLimits(grace_s=grace_s))
+    try:
+        job_id = served.submit(_body(1))
+        served.log.wait_for(_started(), "the engine to hold the job")
+        stream = served.events(job_id)
+        next(stream)
+        stream.close()  # a dropped connection ...
+        stream = served.events(job_id)  # ... and the client is back at once
+        assert next(stream) == ("queued", {"position": 0})
+        time.sleep(3 * grace_s)  # a grace period left armed would cancel it now
+        served.log.release.set()
+        events = list(stream)
+    finally:
+        served.stop()
+    assert events[-1][0] == "finished"
+
+
 # -- readers -----------------------------------------------------------------------------
 
 
@@ -238,6 +260,32 @@ def test_a_late_reader_starts_from_the_current_state_beside_an_early_one(sd_mode
     assert late[1][0] == "step" and late[1][1]["step"] >= 3  # not the steps it missed
     assert early[-1] == late[-1] and late[-1][0] == "finished"
     assert after_the_end == [late[-1]]
+
+
+@pytest.mark.slow
+def test_a_quiet_stream_gets_keep_alive_comments(sd_model, monkeypatch):
+    monkeypatch.setattr(jobs_api, "KEEPALIVE_S", 0.2)
+    served = Served(sd_model, hold_first_job=True)
+    try:
+        job_id = served.submit(_body(1))
+        served.log.wait_for(_started(), "the engine to hold the job")
+        lines: list[str] = []
+        with served.http.stream("GET", f"/jobs/{job_id}/events") as response:
+            for line in response.iter_lines():
+                lines.append(line)
+                if line.startswith(":"):
+                    break
+        served.log.release.set()
+    finally:
+        served.stop()
+    assert lines == ["event: queued", 'data: {"position": 0}', "", ": keep-alive"]
+
+
+def test_the_job_routes_are_on_the_openapi_page(served):
+    paths = served.http.get("/openapi.json").json()["paths"]
+    assert set(paths["/jobs"]) == {"post"}
+    assert set(paths["/jobs/{job_id}"]) == {"get", "delete"}
+    assert {"/jobs/{job_id}/events", "/jobs/{job_id}/images/{index}"} <= set(paths)
 
 
 # -- refusals ----------------------------------------------------------------------------
