@@ -295,9 +295,8 @@ def cmd_download(args: argparse.Namespace) -> int:
 def _offers(spec: str, device: str) -> list[str]:
     """What is offered with a catalog model and not here yet: its canny ControlNet,
     and where the CPU runs it, its speed pack."""
-    from .engine.catalog import CATALOG, Kind, companions
+    from .engine.catalog import CATALOG, SPEED_PACK_EFFECT, Kind, companions
     from .engine.downloads import ModelState, model_state
-    from .engine.fastpath import SPEED_PACK_EFFECT
 
     entry = next((e for e in CATALOG.values() if spec.strip() in (e.name, e.hub_id)), None)
     lines = []

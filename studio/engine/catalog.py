@@ -11,6 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+# What the speed pack (a DECODER entry) does, in every sentence that offers or reports it.
+SPEED_PACK_EFFECT = "faster decoding, slightly softer"
+
 
 class Architecture(StrEnum):
     SD = "sd"  # SD 1.x / 2.x: one CLIP text encoder
@@ -162,14 +165,14 @@ CATALOG: dict[str, CatalogEntry] = {
         ),
         CatalogEntry(
             "taesd",
-            "Tiny decoder for SD 1.x/2.x (speed pack: faster decoding, slightly softer)",
+            f"Tiny decoder for SD 1.x/2.x (speed pack: {SPEED_PACK_EFFECT})",
             "madebyollin/taesd",
             Architecture.SD,
             kind=Kind.DECODER,
         ),
         CatalogEntry(
             "taesdxl",
-            "Tiny decoder for SDXL (speed pack: faster decoding, slightly softer)",
+            f"Tiny decoder for SDXL (speed pack: {SPEED_PACK_EFFECT})",
             "madebyollin/taesdxl",
             Architecture.SDXL,
             kind=Kind.DECODER,

@@ -20,6 +20,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .catalog import SPEED_PACK_EFFECT
 from .errors import EngineError, ModelLoadError
 
 if TYPE_CHECKING:
@@ -116,8 +117,6 @@ def set_threads(threads: int | None) -> None:
         torch.set_num_threads(int(threads))
 
 
-# What the speed pack does, in every sentence that offers or reports it.
-SPEED_PACK_EFFECT = "faster decoding, slightly softer"
 _DECODER_WEIGHTS = ("diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.bin")
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..option_spec import Choice, option
+from .catalog import SPEED_PACK_EFFECT
 from .safety import DEFAULT_KEYWORDS, SAFETY_MODES, parse_keywords
 from .watermark import Watermark
 
@@ -136,13 +137,13 @@ class EngineOptions:
     )
     speed_pack: bool = option(
         True,
-        label="Speed pack on the CPU (faster decoding, slightly softer)",
+        label=f"Speed pack on the CPU ({SPEED_PACK_EFFECT})",
         help="on the CPU, decode with the model family's tiny decoder (taesd, taesdxl) once "
-        "it is downloaded: faster decoding, slightly softer",
+        f"it is downloaded: {SPEED_PACK_EFFECT}",
         flag="--no-speed-pack",
         flag_help="decode with the model's own VAE even where its speed pack (the family's "
         "tiny decoder, taesd or taesdxl) is downloaded; by default the CPU uses the pack: "
-        "faster decoding, slightly softer",
+        f"{SPEED_PACK_EFFECT}",
         group=SPEED_GROUP,
     )
     compile: bool = option(

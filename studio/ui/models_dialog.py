@@ -25,9 +25,8 @@ from PySide6.QtWidgets import (
 )
 
 from ..engine.byte_sizes import size_text
-from ..engine.catalog import CATALOG, CatalogEntry, Kind, companions
+from ..engine.catalog import CATALOG, SPEED_PACK_EFFECT, CatalogEntry, Kind, companions
 from ..engine.downloads import DownloadError, ModelState, model_state
-from ..engine.fastpath import SPEED_PACK_EFFECT
 from .download_jobs import DownloadJobs, DownloadStatus, fetch_device, runs_on_cpu
 
 if TYPE_CHECKING:
