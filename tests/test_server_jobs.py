@@ -395,6 +395,19 @@ def test_ended_jobs_are_kept_only_up_to_the_bound(sd_model):
 
 
 @pytest.mark.slow
+def test_ended_jobs_are_forgotten_after_the_time_they_are_kept(sd_model):
+    served = Served(sd_model, limits=JobLimits(keep_s=0.0))
+    try:
+        job_id = served.submit(_body(1, steps=1))
+        assert list(served.events(job_id))[-1][0] == "finished"  # its readers still hear the end
+        forgotten = served.http.get(f"/jobs/{job_id}")
+    finally:
+        served.stop()
+    assert forgotten.status_code == 404
+    assert "ended jobs are kept 0 minutes" in forgotten.json()["error"]
+
+
+@pytest.mark.slow
 def test_stopping_the_server_ends_a_followed_job_with_a_sentence(sd_model):
     served = Served(sd_model, step_delay_s=STEP_DELAY_S)
     try:
