@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import shiboken6
 from PySide6.QtCore import QObject
 from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
 
@@ -57,7 +58,9 @@ class DocumentFiles(QObject):
         self._show_modified()
 
     def _show_modified(self, *_clean) -> None:
-        self.window.setWindowModified(self.is_modified())
+        # The stack says "clean" once more as a window closed on Discard deletes it.
+        if shiboken6.isValid(self.document.undo_stack):
+            self.window.setWindowModified(self.is_modified())
 
     def _became(self, name: str, project: Path | None, suggested: Path | None = None) -> None:
         self.project_path = project
