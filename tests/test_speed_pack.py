@@ -267,3 +267,22 @@ def test_a_tiny_decoder_named_by_hub_id_is_keyed_by_its_files(hub_cache, taesd, 
     weights = snapshot / "diffusion_pytorch_model.safetensors"
     weights.write_bytes(weights.read_bytes() + b" ")
     assert job_key(_request(), model, None, [""], store) != before
+
+
+def test_a_speed_pack_or_a_controlnet_chosen_as_the_model_is_named_for_what_it_is(
+    hub_cache, taesd, sd_controlnet
+):
+    from studio.engine.errors import EngineError
+    from studio.ui.model_picker import describe
+
+    folder = _put(TAESD, taesd)
+    store = PipelineStore(EngineOptions(device="cpu"))
+    # It said the files "may be damaged or incomplete: download it again".
+    chosen = [("taesd", "a speed pack"), (str(folder), "a speed pack")]
+    for spec, what in [*chosen, (str(sd_controlnet), "a ControlNet")]:
+        with pytest.raises(EngineError, match=f"is {what} .*not an image model") as err:
+            generate(_request(model=spec), store)
+        assert "damaged" not in str(err.value)
+        defaults, text = describe(spec)  # the picker says so before Generate
+        assert defaults is None and text == str(err.value)
+    assert store.loads == 0

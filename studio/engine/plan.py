@@ -21,7 +21,7 @@ from .errors import EngineError
 from .options import DIRECT_SERVICES, ServiceOptions
 from .pipelines import PipelineStore, ensure_files
 from .request import GenerationRequest, GenerationResult, Mode, check_denoising_steps
-from .resolve import ResolvedModel, resolve_model
+from .resolve import ResolvedModel, image_model_problem, resolve_model
 from .safety import find_image_checker, image_checker_status, prompt_filter
 from .schedulers import check_steps, resolve_scheduler_id
 
@@ -88,6 +88,8 @@ def prepare(
     started = time.perf_counter()
     request, notices = request.validated()
     model = model_for(request.model, store)
+    if problem := image_model_problem(model):
+        raise EngineError(problem)
     request = resolve_defaults(request, model)
     check_denoising_steps(request)
     check_steps(request.scheduler, request.steps, model)

@@ -70,6 +70,21 @@ class ResolvedModel:
         return None
 
 
+_NOT_AN_IMAGE_MODEL = {
+    Kind.CONTROLNET: "a ControlNet (it guides an image model in ControlNet mode), not an image "
+    "model; choose it as the ControlNet (--controlnet) and an image model as the model.",
+    Kind.DECODER: "a speed pack (a tiny decoder the CPU uses by itself with the image models of "
+    "its family), not an image model; choose an image model in its place.",
+}
+
+
+def image_model_problem(model: ResolvedModel) -> str | None:
+    """Why `model` cannot be a job's model (a ControlNet or a speed pack chosen
+    as one), or None: said before anything loads, not as damaged files later."""
+    what = _NOT_AN_IMAGE_MODEL.get(model.kind)
+    return f"{model.label!r} is {what}" if what else None
+
+
 def _read_json(path: Path, spec: str) -> dict:
     try:
         return json.loads(path.read_text(encoding="utf-8"))

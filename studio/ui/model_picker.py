@@ -33,7 +33,7 @@ from ..engine.byte_sizes import size_text
 from ..engine.catalog import CATALOG, DEFAULT_IMAGE_MODEL, Kind, ModelDefaults
 from ..engine.downloads import ModelState, model_state
 from ..engine.errors import EngineError
-from ..engine.resolve import catalog_status, resolve_model
+from ..engine.resolve import catalog_status, image_model_problem, resolve_model
 from .download_jobs import DownloadJobs, DownloadStatus
 
 MAX_RECENT = 8
@@ -56,7 +56,7 @@ def models_in(folders: list[str]) -> list[str]:
 def describe(spec: str) -> tuple[ModelDefaults | None, str]:
     """The model's defaults and a status line; defaults are None when it is unusable."""
     entry = CATALOG.get(spec)
-    if entry is not None:
+    if entry is not None and entry.kind is Kind.PIPELINE:
         status = catalog_status(entry)
         if status == "not downloaded":
             return None, (
@@ -68,6 +68,8 @@ def describe(spec: str) -> tuple[ModelDefaults | None, str]:
         model = resolve_model(spec)
     except EngineError as exc:
         return None, str(exc)
+    if problem := image_model_problem(model):
+        return None, problem
     return model.defaults, f"{model.architecture.value.upper()} · {model.source.value}"
 
 
