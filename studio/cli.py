@@ -6,7 +6,9 @@ import argparse
 import errno
 import os
 import sys
+import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
@@ -260,8 +262,7 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def cmd_download(args: argparse.Namespace) -> int:
-    from .engine.byte_sizes import size_text
-    from .engine.downloads import DownloadProgress, download, plan_download
+    from .engine.downloads import download, plan_download
     from .engine.pipelines import pick_device
     from .engine.resolve import resolve_model
 
@@ -269,27 +270,56 @@ def cmd_download(args: argparse.Namespace) -> int:
     device = pick_device("auto")
     plan = plan_download(args.model, args.revision, args.include, device=device)
     print(f"Downloading {plan.describe()} from {plan.repo_id}.", file=sys.stderr, flush=True)
-    terminal = sys.stderr.isatty()
-    last = [""]
-
-    def progress(p: DownloadProgress) -> None:
-        percent = 100 * p.done // max(p.total, 1)
-        if terminal:
-            line = f"\r{percent:3d}%  {size_text(p.done)} of {size_text(p.total)}  {p.file}"
-            print(f"{line:80.80}", end="", file=sys.stderr, flush=True)
-        elif p.file != last[0]:  # a log or a pipe: one plain line per file
-            last[0] = p.file
-            print(f"{percent:3d}%  {p.file}", file=sys.stderr, flush=True)
-
-    folder = download(plan, progress=progress)
-    if terminal:
-        print(file=sys.stderr)
+    folder = download(plan, progress=_progress_printer(dict(plan.files), sys.stderr))
     if not args.include:  # a complete model resolves as the app will load it
         resolve_model(folder.as_posix())
+        print(
+            f"{plan.label} is ready: studio generate --model {plan.label} ...",
+            file=sys.stderr,
+        )
     for line in _offers(args.model, device):
         print(line, file=sys.stderr)
     print(folder)
     return 0
+
+
+BAR_WIDTH = 24
+REDRAW_S = 0.1  # a terminal line is redrawn at most this often
+
+
+def _progress_printer(sizes: dict[str, int], out) -> Callable:
+    """On a terminal, one line redrawn in place: a bar, bytes, speed, time left.
+    In a log or a pipe, plain lines: each file as it starts, and every tenth of
+    the whole as it passes."""
+    from .engine.byte_sizes import size_text
+    from .engine.download_meter import DownloadStatus, SpeedMeter
+    from .engine.downloads import DownloadProgress
+
+    terminal = out.isatty()
+    meter = SpeedMeter()
+    state = {"file": "", "tenth": -1, "drawn": 0.0}
+
+    def progress(p: DownloadProgress) -> None:
+        status = DownloadStatus(p.done, p.total, meter.add(p.done))
+        if terminal:
+            now = time.monotonic()
+            if now - state["drawn"] < REDRAW_S and p.done < p.total:
+                return
+            state["drawn"] = now
+            filled = BAR_WIDTH * status.percent // 100
+            bar = "#" * filled + "." * (BAR_WIDTH - filled)
+            line = f"\r{status.percent:3d}% [{bar}] {status.text()}"
+            print(f"{line:<79}", end="\n" if p.done >= p.total else "", file=out, flush=True)
+            return
+        if p.file != state["file"]:
+            state["file"] = p.file
+            print(f"fetching {p.file} ({size_text(sizes.get(p.file, 0))})", file=out, flush=True)
+        tenth = status.percent // 10
+        if tenth > state["tenth"]:
+            state["tenth"] = tenth
+            print(f"{status.percent:3d}%  {status.text()}", file=out, flush=True)
+
+    return progress
 
 
 def _offers(spec: str, device: str) -> list[str]:

@@ -29,6 +29,7 @@ def test_download_a_catalog_model_then_list_and_remove_it(hub, sd_model, tmp_pat
     assert captured.err.startswith("Downloading sd-turbo: ")
     assert "MB from stabilityai/sd-turbo." in captured.err.splitlines()[0]
     assert "model_index.json" in captured.err  # plain lines: stderr is not a terminal
+    assert "sd-turbo is ready: studio generate --model sd-turbo" in captured.err
     assert "models--stabilityai--sd-turbo/snapshots/" in captured.out
     assert "stabilityai/sd-turbo/sd_turbo.safetensors" not in hub.served
 
@@ -83,3 +84,48 @@ def test_a_real_process_says_offline_and_unreachable_in_one_sentence(tmp_path):
     assert refused.returncode == 1
     assert refused.stderr.startswith("error: Could not reach http://127.0.0.1:9")
     assert "Traceback" not in offline.stderr + refused.stderr
+
+
+class _Stream:
+    def __init__(self, tty: bool) -> None:
+        self.text, self.tty = "", tty
+
+    def write(self, text: str) -> None:
+        self.text += text
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return self.tty
+
+
+def _feed(printer, steps) -> None:
+    from studio.engine.downloads import DownloadProgress
+
+    for name, done in steps:
+        printer(DownloadProgress(name, done, 1000))
+
+
+STEPS = [("a.json", 10), ("b.safetensors", 10), ("b.safetensors", 500), ("b.safetensors", 1000)]
+
+
+def test_a_log_gets_plain_lines_each_file_and_every_tenth():
+    from studio.cli import _progress_printer
+
+    out = _Stream(tty=False)
+    _feed(_progress_printer({"a.json": 10, "b.safetensors": 990}, out), STEPS)
+    lines = out.text.splitlines()
+    assert "\r" not in out.text
+    assert lines[0] == "fetching a.json (0 KB)" and "fetching b.safetensors (1 KB)" in lines
+    assert [line.split("%")[0].strip() for line in lines if "%" in line] == ["1", "50", "100"]
+
+
+def test_a_terminal_gets_one_line_with_a_bar_redrawn_in_place():
+    from studio.cli import _progress_printer
+
+    out = _Stream(tty=True)
+    _feed(_progress_printer({}, out), STEPS)
+    assert out.text.startswith("\r  1% [")
+    assert out.text.count("\n") == 1 and out.text.endswith("\n")  # ends the line once, at 100 %
+    assert "100% [########################] " in out.text
