@@ -17,6 +17,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import QMessageBox
 
+from studio.engine.byte_sizes import size_text
 from studio.engine.catalog import CATALOG, Kind
 from studio.engine.downloads import (
     DownloadError,
@@ -465,3 +466,21 @@ def test_an_update_follows_the_tag_the_model_was_downloaded_at(
     ref, commit = downloaded_ref(TURBO)
     assert ref == "v1.0" and commit != first.name
     assert not (repo_dir(TURBO) / "refs" / "main").exists()  # main was never asked for
+
+
+@pytest.mark.slow
+def test_the_size_to_download_shows_before_download_is_clicked(qtbot, turbo, jobs):
+    dialog = _open(qtbot, jobs)
+    total = sum(p.stat().st_size for p in (turbo.repos[TURBO].folder).rglob("*") if p.is_file())
+    qtbot.waitUntil(lambda: dialog.items("sd-turbo")[0].text(2) != "—", timeout=TIMEOUT_MS)
+    assert dialog.items("sd-turbo")[0].text(2) == size_text(jobs.planned_total("sd-turbo"))
+    assert 0 < jobs.planned_total("sd-turbo") <= total
+    assert dialog.state_text("sd-turbo") == "not downloaded"
+    assert not turbo.served  # only the hub's file list was asked for
+
+    picker = ModelPicker()
+    qtbot.addWidget(picker)
+    picker.set_downloads(jobs)
+    picker.set_spec("sd-turbo")
+    shown = picker.status.text().replace("\xa0", " ")  # a size keeps its unit on its line
+    assert f"Download fetches it ({size_text(jobs.planned_total('sd-turbo'))})" in shown

@@ -27,6 +27,7 @@ from .hub_cache import (
     cache_dir,
     downloaded_ref,
     drop_revision,
+    hub_offline,
     model_state,
     remove_model,
     repo_dir,
@@ -92,7 +93,7 @@ def _hub():
 
 
 def _check_online() -> None:
-    if _hub().constants.HF_HUB_OFFLINE:
+    if hub_offline():
         raise DownloadError(
             "Downloads are off because HF_HUB_OFFLINE is set; unset it (or set it to 0) "
             "and try again. Models already on this machine keep working."

@@ -125,6 +125,13 @@ def select_files(names: list[str], fp16: bool = False) -> list[str]:
     return sorted(set(chosen))
 
 
+def hub_offline() -> bool:
+    """HF_HUB_OFFLINE is set: nothing may ask the hub."""
+    from huggingface_hub import constants
+
+    return bool(constants.HF_HUB_OFFLINE)
+
+
 def cache_dir() -> Path:
     from huggingface_hub import constants
 

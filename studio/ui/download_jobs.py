@@ -119,6 +119,9 @@ class DownloadJobs(QObject):
         self._jobs: dict[str, _Job] = {}
         self._status: dict[str, DownloadStatus] = {}
         self._totals: dict[str, int] = {}
+        self._measuring: set[str] = set()  # sizes being asked for (measure)
+        self._unmeasured: set[str] = set()  # the hub gave no size: not asked again
+        self._measurers: list[threading.Thread] = []
         self._errors: dict[str, str] = {}
         self._updates: set[str] = set()
         self._checker: threading.Thread | None = None
@@ -159,6 +162,7 @@ class DownloadJobs(QObject):
         if name in self._jobs:
             return False
         job = _Job(name, threading.Event())
+        self._unmeasured.discard(name)
         self._errors.pop(name, None)
         self._status.pop(name, None)
         job.thread = threading.Thread(
@@ -181,6 +185,33 @@ class DownloadJobs(QObject):
         1 MB (downloads.READ_SIZE), so on a slow line this can last seconds."""
         job = self._jobs.get(name)
         return job is not None and job.cancel.is_set()
+
+    def measure(self, names: list[str]) -> None:
+        """Asks the hub, in the background, what downloading each of `names` would
+        fetch, so the size shows before Download is clicked; `planned` says it.
+        Names measured or downloading are skipped; offline nothing is asked."""
+        from ..engine.hub_cache import hub_offline
+
+        wanted = [n for n in names if n not in self._totals and n not in self._jobs]
+        wanted = [n for n in wanted if n not in self._measuring | self._unmeasured]
+        if not wanted or hub_offline():
+            return
+        self._measuring.update(wanted)
+        thread = threading.Thread(target=self._measure, args=(wanted,), name="measure", daemon=True)
+        self._measurers = [t for t in self._measurers if t.is_alive()] + [thread]
+        thread.start()
+
+    def _measure(self, names: list[str]) -> None:
+        for name in names:
+            try:
+                plan = plan_download(name, update_ref(name), device=self._device())
+            except Exception:  # the size stays unknown; Download says what is wrong
+                self._unmeasured.add(name)  # not asked again until a download of it
+                continue
+            finally:
+                self._measuring.discard(name)
+            self._totals.setdefault(name, plan.total)
+            self._send(self.planned, name, plan.total)
 
     def check_updates(self, names: list[str]) -> bool:
         """Asks the hub, in the background, which of `names` have a newer version
@@ -212,7 +243,7 @@ class DownloadJobs(QObject):
             job.cancel.set()
         deadline = time.monotonic() + timeout_s
         stopped = True
-        threads = [job.thread for job in self._jobs.values()] + [self._checker]
+        threads = [job.thread for job in self._jobs.values()] + [self._checker, *self._measurers]
         for thread in threads:
             if thread is not None:
                 thread.join(max(0.0, deadline - time.monotonic()))

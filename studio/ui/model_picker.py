@@ -229,6 +229,7 @@ class ModelPicker(QWidget):
         """Offers Download for a catalog model that is not here, through `jobs`."""
         self._downloads = jobs
         jobs.started.connect(self._on_download_event)
+        jobs.planned.connect(self._on_download_event)  # the size to download is known
         jobs.cancelling.connect(self._on_download_event)
         jobs.progressed.connect(self._on_download_progress)
         jobs.cancelled.connect(self._on_download_event)
@@ -257,6 +258,8 @@ class ModelPicker(QWidget):
         self.download_button.setEnabled(True)
         self.download_button.setText("Resume" if state is ModelState.PARTIAL else "Download")
         total = jobs.planned_total(spec)
+        if total is None:
+            jobs.measure([spec])  # the size follows (planned)
         size = f" ({size_text(total)})" if total else ""
         error = jobs.error(spec)
         if error:

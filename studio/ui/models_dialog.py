@@ -126,6 +126,10 @@ class ModelsDialog(QDialog):
         jobs.update_check_failed.connect(self._on_update_check_failed)
         self.refresh()
         self.tree.setCurrentItem(self.tree.topLevelItem(0))
+        # What each model would fetch, asked in the background: sizes show before Download.
+        jobs.measure(
+            [n for n, (state, _) in self._states.items() if state is not ModelState.PRESENT]
+        )
 
     def _add_item(self, parent: QTreeWidgetItem, entry: CatalogEntry) -> QTreeWidgetItem:
         item = QTreeWidgetItem(parent, [f"{entry.name} — {ROLES.get(entry.kind, entry.title)}"])
