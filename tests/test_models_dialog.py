@@ -165,6 +165,7 @@ def test_a_partial_model_offers_the_rest_and_a_size_never_wraps(qtbot, jobs, mon
         picker.status.text()
         == "SD-Turbo (1–4 steps) is partly downloaded; Resume fetches the rest."
     )
+    assert picker.combo.currentText() == "sd-turbo  (partial)"
     # Once planned, the size is the whole model's, not what is left of it.
     monkeypatch.setattr(jobs, "planned_total", lambda name: 8_600_000)
     picker.set_spec("sd-turbo")

@@ -178,6 +178,12 @@ def update_ref(spec: str) -> str | None:
     return here[0] if here is not None and here[0] != here[1] else None
 
 
+def has_partial(repo_id: str) -> bool:
+    """Part of a file of the repo is here (a download stopped midway): cheap, no scan."""
+    blobs = repo_dir(repo_id) / "blobs"
+    return blobs.is_dir() and any(blobs.glob("*.incomplete"))
+
+
 def snapshot_folder(repo_id: str) -> Path | None:
     """The snapshot folder the loader uses (see downloaded_ref), or None. Never downloads."""
     found = downloaded_ref(repo_id)

@@ -33,6 +33,7 @@ from ..engine.byte_sizes import size_text
 from ..engine.catalog import CATALOG, DEFAULT_IMAGE_MODEL, Kind, ModelDefaults
 from ..engine.downloads import ModelState, model_state
 from ..engine.errors import EngineError
+from ..engine.hub_cache import has_partial
 from ..engine.resolve import catalog_status, image_model_problem, resolve_model
 from .download_jobs import DownloadJobs, DownloadStatus
 
@@ -154,7 +155,10 @@ class ModelPicker(QWidget):
         self.combo.clear()
         for entry in CATALOG.values():
             if entry.kind is Kind.PIPELINE:
-                marker = "" if catalog_status(entry) != "not downloaded" else "  (not downloaded)"
+                marker = ""
+                if catalog_status(entry) == "not downloaded":
+                    partial = entry.hub_id and has_partial(entry.hub_id)
+                    marker = "  (partial)" if partial else "  (not downloaded)"
                 self.combo.addItem(f"{entry.name}{marker}", entry.name)
         for path in self._library + [p for p in self._recent if p not in self._library]:
             self.combo.addItem(Path(path).name, path)
