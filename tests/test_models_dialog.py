@@ -15,7 +15,6 @@ import pytest
 import shiboken6
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QPalette
-from PySide6.QtWidgets import QMessageBox
 
 from studio.engine.byte_sizes import size_text
 from studio.engine.catalog import CATALOG, Kind
@@ -27,9 +26,10 @@ from studio.engine.downloads import (
     plan_download,
 )
 from studio.engine.hub_cache import downloaded_ref, repo_dir
+from studio.ui import models_dialog
 from studio.ui.download_jobs import DownloadJobs, DownloadStatus, SpeedMeter, runs_on_cpu
 from studio.ui.model_picker import ModelPicker
-from studio.ui.models_dialog import ModelsDialog, downloadable
+from studio.ui.models_dialog import ModelsDialog, downloadable, removal_question
 from studio.ui.theme import warning_color
 from tests.test_window_looks import theme  # noqa: F401 (a fixture)
 
@@ -202,19 +202,21 @@ def test_remove_asks_first_and_no_keeps_the_files(qtbot, turbo, jobs, monkeypatc
     assert dialog.state_text("sd-turbo") == "present"
     asked = []
 
-    def answer(reply):
-        def question(parent, title, text, *args):
-            asked.append(text)
+    def answer(reply: bool):
+        def confirm(parent, question):
+            asked.append(question)
             return reply
 
-        return question
+        return confirm
 
-    monkeypatch.setattr(QMessageBox, "question", answer(QMessageBox.StandardButton.No))
+    monkeypatch.setattr(models_dialog, "confirm_removal", answer(False))
     _click(qtbot, dialog.remove_button)
-    assert len(asked) == 1 and asked[0].startswith("Remove sd-turbo (")
+    assert len(asked) == 1 and asked[0].startswith(
+        "Remove sd-turbo — SD-Turbo (1–4 steps) — from this"
+    )
     assert model_state("sd-turbo")[0] is ModelState.PRESENT
 
-    monkeypatch.setattr(QMessageBox, "question", answer(QMessageBox.StandardButton.Yes))
+    monkeypatch.setattr(models_dialog, "confirm_removal", answer(True))
     with qtbot.waitSignal(jobs.removed, timeout=TIMEOUT_MS):
         _click(qtbot, dialog.remove_button)
     assert len(asked) == 2
@@ -485,3 +487,30 @@ def test_the_size_to_download_shows_before_download_is_clicked(qtbot, turbo, job
     picker.set_spec("sd-turbo")
     shown = picker.status.text().replace("\xa0", " ")  # a size keeps its unit on its line
     assert f"Download fetches it ({size_text(jobs.planned_total('sd-turbo'))})" in shown
+
+
+def test_removing_a_shared_speed_pack_says_which_models_it_serves():
+    question = removal_question("taesd", 80 * 1024)
+    assert question.startswith("Remove taesd — Tiny decoder for SD 1.x/2.x")
+    assert "It takes 80 KB." in question
+    assert "It serves sd15, sd15-inpainting, sd21, sd-turbo, lcm-dreamshaper." in question
+    assert removal_question("sd-turbo", 0).count("It serves") == 0
+
+
+def test_the_removal_question_has_remove_and_cancel_with_cancel_the_default(qtbot):
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication, QWidget
+
+    parent = QWidget()
+    qtbot.addWidget(parent)
+    seen = {}
+
+    def answer() -> None:
+        box = QApplication.activeModalWidget()
+        seen["buttons"] = sorted(b.text().replace("&", "") for b in box.buttons())
+        seen["default"] = box.defaultButton().text().replace("&", "")
+        box.defaultButton().click()
+
+    QTimer.singleShot(0, answer)
+    assert models_dialog.confirm_removal(parent, "Remove?") is False
+    assert seen == {"buttons": ["Cancel", "Remove"], "default": "Cancel"}

@@ -44,6 +44,25 @@ ROLES = {
 }
 
 
+def removal_question(name: str, on_disk: int) -> str:
+    """What Remove asks: what the files are, for which models, and how to undo."""
+    entry = CATALOG[name]
+    users = [e.name for e in CATALOG.values() if name in (e.controlnet, e.decoder)]
+    serves = f" It serves {', '.join(users)}." if len(users) > 1 else ""
+    return (
+        f"Remove {name} — {entry.title} — from this machine? It takes "
+        f"{size_text(on_disk)}.{serves} Other models' files stay; Download gets it back."
+    )
+
+
+def confirm_removal(parent: QWidget, question: str) -> bool:
+    box = QMessageBox(QMessageBox.Icon.Question, "Remove model", question, parent=parent)
+    remove = box.addButton("Remove", QMessageBox.ButtonRole.DestructiveRole)
+    box.setDefaultButton(box.addButton(QMessageBox.StandardButton.Cancel))
+    box.exec()
+    return box.clickedButton() is remove
+
+
 def downloadable(cpu_path: bool) -> list[tuple[CatalogEntry, tuple[CatalogEntry, ...]]]:
     """The rows: each pipeline with a hub id, and what is offered with it."""
     rows = []
@@ -254,15 +273,7 @@ class ModelsDialog(QDialog):
         if name is None:
             return
         _, on_disk = self._states.get(name, (ModelState.NOT_DOWNLOADED, 0))
-        answer = QMessageBox.question(
-            self,
-            "Remove model",
-            f"Remove {name} ({size_text(on_disk)}) from this machine? Other models' files stay; "
-            "downloading it again fetches it anew.",
-            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
-            QMessageBox.StandardButton.No,
-        )
-        if answer != QMessageBox.StandardButton.Yes:
+        if not confirm_removal(self, removal_question(name, on_disk)):
             return
         try:
             self.jobs.remove(name)
