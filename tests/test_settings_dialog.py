@@ -120,10 +120,13 @@ def test_the_hugging_face_token_goes_to_the_keyring_never_the_settings(
     box = dialog.hub_token
     qtbot.waitUntil(lambda: box.save_button.isEnabled(), timeout=5000)
     assert box.status.text().startswith("No token")
+    assert '<a href="https://huggingface.co/settings/tokens">' in box.status.text()
+    assert not box.forget_button.isEnabled()  # nothing saved: nothing to forget
     box.field.setText("  hf_secret\n")
     box.save_button.click()
     qtbot.waitUntil(lambda: "saved in the system keyring" in box.status.text(), timeout=5000)
     assert box.field.text() == ""
+    assert box.forget_button.isEnabled()
     assert memory_keyring.secrets == {(KEYRING_SERVICE, "hf-token"): "hf_secret"}
     store = open_store(tmp_path / "settings.ini")
     save_preferences(dialog.preferences(), store)
@@ -150,5 +153,10 @@ def test_with_no_keyring_the_token_box_says_where_a_token_goes_instead(qtbot, mo
             "Tokens are kept in the system keyring, but this system has no keyring "
             "(password store) available. Set HF_TOKEN in the environment instead. No token"
         )
+        assert not box.forget_button.isEnabled()
+        box.field.setText("hf_pasted")
+        box.save_button.click()
+        qtbot.waitUntil(lambda: box.status.text().startswith("Could not save"), timeout=5000)
+        assert box.field.text() == "hf_pasted"  # not saved: the user keeps what they pasted
     finally:
         keyring.set_keyring(previous)

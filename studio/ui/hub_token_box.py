@@ -10,10 +10,12 @@ from.
 from __future__ import annotations
 
 import contextlib
+import html
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QGroupBox,
     QHBoxLayout,
@@ -25,25 +27,34 @@ from PySide6.QtWidgets import (
 )
 
 from ..engine.hub_token import (
+    KEYRING_USER,
     NO_KEYRING_INSTEAD,
     TokenSource,
     forget_token,
     save_token,
     token_status,
 )
-from ..keychain import KeyStoreError
+from ..keychain import KeyStoreError, read_secret
 
 TITLE = "Hugging Face token (gated and private models)"
 TOKENS_PAGE = "https://huggingface.co/settings/tokens"
 _SOURCES = {
     TokenSource.HUB: "Using HF_TOKEN (or the hub's own login); it comes before a token saved here.",
     TokenSource.KEYRING: "A token is saved in the system keyring.",
-    None: f"No token: public models need none. Make a read token at {TOKENS_PAGE}.",
+    None: "No token: public models need none. Make a read token at "
+    f'<a href="{TOKENS_PAGE}">{TOKENS_PAGE}</a>.',
 }
 
 
+@dataclass(frozen=True)
+class _Outcome:
+    text: str  # rich text: the sources' link is a link
+    done: bool  # the action succeeded (a saved token leaves the field)
+    stored: bool  # the keyring holds a token: there is something to forget
+
+
 class HubTokenBox(QGroupBox):
-    _done = Signal(str)  # the status line, from the worker thread
+    _done = Signal(object)  # an _Outcome, from the worker thread
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(TITLE, parent)
@@ -56,6 +67,7 @@ class HubTokenBox(QGroupBox):
         self.status = QLabel("Looking for a token…")
         self.status.setObjectName("hint")
         self.status.setWordWrap(True)
+        self.status.setTextFormat(Qt.TextFormat.RichText)
         self.status.setOpenExternalLinks(True)
         row = QHBoxLayout()
         row.addWidget(self.field, 1)
@@ -72,7 +84,6 @@ class HubTokenBox(QGroupBox):
 
     def _save(self) -> None:
         value = self.field.text()
-        self.field.clear()  # the secret does not stay in the widget
         self._run(lambda: save_token(value), "Token saved in the system keyring.")
 
     def _run(self, action: Callable[[], None] | None, done: str) -> None:
@@ -80,6 +91,7 @@ class HubTokenBox(QGroupBox):
         self.forget_button.setEnabled(False)
 
         def work() -> None:
+            ok = True
             try:
                 if action is not None:
                     action()
@@ -88,16 +100,19 @@ class HubTokenBox(QGroupBox):
                     problem = (
                         f"Tokens are kept in the system keyring, but {problem} {NO_KEYRING_INSTEAD}"
                     )
-                text = " ".join(t for t in (done, problem) if t)
-                text = f"{text} {_SOURCES[source]}".strip()
+                said = " ".join(html.escape(t) for t in (done, problem) if t)
+                text = f"{said} {_SOURCES[source]}".strip()
             except KeyStoreError as exc:
-                text = str(exc)
+                ok, text = False, html.escape(str(exc))
+            stored = read_secret(KEYRING_USER).value is not None
             with contextlib.suppress(RuntimeError):  # the dialog was closed meanwhile
-                self._done.emit(text)
+                self._done.emit(_Outcome(text, ok, stored))
 
         threading.Thread(target=work, name="hub-token", daemon=True).start()
 
-    def _show(self, text: str) -> None:
-        self.status.setText(text)
+    def _show(self, outcome: _Outcome) -> None:
+        self.status.setText(outcome.text)
+        if outcome.done:
+            self.field.clear()  # saved: the secret does not stay in the widget
         self.save_button.setEnabled(True)
-        self.forget_button.setEnabled(True)
+        self.forget_button.setEnabled(outcome.stored)
