@@ -272,15 +272,26 @@ def cmd_download(args: argparse.Namespace) -> int:
     print(f"Downloading {plan.describe()} from {plan.repo_id}.", file=sys.stderr, flush=True)
     folder = download(plan, progress=_progress_printer(dict(plan.files), sys.stderr))
     if not args.include:  # a complete model resolves as the app will load it
-        resolve_model(folder.as_posix())
-        print(
-            f"{plan.label} is ready: studio generate --model {plan.label} ...",
-            file=sys.stderr,
-        )
+        kind = resolve_model(folder.as_posix()).kind
+        print(f"{plan.label} is ready: {_use_of(plan.label, kind)}", file=sys.stderr)
     for line in _offers(args.model, device):
         print(line, file=sys.stderr)
     print(folder)
     return 0
+
+
+def _use_of(label: str, kind: str) -> str:
+    """How a downloaded model is used: only an image model is a --model."""
+    from .engine.catalog import SPEED_PACK_EFFECT, Kind
+
+    if kind == Kind.CONTROLNET:
+        return f"studio generate --mode controlnet-canny --controlnet {label} ..."
+    if kind == Kind.DECODER:
+        return (
+            f"the CPU decodes with it from now on ({SPEED_PACK_EFFECT}; --no-speed-pack "
+            "turns it off)."
+        )
+    return f"studio generate --model {label} ..."
 
 
 BAR_WIDTH = 24

@@ -286,3 +286,19 @@ def test_a_speed_pack_or_a_controlnet_chosen_as_the_model_is_named_for_what_it_i
         defaults, text = describe(spec)  # the picker says so before Generate
         assert defaults is None and text == str(err.value)
     assert store.loads == 0
+
+
+def test_a_downloaded_speed_pack_or_controlnet_is_not_offered_as_the_model(
+    hub, taesd, sd_controlnet, capsys
+):
+    hub.add(TAESD, taesd)
+    hub.add("test/canny", sd_controlnet)
+    assert main(["download", "taesd"]) == 0
+    err = capsys.readouterr().err
+    assert "--model taesd" not in err
+    assert "taesd is ready: the CPU decodes with it from now on" in err
+    assert main(["download", "test/canny"]) == 0
+    err = capsys.readouterr().err
+    assert "--model test/canny" not in err
+    use = "studio generate --mode controlnet-canny --controlnet test/canny"
+    assert f"test/canny is ready: {use}" in err
