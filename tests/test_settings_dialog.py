@@ -160,3 +160,23 @@ def test_with_no_keyring_the_token_box_says_where_a_token_goes_instead(qtbot, mo
         assert box.field.text() == "hf_pasted"  # not saved: the user keeps what they pasted
     finally:
         keyring.set_keyring(previous)
+
+
+def test_a_token_pasted_while_the_keyring_is_read_stays_in_the_field(
+    qtbot, memory_keyring, monkeypatch
+):
+    import threading
+
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    unlocked = threading.Event()  # a locked keychain answers once the user unlocks it
+    answer = memory_keyring.get_password
+    monkeypatch.setattr(
+        memory_keyring, "get_password", lambda *a: (unlocked.wait(10), answer(*a))[1]
+    )
+    dialog = SettingsDialog(Preferences())
+    qtbot.addWidget(dialog)
+    box = dialog.hub_token
+    box.field.setText("hf_pasted")  # before the keyring answered
+    unlocked.set()
+    qtbot.waitUntil(box.save_button.isEnabled, timeout=5000)
+    assert box.field.text() == "hf_pasted"  # only a save clears it

@@ -106,7 +106,9 @@ class HubTokenBox(QGroupBox):
                 ok, text = False, html.escape(str(exc))
             stored = read_secret(KEYRING_USER).value is not None
             with contextlib.suppress(RuntimeError):  # the dialog was closed meanwhile
-                self._done.emit(_Outcome(text, ok, stored))
+                # Only a save clears the field: the first look must not take
+                # what the user pasted while the keyring was slow to answer.
+                self._done.emit(_Outcome(text, ok and action is not None, stored))
 
         threading.Thread(target=work, name="hub-token", daemon=True).start()
 
