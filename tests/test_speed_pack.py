@@ -149,8 +149,8 @@ def test_a_cpu_job_decodes_with_the_speed_pack_once_it_is_here(hub_cache, taesd,
     first = generate(_request(), store)
     assert isinstance(store.base_for(resolve_model("sd-turbo")).vae, AutoencoderKL)
     assert [n for n in first.notices if "speed pack" in n] == [
-        "The speed pack taesd (faster decoding, slightly softer, a few MB) is not on this "
-        "machine: download it in Models or with `studio download taesd`."
+        "A speed pack for this model, taesd (faster decoding, slightly softer, a few MB), "
+        "can be downloaded from Models… (or with: studio download taesd)."
     ]
     assert "VAE" not in parse_infotext(first.infotexts[0]).params
     again = generate(_request(seed=4), store)

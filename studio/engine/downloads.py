@@ -121,7 +121,7 @@ def _sentence(exc: BaseException, repo_id: str) -> DownloadError:
     if isinstance(exc, errors.RepositoryNotFoundError):
         return DownloadError(
             f"{repo_id} was not found on {endpoint}: check the name (a private repo also "
-            "needs HF_TOKEN)."
+            "needs a token of its account, saved in Settings or set as HF_TOKEN)."
         )
     if isinstance(exc, errors.RemoteEntryNotFoundError):
         return DownloadError(f"A file of {repo_id} is missing on {endpoint}; try another revision.")

@@ -166,13 +166,14 @@ def decoder_notice(
     or that one could; None where the speed pack does not apply."""
     if decoder is not None and decoder.speed_pack:
         return (
-            f"Decoding with the speed pack {decoder.name} ({SPEED_PACK_EFFECT}); turn off "
-            "'Speed pack on the CPU' in the settings (--no-speed-pack) for the model's own decoder."
+            f"Decoding with the speed pack {decoder.name} ({SPEED_PACK_EFFECT}); for the "
+            "model's own decoder, turn off 'Speed pack on the CPU' in Settings (or pass "
+            "--no-speed-pack)."
         )
     if decoder is None and _offers_speed_pack(options, device, model):
         return (
-            f"The speed pack {model.decoder} ({SPEED_PACK_EFFECT}, a few MB) is not on this "
-            f"machine: download it in Models or with `studio download {model.decoder}`."
+            f"A speed pack for this model, {model.decoder} ({SPEED_PACK_EFFECT}, a few MB), "
+            f"can be downloaded from Models… (or with: studio download {model.decoder})."
         )
     return None
 
