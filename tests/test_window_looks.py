@@ -289,3 +289,26 @@ def test_mercury_links_are_in_the_themes_link_colour(qtbot, theme, name):
     qtbot.addWidget(options)
     options.show_key_status(INCEPTION_BASE_URL, KeyLookup(None))
     assert f'style="color:{link};">get one from Inception</a>' in options.key_label.text()
+
+
+def test_dialog_buttons_carry_no_icon_theme_pictures(qapp, theme):
+    """A desktop's icon theme draws its dialog-button icons for one palette (a
+    black cross on the dark Close button); the app's style leaves them out."""
+    import gc
+
+    from PySide6.QtWidgets import QProxyStyle, QStyle
+
+    from studio.ui import theme as themes
+
+    hint = QStyle.StyleHint.SH_DialogButtonBox_ButtonsHaveIcons
+
+    class DesktopWithIcons(QProxyStyle):  # what xcb's generic Unix theme answers
+        def styleHint(self, asked, option=None, widget=None, returnData=None) -> int:
+            return 1 if asked == hint else super().styleHint(asked, option, widget, returnData)
+
+    assert DesktopWithIcons("Fusion").styleHint(hint) == 1
+    assert themes._Style(DesktopWithIcons("Fusion")).styleHint(hint) == 0
+    theme("dark")
+    gc.collect()  # the override must outlive its Python wrapper's first owner
+    # (app.style() is the style sheet's wrapper around it)
+    assert isinstance(qapp.property("studio_style"), themes._Style)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from PySide6.QtGui import QColor, QPalette
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QProxyStyle, QStyle
 
 ACCENT = "#4f8cff"
 
@@ -84,9 +84,23 @@ QStatusBar QLabel {{ padding: 0 6px; }}
 """
 
 
+class _Style(QProxyStyle):
+    """Fusion, without the desktop icon theme's pictures on dialog buttons: those
+    are drawn for one palette (a black ✕ on the dark theme's Close button)."""
+
+    def styleHint(self, hint, option=None, widget=None, returnData=None) -> int:
+        if hint == QStyle.StyleHint.SH_DialogButtonBox_ButtonsHaveIcons:
+            return 0
+        return super().styleHint(hint, option, widget, returnData)
+
+
 def apply_theme(app: QApplication, name: str) -> None:
     colors = _COLORS.get(name, _COLORS["dark"])
-    app.setStyle("Fusion")
+    style = _Style("Fusion")
+    app.setStyle(style)
+    # Qt owns the style now, but its Python half must live on, or Qt stops
+    # calling the styleHint above once the wrapper is collected.
+    app.setProperty("studio_style", style)
     palette = QPalette()
     role = QPalette.ColorRole
     palette.setColor(role.Window, QColor(colors["window"]))
