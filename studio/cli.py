@@ -244,9 +244,10 @@ def cmd_make_tiny_model(args: argparse.Namespace) -> int:
 def cmd_models(args: argparse.Namespace) -> int:
     from .engine.byte_sizes import size_text
     from .engine.catalog import CATALOG
-    from .engine.downloads import ModelState, model_state, update_available
+    from .engine.downloads import DownloadError, ModelState, model_state, update_available
     from .engine.resolve import catalog_status
 
+    unchecked: str | None = None  # why the hub could not be asked, once
     for entry in CATALOG.values():
         where = entry.hub_id or ("bundled" if entry.bundled else "built locally")
         status, size = catalog_status(entry), ""
@@ -254,10 +255,16 @@ def cmd_models(args: argparse.Namespace) -> int:
             state, on_disk = model_state(entry.name)
             if state is ModelState.PARTIAL:
                 status = "partial"
-            elif state is ModelState.PRESENT and args.updates and update_available(entry.name):
-                status = ModelState.UPDATE_AVAILABLE.value
+            elif state is ModelState.PRESENT and args.updates and unchecked is None:
+                try:
+                    if update_available(entry.name):
+                        status = ModelState.UPDATE_AVAILABLE.value
+                except DownloadError as exc:  # the list still shows what is here
+                    unchecked = str(exc)
             size = size_text(on_disk) if on_disk else ""
         print(f"{entry.name:24} {status:15} {size:>9}  {entry.title}  [{where}]")
+    if unchecked is not None:
+        return _fail(f"Updates were not checked: {unchecked}")
     return 0
 
 

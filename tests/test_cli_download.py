@@ -129,3 +129,21 @@ def test_a_terminal_gets_one_line_with_a_bar_redrawn_in_place():
     assert out.text.startswith("\r  1% [")
     assert out.text.count("\n") == 1 and out.text.endswith("\n")  # ends the line once, at 100 %
     assert "100% [########################] " in out.text
+
+
+def test_models_updates_lists_everything_even_when_the_hub_cannot_be_asked(
+    hub, sd_model, capsys, monkeypatch
+):
+    import huggingface_hub.constants as constants
+
+    hub.add("stabilityai/sd-turbo", sd_model)
+    assert main(["download", "sd-turbo"]) == 0
+    capsys.readouterr()
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    assert main(["models", "--updates"]) == 1
+    out, err = capsys.readouterr()
+    assert "tiny-random-controlnet" in out  # the list goes on to the end
+    assert next(line for line in out.splitlines() if line.startswith("sd-turbo ")).split()[1] == (
+        "ready"
+    )
+    assert err.startswith("error: Updates were not checked: Downloads are off because")

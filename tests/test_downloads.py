@@ -280,3 +280,23 @@ def test_progress_comes_every_megabyte_not_every_ten(hub, tmp_path):
     seen = []
     download(plan_download("test/big"), progress=seen.append)
     assert len([p for p in seen if p.file == WEIGHTS]) >= 3
+
+
+def test_a_hub_cache_that_is_a_file_is_a_sentence_in_the_picker_too(qtbot, tmp_path, monkeypatch):
+    import huggingface_hub.constants as constants
+
+    from studio.ui.download_jobs import DownloadJobs
+    from studio.ui.model_picker import ModelPicker
+
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("x")
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(blocker))
+    with pytest.raises(DownloadError, match=r"^The hub cache .*not-a-folder cannot be read"):
+        model_state("sd-turbo")
+    picker = ModelPicker()
+    qtbot.addWidget(picker)
+    jobs = DownloadJobs()
+    picker.set_downloads(jobs)
+    picker.set_spec("sd-turbo")
+    assert "set HF_HUB_CACHE to a folder this user can read and write" in picker.status.text()
+    assert jobs.shutdown()

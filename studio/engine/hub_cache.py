@@ -198,6 +198,11 @@ def _scan(repo_id: str):
         info = huggingface_hub.scan_cache_dir(cache_dir())
     except huggingface_hub.CacheNotFound:
         return None, None
+    except (OSError, ValueError) as exc:  # a file, or a folder this user cannot read
+        raise DownloadError(
+            f"The hub cache {cache_dir()} cannot be read ({exc.__class__.__name__}); set "
+            "HF_HUB_CACHE to a folder this user can read and write."
+        ) from None
     repo = next((r for r in info.repos if r.repo_id == repo_id and r.repo_type == "model"), None)
     # delete_revisions() finds revisions by commit hash in whichever repo comes
     # first; two repos can share one (a mirror), so the scan holds only this repo.

@@ -33,7 +33,7 @@ from ..engine.byte_sizes import size_text
 from ..engine.catalog import CATALOG, DEFAULT_IMAGE_MODEL, Kind, ModelDefaults
 from ..engine.downloads import ModelState, model_state
 from ..engine.errors import EngineError
-from ..engine.hub_cache import has_partial
+from ..engine.hub_cache import DownloadError, has_partial
 from ..engine.resolve import catalog_status, image_model_problem, resolve_model
 from .download_jobs import DownloadJobs, DownloadStatus
 
@@ -258,7 +258,11 @@ class ModelPicker(QWidget):
             status = jobs.status(spec)
             self._show_progress(status)
             return f"Downloading {entry.title}… " + (status.text() if status else "")
-        state, _ = model_state(spec)
+        try:
+            state, _ = model_state(spec)
+        except DownloadError as exc:  # an unreadable hub cache
+            self.download_row.hide()
+            return str(exc)
         self.download_button.setEnabled(True)
         self.download_button.setText("Resume" if state is ModelState.PARTIAL else "Download")
         total = jobs.planned_total(spec)
