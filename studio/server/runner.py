@@ -31,6 +31,10 @@ GRACEFUL_SHUTDOWN_S = 3
 # A cancelled job ends at its next step: seconds for a big model on a CPU. Past
 # this the process leaves without waiting (see serve_forever).
 ENGINE_STOP_S = 15
+NO_TOKEN = (
+    "Serving on {host} without a token would let anyone on the network use this "
+    "machine; add --token (or set STUDIO_API_TOKEN), or bind to 127.0.0.1."
+)
 log = logging.getLogger(__name__)
 
 
@@ -67,10 +71,7 @@ class ApiServer:
         jobs: JobLimits | None = None,
     ) -> None:
         if not is_loopback(host) and not token:
-            raise EngineError(
-                f"Serving on {host} without a token would let anyone on the network use this "
-                "machine; add --token (or set STUDIO_API_TOKEN), or bind to 127.0.0.1."
-            )
+            raise EngineError(NO_TOKEN.format(host=host))
         self.host, self._port = host, port
         config = ApiConfig(
             default_model, token or None, loopback_only=is_loopback(host), jobs=jobs or JobLimits()
@@ -153,6 +154,8 @@ def serve_forever(
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     token = args.token if args.token is not None else os.environ.get(TOKEN_ENV) or None
     text = TextService(args.mercury_url) if args.mercury_url else default_text_service()
+    if getattr(args, "cluster", None) == "ray":
+        return _serve_on_ray(args, options, services, token, text.base_url)
     engine = HeadlessEngine(options, services)
     server = ApiServer(
         engine.queue,
@@ -196,3 +199,35 @@ def serve_forever(
                 flush=True,
             )
             os._exit(0)
+
+
+def _serve_on_ray(
+    args: argparse.Namespace,
+    options: EngineOptions,
+    services: ServiceOptions,
+    token: str | None,
+    text_url: str,
+) -> int:
+    """`studio serve --cluster ray` (studio/server/cluster/): Ray is imported only here."""
+    from .cluster import ray_missing
+
+    if missing := ray_missing():
+        print(missing, file=sys.stderr)
+        return 1
+    if not is_loopback(args.host) and not token:
+        print(NO_TOKEN.format(host=args.host), file=sys.stderr)
+        return 1
+    from .cluster.app import ClusterSettings, serve_cluster
+
+    settings = ClusterSettings(
+        options,
+        services,
+        args.model,
+        token=token,
+        loopback_only=is_loopback(args.host),
+        max_queue=args.max_queue,
+        replicas=args.replicas,
+        max_replicas=args.max_replicas,
+        text_url=text_url,
+    )
+    return serve_cluster(args, settings)
