@@ -18,7 +18,10 @@ FROM ${BASE_IMAGE}
 # --build-arg TORCH_INDEX=https://download.pytorch.org/whl/cu128, with a 12.x base.
 ARG TORCH_INDEX=https://pypi.org/simple
 
-ENV DEBIAN_FRONTEND=noninteractive
+# Build time only (an ENV would stay in the running container).
+ARG DEBIAN_FRONTEND=noninteractive
+# Not pinned (DL3008): Ubuntu replaces a package's version with each security fix.
+# hadolint ignore=DL3008
 RUN apt-get update \
     && apt-get install --yes --no-install-recommends python3 python3-venv curl ca-certificates \
     && rm -rf /var/lib/apt/lists/*
@@ -38,7 +41,7 @@ RUN python3 -m venv /opt/venv
 COPY scripts/pick_torch.py /tmp/pick_torch.py
 RUN STUDIO_TORCH_INDEX="$TORCH_INDEX" python /tmp/pick_torch.py > /tmp/torch-args \
     && head -n 1 /tmp/torch-args > /tmp/torch-constraint.txt \
-    && pip install $(cat /tmp/torch-args)
+    && xargs pip install < /tmp/torch-args
 
 # The project itself, without the dev or build extras.
 WORKDIR /src
@@ -60,14 +63,17 @@ RUN useradd --uid 10001 --create-home --shell /usr/sbin/nologin studio \
 ENV HF_HOME=/models \
     STUDIO_DATA_DIR=/models/studio
 VOLUME ["/models"]
-USER studio
+# Numeric, so a runtime that must prove it is not root (Kubernetes' runAsNonRoot) can.
+USER 10001:10001
 WORKDIR /home/studio
 
 # STUDIO_API_TOKEN, HF_TOKEN and INCEPTION_API_KEY come from the environment at
 # run time and are never written here. Without STUDIO_API_TOKEN the server refuses
 # to listen on 0.0.0.0 and says so: it does not start open.
 EXPOSE 8080
-# /health needs no token and never loads a model.
+# /health needs no token and never loads a model. Shell form (DL3025 is about CMD):
+# curl's own exit codes are not all ones docker defines, hence `|| exit 1`.
+# hadolint ignore=DL3025
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
     CMD curl --fail --silent --show-error --max-time 5 http://127.0.0.1:8080/health || exit 1
 # Exec form: studio is PID 1 and gets docker stop's SIGTERM, which it handles as
