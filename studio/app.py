@@ -77,6 +77,16 @@ def _service_options() -> argparse.ArgumentParser:
     return group
 
 
+def _option_defaults(*parsers: argparse.ArgumentParser) -> tuple[tuple[str, str, object], ...]:
+    """(dest, flag, default) of each option of `parsers`."""
+    return tuple(
+        (action.dest, max(action.option_strings, key=len), action.default)
+        for parser in parsers
+        for action in parser._actions  # argparse has no public list of a parser's options
+        if action.option_strings and action.dest != "help"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="studio",
@@ -127,6 +137,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_request_arguments(gen.add_argument_group("generation (each field of the request)"))
     gen.add_argument("--quiet", "-q", action="store_true", help="no progress output")
+    remote = gen.add_argument_group("remote engine (docs/SERVICE.md, Remote)")
+    remote.add_argument(
+        "--server",
+        metavar="URL",
+        help="generate on a `studio serve` elsewhere, e.g. http://gpu-box:8080 (default: "
+        "$STUDIO_SERVER; none: this machine). The device, cache, safety, watermark and batch "
+        "options are then the server's own and refused here",
+    )
+    remote.add_argument(
+        "--token", help="the server's token, sent as a Bearer header (default: $STUDIO_API_TOKEN)"
+    )
+    # The options that set up this machine's engine: with --server they are the server's.
+    gen.set_defaults(local_only=_option_defaults(device, services))
 
     serve = commands.add_parser(
         "serve",

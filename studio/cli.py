@@ -20,6 +20,7 @@ from .engine.options import EngineOptions, ServiceOptions
 from .engine.request import GenerationRequest
 from .engine.watermark import Watermark
 from .option_flags import options_from_args
+from .remote import SERVER_ENV
 from .request_args import request_from_args
 
 
@@ -137,8 +138,31 @@ def _jobs_from_args(args: argparse.Namespace, services: ServiceOptions) -> list[
     return checked
 
 
+def step_printer(quiet: bool) -> Callable[[int, int], None]:
+    """The step counter on stderr: on a terminal one line rewritten in place; in a
+    log or a pipe (no carriage returns) one line a job, at its last step."""
+    terminal = sys.stderr.isatty()
+
+    def show(step: int, total: int) -> None:
+        if quiet:
+            return
+        if terminal:
+            print(f"\rstep {step}/{total}", end="", file=sys.stderr, flush=True)
+        elif step == total:
+            print(f"step {step}/{total}", file=sys.stderr, flush=True)
+
+    return show
+
+
 def cmd_generate(args: argparse.Namespace) -> int:
     check_result_files([Path(args.out)])  # before anything else, and again once sized
+    server = args.server or os.environ.get(SERVER_ENV)
+    if server:  # the same request, run by a `studio serve` elsewhere
+        from .cli_remote import generate_remote
+
+        return generate_remote(
+            args, server, lambda: _request_from_args(args), output_paths, step_printer(args.quiet)
+        )
     services = service_options(args)
     if services.cache:
         _check_cache_folder(services, writing=True, hint=", or run with --no-cache")
@@ -153,14 +177,10 @@ def cmd_generate(args: argparse.Namespace) -> int:
     store = PipelineStore(engine_options(args))
 
     terminal = sys.stderr.isatty()
+    show_step = step_printer(args.quiet)
 
     def progress(info: StepInfo) -> None:
-        if args.quiet:
-            return
-        if terminal:  # one line, rewritten in place
-            print(f"\rstep {info.step}/{info.total}", end="", file=sys.stderr, flush=True)
-        elif info.step == info.total:  # a log or a pipe: no carriage returns, one line a job
-            print(f"step {info.step}/{info.total}", file=sys.stderr, flush=True)
+        show_step(info.step, info.total)
 
     results = []
     for job in jobs:

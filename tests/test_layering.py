@@ -9,6 +9,8 @@ under TYPE_CHECKING, since each is a dependency someone has to follow):
   sub-packages;
 - studio.ui never imports studio.server, and studio.server never imports
   studio.ui or studio.canvas;
+- studio.remote (the client of a remote engine) imports only studio.engine and
+  the leaf modules, and no Qt;
 - no Qt in studio.engine except worker.py, its Qt adapter."""
 
 from __future__ import annotations
@@ -147,6 +149,15 @@ def _violations(graph: dict[str, frozenset[str]]) -> list[str]:
                 _within(other, "studio.ui") or _within(other, "studio.canvas")
             ):
                 problems.append(f"{module} imports {other}")
+            # The remote engine's client: the engine's types and leaf modules only (never
+            # ui, server, canvas or mercury), so the CLI and the window can both use it.
+            remote_may = ("studio.remote", "studio.engine")
+            if (
+                _within(module, "studio.remote")
+                and not any(_within(other, package) for package in remote_may)
+                and other not in leaves
+            ):
+                problems.append(f"{module} imports {other}")
     return problems
 
 
@@ -171,6 +182,17 @@ def test_no_import_circles():
 def test_the_layers_import_only_downwards():
     problems = _violations(_graph())
     assert not problems, "imports DESIGN.md's layering forbids:\n" + "\n".join(problems)
+
+
+def test_the_remote_client_has_no_qt_and_stays_in_its_layer():
+    """studio.remote is plain Python: the window wraps it in its own thread."""
+    remote = [m for m in _modules() if _within(m, "studio.remote")]
+    assert "studio.remote.client" in remote
+    qt = [m for m in remote if _imports(m)[1] & QT_PACKAGES]
+    assert not qt, f"Qt in studio.remote: {qt}"
+    graph = _graph()
+    with_bad = _violations({**graph, "studio.remote.x": frozenset({"studio.server.api"})})
+    assert set(with_bad) - set(_violations(graph)) == {"studio.remote.x imports studio.server.api"}
 
 
 def test_the_engine_has_no_qt_but_its_worker():

@@ -8,9 +8,7 @@ field only where its declaration says None; a field without a declaration fails.
 
 from __future__ import annotations
 
-import base64
 import dataclasses
-import io
 import json
 from typing import Any
 
@@ -23,6 +21,7 @@ from studio.engine.infotext import format_infotext, request_from_infotext
 from studio.engine.jobs import JobQueue
 from studio.engine.request import FIELDS, GenerationRequest, LoraSpec, Mode
 from studio.engine.request_fields import FieldSpec, RequestField, declared, request_fields
+from studio.engine.request_json import request_body
 from studio.engine.watermark import Watermark
 from studio.request_args import request_from_args
 from studio.server.bodies import request_from_body
@@ -120,21 +119,9 @@ def test_the_cli_carries_every_field_it_declares(tmp_path):
     assert back.extra_prompts == () and back.watermark is None  # by declaration
 
 
-def _json_value(f: RequestField, value: Any) -> Any:
-    if f.kind is Image.Image:
-        data = io.BytesIO()
-        value.save(data, "PNG")
-        return base64.b64encode(data.getvalue()).decode()
-    if f.kind is Watermark:
-        return value.to_dict()
-    if f.name == "loras":
-        return [{"path": lora.path, "weight": lora.weight} for lora in value]
-    return value
-
-
 def test_the_api_carries_every_field_it_declares():
     sent = _request()
-    body = {f.api: _json_value(f, getattr(sent, f.name)) for f in FIELDS if f.api is not None}
+    body = request_body(sent)  # what studio.remote sends
     # Through JSON text, as a client sends it: the model is strict about JSON types.
     parsed = ImageRequest.model_validate_json(json.dumps(body))
     back = request_from_body(parsed, "demo")

@@ -1,0 +1,187 @@
+"""`studio generate --server URL` against a real `studio serve` (ApiServer on
+127.0.0.1 over a tiny model) through the real CLI main(): the PNG is the bytes
+a local run writes, an init image is uploaded, progress lines show, Ctrl+C
+cancels the server's job, and a wrong token, nothing listening or a full
+queue is one sentence."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import httpx2
+import pytest
+from api_harness import WAIT_S, EventLog, ServedQueue
+from PIL import Image
+
+from studio import cli
+from studio.app import main
+from studio.engine.jobs import JobCancelled, JobStarted, JobStep
+from studio.remote import client
+from studio.server.runner import ApiServer
+from studio.server.text import TextService
+
+TOKEN = "remote-token"
+
+
+class Served:
+    def __init__(self, sd_model, *, token=None, step_delay_s=0.0, hold_first_job=False,
+                 max_queue=16) -> None:  # fmt: skip
+        self.log = EventLog(step_delay_s=step_delay_s, hold_first_job=hold_first_job)
+        self.engine = ServedQueue(self.log)
+        self.server = ApiServer(
+            self.engine.queue,
+            port=0,
+            token=token,
+            default_model=str(sd_model),
+            text=TextService("http://127.0.0.1:9/v1", api_key="k"),  # never called here
+            max_queue=max_queue,
+        )
+        self.server.start()
+        self.url = self.server.url
+
+    def stop(self) -> None:
+        self.server.stop()
+        self.engine.stop()
+
+
+@pytest.fixture
+def served(sd_model):
+    running = Served(sd_model, token=TOKEN)
+    yield running
+    running.stop()
+
+
+def _args(sd_model, out: Path, *more: str) -> list[str]:
+    return [
+        "generate", "--model", str(sd_model), "-p", "a red boat", "--seed", "5", "--steps", "2",
+        "--width", "64", "--height", "64", "-o", str(out), *more,
+    ]  # fmt: skip
+
+
+def _remote(served: Served, sd_model, out: Path, *more: str) -> int:
+    return main([*_args(sd_model, out, *more), "--server", served.url, "--token", TOKEN])
+
+
+@pytest.mark.slow
+def test_a_remote_png_is_the_bytes_of_a_local_run(served, sd_model, tmp_path, capsys):
+    assert main([*_args(sd_model, tmp_path / "local.png"), "--no-cache"]) == 0
+    local_err = capsys.readouterr().err
+    assert _remote(served, sd_model, tmp_path / "remote.png") == 0
+    out, err = capsys.readouterr()
+    assert (tmp_path / "remote.png").read_bytes() == (tmp_path / "local.png").read_bytes()
+    assert out == f"{tmp_path / 'remote.png'}  (seed 5)\n"
+    assert "step 2/2\n" in err and "step 2/2\n" in local_err  # a pipe: the job's last step
+    assert "1 image(s), 64×64, 2 steps, model tiny-sd, " in err
+    assert err.rstrip().endswith(f"s on cpu at {served.url}")
+
+
+@pytest.mark.slow
+def test_img2img_uploads_the_init_image_and_a_jpeg_is_written_from_the_servers_png(
+    served, sd_model, tmp_path, capsys
+):
+    init = tmp_path / "init.png"
+    Image.new("RGB", (64, 64), (200, 40, 40)).save(init)
+    more = ["--mode", "img2img", "--init", str(init), "--strength", "0.5"]
+    assert main([*_args(sd_model, tmp_path / "local.png", *more), "--no-cache"]) == 0
+    assert _remote(served, sd_model, tmp_path / "remote.png", *more) == 0
+    assert _remote(served, sd_model, tmp_path / "remote.jpg", *more) == 0
+    started = next(e for e in served.log.snapshot() if isinstance(e, JobStarted))
+    assert started.request.mode == "img2img"
+    assert started.request.init_image.getpixel((0, 0)) == (200, 40, 40)
+    assert (tmp_path / "remote.png").read_bytes() == (tmp_path / "local.png").read_bytes()
+    with Image.open(tmp_path / "remote.jpg") as jpeg:
+        assert jpeg.format == "JPEG"
+    assert cli.cmd_params(type("Args", (), {"image": str(tmp_path / "remote.jpg")})) == 0
+    assert "Denoising strength: 0.5" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_ctrl_c_cancels_the_job_on_the_server(sd_model, tmp_path, capsys, monkeypatch):
+    served = Served(sd_model, step_delay_s=0.05)
+    try:
+
+        def interrupted(quiet):
+            def show(step, total):
+                raise KeyboardInterrupt  # as Ctrl+C lands while the steps come
+
+            return show
+
+        monkeypatch.setattr(cli, "step_printer", interrupted)
+        code = main([*_args(sd_model, tmp_path / "out.png")[:-2], "--steps", "150",
+                     "-o", str(tmp_path / "out.png"), "--server", served.url])  # fmt: skip
+        served.log.wait_for(
+            lambda events: any(isinstance(e, JobCancelled) for e in events),
+            "the server's job to be cancelled",
+        )
+    finally:
+        served.stop()
+    assert code == 130
+    err = capsys.readouterr().err
+    assert f"Cancelled; the job on the server at {served.url} was cancelled too." in err
+    steps = sum(isinstance(e, JobStep) for e in served.log.snapshot())
+    assert steps < 150
+    assert not (tmp_path / "out.png").exists()
+
+
+def test_a_wrong_or_missing_token_is_a_sentence(served, sd_model, tmp_path, capsys):
+    args = [*_args(sd_model, tmp_path / "out.png"), "--server", served.url]
+    assert main([*args, "--token", "wrong"]) == 1
+    assert capsys.readouterr().err == (
+        f"error: The server at {served.url} did not accept the token; give the one it was "
+        "started with (--token or STUDIO_API_TOKEN).\n"
+    )
+    assert main(args) == 1
+    assert f"{served.url} needs a token: give it with --token or set STUDIO_API_TOKEN" in (
+        capsys.readouterr().err
+    )
+
+
+def test_the_server_and_token_come_from_the_environment(served, sd_model, tmp_path,
+                                                        capsys, monkeypatch):  # fmt: skip
+    monkeypatch.setenv("STUDIO_SERVER", served.url)
+    monkeypatch.setenv("STUDIO_API_TOKEN", "wrong")
+    assert main(_args(sd_model, tmp_path / "out.png")) == 1
+    assert f"The server at {served.url} did not accept the token" in capsys.readouterr().err
+
+
+def test_nothing_listening_is_a_sentence(sd_model, tmp_path, capsys):
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
+    assert main([*_args(sd_model, tmp_path / "out.png"), "--server", url]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: Could not reach the server at {url}: ")
+    assert err.endswith("is `studio serve` running there?\n")
+    assert client.CONNECT_TIMEOUT_S <= 10
+
+
+def test_options_of_this_machines_engine_are_refused_with_a_server(sd_model, tmp_path, capsys):
+    args = [*_args(sd_model, tmp_path / "out.png"), "--server", "http://127.0.0.1:9"]
+    assert main([*args, "--no-cache", "--device", "cpu", "--watermark", "x"]) == 1
+    assert capsys.readouterr().err == (
+        "error: --device, --no-cache, --watermark set up this machine's engine; with --server "
+        "the server's own settings apply (give them to `studio serve` there). Leave them out, "
+        "or drop --server.\n"
+    )
+
+
+@pytest.mark.slow
+def test_a_full_server_is_a_busy_sentence(sd_model, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(client, "BUSY_WAIT_MAX_S", 0.0)  # no wait for its Retry-After
+    served = Served(sd_model, hold_first_job=True, max_queue=1)
+    try:
+        with httpx2.Client(base_url=served.url, timeout=WAIT_S) as http:
+            body = {"prompt": "x", "num_inference_steps": 1, "width": 64, "height": 64}
+            assert http.post("/jobs", json=body).status_code == 202
+            served.log.wait_for(lambda e: any(isinstance(x, JobStarted) for x in e), "a start")
+            assert http.post("/jobs", json=body).status_code == 202
+            code = main([*_args(sd_model, tmp_path / "out.png"), "--server", served.url])
+            served.log.release.set()
+    finally:
+        served.stop()
+    assert code == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: The server at {served.url} is busy: The server is busy: ")
+    assert err.endswith("; try again in 5 s.\n")
