@@ -9,7 +9,8 @@ Serve application on two tiny random-weight models, over HTTP on 127.0.0.1:
 
 - throughput: --jobs jobs of one model at once through POST /jobs and their
   events streams, after one warm-up job per replica; 1 replica with all the
-  CPUs against 2 replicas with half each (jobs per second, and the ratio);
+  CPUs, 2 replicas with half each (the ratio of these two), and 1 replica
+  with half (jobs per second; Ray gives a replica's torch as many threads);
 - loads: --mix jobs alternating between the two models, two at a time, on 2
   replicas, routed by model and then by load alone; the weight loads come
   from GET /cluster (each replica's 'loading' events).
@@ -105,16 +106,19 @@ def main() -> int:
     try:
         base = ClusterSettings(EngineOptions(), ServiceOptions(cache=False), a)
         jobs = [body(a, 1000 + n, args) for n in range(args.jobs)]
-        for replicas in (1, 2):
-            settings = replace(base, replicas=replicas, cpus_per_replica=args.cpus / replicas)
+        # The machine's CPUs as one replica or split in two, and one CPU each.
+        for replicas, cpus in ((1, args.cpus), (2, args.cpus / 2), (1, args.cpus / 2)):
+            settings = replace(base, replicas=replicas, cpus_per_replica=cpus)
             warm = [body(a, n, args) for n in range(replicas)]
             elapsed, _ = serve_once(settings, jobs, warm, concurrency=args.jobs)
-            figures[f"jobs_per_s_{replicas}"] = round(args.jobs / elapsed, 3)
-            print(f"{replicas} replica(s): {args.jobs} jobs in {elapsed:.2f} s", flush=True)
-        figures["ratio_2_vs_1"] = round(figures["jobs_per_s_2"] / figures["jobs_per_s_1"], 2)
+            figures[f"jobs_per_s_{replicas}x{cpus:g}cpu"] = round(args.jobs / elapsed, 3)
+            print(f"{replicas} replica(s) x {cpus:g} CPU: {args.jobs} jobs in {elapsed:.2f} s",
+                  flush=True)  # fmt: skip
+        split, whole = f"jobs_per_s_2x{args.cpus / 2:g}cpu", f"jobs_per_s_1x{args.cpus:g}cpu"
+        figures["ratio_2_vs_1"] = round(figures[split] / figures[whole], 2)
 
         mix = [body((a, b)[n % 2], 2000 + n, args) for n in range(args.mix)]
-        for routed in (True, False):
+        for routed in (True, False):  # two jobs at a time, as two users would send them
             half = args.cpus / 2
             settings = replace(base, replicas=2, cpus_per_replica=half, route_by_model=routed)
             _, status = serve_once(settings, mix, [], concurrency=2)

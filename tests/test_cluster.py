@@ -200,3 +200,17 @@ def test_a_replica_killed_mid_job_is_a_sentence_and_the_next_request_succeeds(
         time.sleep(1.0)  # Ray Serve is replacing the replica
         answer = cluster.client.post("/generate/image", json=cluster.body(cluster.models[0], 8))
     assert answer.status_code == 200, answer.text
+
+
+def test_the_ray_serve_config_builder_needs_a_token_off_loopback(monkeypatch) -> None:
+    pytest.importorskip("ray", reason="Ray Serve is not installed: pip install '.[cluster]'")
+    from ray.serve import Application
+
+    from studio.engine.errors import EngineError
+    from studio.server.cluster.deploy import build
+
+    monkeypatch.delenv("STUDIO_API_TOKEN", raising=False)
+    with pytest.raises(EngineError, match="without a token"):
+        build({"replicas": "2"})
+    monkeypatch.setenv("STUDIO_API_TOKEN", "t")
+    assert isinstance(build({"replicas": "2", "max_replicas": "4", "gpus": "0"}), Application)

@@ -26,6 +26,7 @@ from .replica import EngineReplica
 
 APP_NAME = "studio"
 ENGINE_DEPLOYMENT = "EngineReplica"
+JOBS_PER_REPLICA = 2  # running + waiting on one replica
 log = logging.getLogger(__name__)
 
 
@@ -92,14 +93,16 @@ def build_application(settings: ClusterSettings) -> Any:
     gpus = settings.gpus_per_replica
     if gpus is None:
         gpus = 1 if ray.cluster_resources().get("GPU", 0) >= 1 else 0
-    # One job at a time per replica (its JobQueue): further jobs wait in Ray
-    # Serve's router for a free replica, so concurrent jobs spread out.
+    # A replica runs one job and keeps one waiting (JOBS_PER_REPLICA): a replica
+    # that holds a model still takes that model's next job while it runs one,
+    # and a third job at once goes to another replica (Ray Serve's router sees a
+    # replica at max_ongoing_requests as busy, and then routes by load alone).
     actor = {"num_gpus": gpus} if gpus else {"num_cpus": settings.cpus_per_replica}
     engine = serve.deployment(
         EngineReplica,
         name=ENGINE_DEPLOYMENT,
         ray_actor_options=actor,
-        max_ongoing_requests=1,
+        max_ongoing_requests=JOBS_PER_REPLICA,
         max_queued_requests=-1,
         **_scaling(settings),
     )
