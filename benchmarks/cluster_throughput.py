@@ -116,6 +116,8 @@ def main() -> int:
                   flush=True)  # fmt: skip
         split, whole = f"jobs_per_s_2x{args.cpus / 2:g}cpu", f"jobs_per_s_1x{args.cpus:g}cpu"
         figures["ratio_2_vs_1"] = round(figures[split] / figures[whole], 2)
+        one = f"jobs_per_s_1x{args.cpus / 2:g}cpu"
+        figures["ratio_2_vs_1_same_threads"] = round(figures[split] / figures[one], 2)
 
         mix = [body((a, b)[n % 2], 2000 + n, args) for n in range(args.mix)]
         for routed in (True, False):  # two jobs at a time, as two users would send them

@@ -129,13 +129,15 @@ def _interrupt(_signum: int, _frame: object) -> None:
 def serve_cluster(args: argparse.Namespace, settings: ClusterSettings) -> int:
     """`studio serve --cluster ray`: the API on Ray Serve until Ctrl+C."""
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    signal.signal(signal.SIGTERM, _interrupt)
     try:
         ray.init(address=args.ray_address, include_dashboard=False, logging_level=logging.WARNING)
     except (ConnectionError, ValueError, RuntimeError) as exc:
         where = args.ray_address or "a new local Ray instance"
         print(f"Could not start Ray on {where} ({exc}); check --ray-address.", file=sys.stderr)
         return 1
+    # After ray.init, whose core worker installs its own SIGTERM handler (a stack
+    # dump): a service manager's SIGTERM stops the studio as Ctrl+C does.
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         start(settings, args.host, args.port)
         url = f"http://{args.host}:{args.port}"
