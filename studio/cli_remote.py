@@ -94,7 +94,6 @@ def generate_remote(
     token = args.token or os.environ.get(TOKEN_ENV)
     written: list[tuple[bytes, int]] = []
     with RemoteEngine(server, token) as engine:
-        device = engine.health().get("device", "an unknown device")
         parameters, elapsed = "", 0.0
         for job in jobs:
             try:
@@ -110,6 +109,8 @@ def generate_remote(
             written.extend(zip(result.pngs, result.seeds, strict=True))
             parameters = parameters or result.parameters
             elapsed += result.elapsed_s
+        # Asked last: a server's engine may start with its first job.
+        device = engine.health().get("device", "an unknown device")
     if len(written) != len(paths):
         raise EngineError(
             f"The server at {server} made {len(written)} image(s) where {len(paths)} were "
