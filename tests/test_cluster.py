@@ -177,6 +177,30 @@ def test_concurrent_jobs_spread_over_the_replicas(cluster: Cluster) -> None:
 
 
 @pytest.mark.cluster
+def test_cancelling_a_running_job_reaches_its_replica(cluster: Cluster) -> None:
+    model = cluster.models[0]
+    answer = cluster.client.post("/jobs", json=cluster.body(model, 9, steps=150))
+    assert answer.status_code == 202
+    job_id = answer.json()["id"]
+    events = cluster.events(job_id)
+    for name, _data in events:
+        if name == "step":
+            break
+    [running] = cluster.status()["running"]
+    before = cluster.status()["replicas"][running]["cancelled"]
+    assert cluster.client.delete(f"/jobs/{job_id}").status_code == 200
+    assert next(n for n, _ in events if n in ("finished", "failed", "cancelled")) == "cancelled"
+    # The replica reports its count with its next job's events: send jobs of
+    # the model it holds until one lands there.
+    for seed in range(10, 20):
+        assert cluster.client.post("/generate/image", json=cluster.body(model, seed)).is_success
+        record = cluster.status()["replicas"][running]
+        if record["jobs"] and record["cancelled"] > before:
+            break
+    assert record["cancelled"] == before + 1, record
+
+
+@pytest.mark.cluster
 def test_a_replica_killed_mid_job_is_a_sentence_and_the_next_request_succeeds(
     cluster: Cluster,
 ) -> None:

@@ -42,6 +42,7 @@ class ReplicaRecord:
     device: str = "not started"
     jobs: int = 0
     loads: int = 0
+    cancelled: int = 0  # engine jobs the replica cancelled, as of its latest event
     models: list[str] = field(default_factory=list)
 
 
@@ -168,6 +169,7 @@ class ClusterQueue(JobQueue):
         with self._lock:
             record = self.replicas.setdefault(described["replica"], ReplicaRecord())
             record.device, record.loads = described["device"], described["loads"]
+            record.cancelled = described["cancelled"]
             if isinstance(event, JobStarted):
                 job.started, job.replica = True, described["replica"]
                 record.jobs += 1

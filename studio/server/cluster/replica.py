@@ -42,6 +42,7 @@ class EngineReplica:
         self.engine.start()
         self.name = ray.get_runtime_context().get_actor_name() or "local"
         self.model_loads = 0  # weights read from disk (JobLoading events)
+        self.cancelled = 0  # engine jobs ended by a cancel (the ingress's DELETE reaching here)
 
     @serve.multiplexed(max_num_models_per_replica=MODELS_PER_REPLICA)
     async def hold(self, model: str) -> str:
@@ -54,6 +55,7 @@ class EngineReplica:
             "replica": self.name,
             "device": device_words(self.engine.queue.started_store),
             "loads": self.model_loads,
+            "cancelled": self.cancelled,
         }
 
     async def run(self, request: GenerationRequest) -> AsyncIterator[tuple[dict[str, Any], Any]]:
@@ -66,6 +68,8 @@ class EngineReplica:
         events: asyncio.Queue[JobEvent] = asyncio.Queue()
 
         def on_event(event: JobEvent) -> None:  # on the engine thread
+            if isinstance(event, JobCancelled):
+                self.cancelled += 1  # also when nobody reads the events any more
             with contextlib.suppress(RuntimeError):  # the loop has closed
                 loop.call_soon_threadsafe(events.put_nowait, event)
 
