@@ -32,19 +32,35 @@ def local_only_options(args: argparse.Namespace) -> list[str]:
     return [flag for dest, flag, default in args.local_only if getattr(args, dest) != default]
 
 
-def _jobs(args: argparse.Namespace, request: GenerationRequest) -> list[GenerationRequest]:
-    """The validated request, or for --prompts-file one per request the server
-    takes (at most MAX_BATCH images each); the server plans its own batches."""
-    if not args.prompts_file:
-        return [request.validated()[0]]
-    from .engine.batch import read_prompt_file
+def _checked(request: GenerationRequest) -> tuple[GenerationRequest, list[str]]:
+    """The request validated here, and its notices: a bad request is refused
+    before anything is sent. LoRA files are the server's (as a model folder is),
+    so they are left to its own check."""
+    checked, notices = request.replace(loras=()).validated()
+    return checked.replace(loras=request.loras), notices
 
-    prompts = read_prompt_file(args.prompts_file)
-    per_job = max(1, MAX_BATCH // request.batch_count)
-    return [
-        request.replace(prompt=chunk[0], extra_prompts=tuple(chunk[1:])).validated()[0]
-        for chunk in (prompts[i : i + per_job] for i in range(0, len(prompts), per_job))
-    ]
+
+def _jobs(args: argparse.Namespace, request: GenerationRequest) -> list[GenerationRequest]:
+    """The request, or for --prompts-file one per request the server takes (at
+    most MAX_BATCH images each); the server plans its own batches."""
+    if not args.prompts_file:
+        requests = [request]
+    else:
+        from .engine.batch import read_prompt_file
+
+        prompts = read_prompt_file(args.prompts_file)
+        per_job = max(1, MAX_BATCH // request.batch_count)
+        requests = [
+            request.replace(prompt=chunk[0], extra_prompts=tuple(chunk[1:]))
+            for chunk in (prompts[i : i + per_job] for i in range(0, len(prompts), per_job))
+        ]
+    jobs = []
+    for job in requests:
+        job, notices = _checked(job)
+        for notice in notices:  # the server's validation would say the same
+            print(f"note: {notice}", file=sys.stderr)
+        jobs.append(job)
+    return jobs
 
 
 def _write(png: bytes, path: Path) -> None:
@@ -77,9 +93,6 @@ def generate_remote(
         )
     request = request_of()
     jobs = _jobs(args, request)
-    for job in jobs:  # the notices validation gives: the server's would be the same
-        for notice in job.validated()[1]:
-            print(f"note: {notice}", file=sys.stderr)
     paths = paths_of(args.out, sum(job.image_count for job in jobs))
     check_result_files(paths, jobs)  # before the work, as a local run does
 

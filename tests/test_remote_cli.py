@@ -185,3 +185,36 @@ def test_a_full_server_is_a_busy_sentence(sd_model, tmp_path, capsys, monkeypatc
     err = capsys.readouterr().err
     assert err.startswith(f"error: The server at {served.url} is busy: The server is busy: ")
     assert err.endswith("; try again in 5 s.\n")
+
+
+@pytest.mark.parametrize(
+    "more",
+    [
+        ["--lora", "/nowhere/style.safetensors"],  # a LoRA is the server's file: its check
+        ["--model", "/nowhere/model"],
+        ["--width", "5000"],  # refused here, before anything is sent
+    ],
+)
+def test_a_refused_request_is_the_sentence_a_local_run_says(served, sd_model, tmp_path,
+                                                           capsys, more):  # fmt: skip
+    assert main([*_args(sd_model, tmp_path / "local.png", *more), "--no-cache"]) == 1
+    local = capsys.readouterr().err
+    assert _remote(served, sd_model, tmp_path / "remote.png", *more) == 1
+    assert capsys.readouterr().err == local
+    assert local.startswith("error: ") and local.count("\n") == 1
+
+
+@pytest.mark.slow
+def test_a_prompts_file_makes_the_local_runs_files(served, sd_model, tmp_path, capsys):
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("a red boat\n# a comment\na blue car\na green tree\n", encoding="utf-8")
+    more = ["--prompts-file", str(prompts)]
+    assert main([*_args(sd_model, tmp_path / "local" / "set.png", *more), "--no-cache"]) == 0
+    local = capsys.readouterr().out
+    assert _remote(served, sd_model, tmp_path / "remote" / "set.png", *more) == 0
+    remote = capsys.readouterr().out
+    assert remote == local.replace(str(tmp_path / "local"), str(tmp_path / "remote"))
+    assert len(remote.splitlines()) == 3
+    for n in (1, 2, 3):
+        name = f"set-{n}.png"
+        assert (tmp_path / "remote" / name).read_bytes() == (tmp_path / "local" / name).read_bytes()
