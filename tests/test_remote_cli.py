@@ -218,3 +218,13 @@ def test_a_prompts_file_makes_the_local_runs_files(served, sd_model, tmp_path, c
     for n in (1, 2, 3):
         name = f"set-{n}.png"
         assert (tmp_path / "remote" / name).read_bytes() == (tmp_path / "local" / name).read_bytes()
+
+
+def test_lora_files_are_left_for_the_server_to_check():
+    from studio.cli_remote import _checked
+    from studio.engine.request import GenerationRequest, LoraSpec
+
+    loras = (LoraSpec("/only/on/the/server/style.safetensors", 0.8),)
+    request = GenerationRequest(prompt="a red boat", model="tiny", width=60, loras=loras)
+    checked, notices = _checked(request)  # no "LoRA file ... does not exist" here
+    assert checked.loras == loras and checked.width == 64 and notices
