@@ -124,6 +124,7 @@ def generate_remote(
             elapsed += result.elapsed_s
         # Asked last: a server's engine may start with its first job.
         device = engine.health().get("device", "an unknown device")
+        server = engine.url
     if len(written) != len(paths):
         raise EngineError(
             f"The server at {server} made {len(written)} image(s) where {len(paths)} were "

@@ -199,3 +199,11 @@ def _broken() -> httpx2.Response:
     return httpx2.Response(
         200, headers={"content-type": "text/event-stream"}, stream=_BrokenStream()
     )
+
+
+def test_a_server_address_without_a_scheme_is_http_and_a_wrong_one_a_sentence():
+    assert RemoteEngine("gpu-box:8080/").url == "http://gpu-box:8080"
+    assert RemoteEngine(" https://gpu-box/studio/ ").url == "https://gpu-box/studio"
+    for wrong in ("ftp://gpu-box", "http://", "http://[::1"):
+        with pytest.raises(RemoteError, match="is not a server address this client can use"):
+            RemoteEngine(wrong)

@@ -72,11 +72,17 @@ OnEvent = Callable[[RemoteEvent], None]
 class RemoteEngine:
     def __init__(self, url: str, token: str | None = None, *,
                  transport: httpx2.BaseTransport | None = None) -> None:  # fmt: skip
-        self.url = url.rstrip("/")
+        url = url.strip()
+        # "gpu-box:8080" is what people type; `studio serve` speaks plain HTTP
+        # unless a proxy in front of it adds TLS (then the URL says https).
+        self.url = (url if "://" in url else f"http://{url}").rstrip("/")
         self.token = token or None
         headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
         timeout = httpx2.Timeout(REQUEST_TIMEOUT_S, connect=CONNECT_TIMEOUT_S)
         try:
+            parsed = httpx2.URL(self.url)
+            if parsed.scheme not in ("http", "https") or not parsed.host:
+                raise ValueError("it needs http:// or https:// and a host")
             self._http = httpx2.Client(
                 base_url=self.url, headers=headers, timeout=timeout, transport=transport
             )
@@ -294,7 +300,7 @@ def _retry_after(response: httpx2.Response) -> float | None:
 
 def _reason(exc: Exception) -> str:
     """An httpx2 error in words: its message, or its kind when it has none."""
-    text = str(exc).strip()
+    text = str(exc).strip().rstrip(".")
     if isinstance(exc, httpx2.TimeoutException):
         return f"no answer in time ({text or type(exc).__name__})"
     return text or type(exc).__name__
