@@ -43,11 +43,13 @@ RUN STUDIO_TORCH_INDEX="$TORCH_INDEX" python /tmp/pick_torch.py > /tmp/torch-arg
     && head -n 1 /tmp/torch-args > /tmp/torch-constraint.txt \
     && xargs pip install < /tmp/torch-args
 
-# The project itself, without the dev or build extras.
+# The project itself, without the dev or build extras. EXTRAS adds others: the
+# Ray Serve image is built with --build-arg EXTRAS=[cluster] (docs/DEPLOY.md).
+ARG EXTRAS=
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY studio ./studio
-RUN pip install --constraint /tmp/torch-constraint.txt . \
+RUN pip install --constraint /tmp/torch-constraint.txt ".${EXTRAS}" \
     && if pip show --quiet torchvision 2>/dev/null; then \
          echo "torchvision was installed; it breaks diffusers beside this torch." >&2; exit 1; \
        fi \
