@@ -6,6 +6,7 @@ queue is one sentence."""
 
 from __future__ import annotations
 
+import io
 import socket
 from pathlib import Path
 
@@ -228,3 +229,46 @@ def test_lora_files_are_left_for_the_server_to_check():
     request = GenerationRequest(prompt="a red boat", model="tiny", width=60, loras=loras)
     checked, notices = _checked(request)  # no "LoRA file ... does not exist" here
     assert checked.loras == loras and checked.width == 64 and notices
+
+
+@pytest.mark.slow
+def test_the_client_on_a_real_server_sees_previews_and_survives_a_dropped_stream(
+    sd_model, monkeypatch
+):
+    from studio.engine.request import GenerationRequest
+    from studio.remote import client as remote_client
+    from studio.remote.client import RemoteEngine
+    from studio.remote.events import Finished, Started, Step
+
+    monkeypatch.setattr(remote_client, "RECONNECT_PAUSES_S", (0.0,))
+    real_parse = remote_client.parse_events
+    streams = []
+
+    def dropping(lines):  # the first stream breaks after its first step, as a network might
+        streams.append(1)
+        for event in real_parse(lines):
+            yield event
+            if len(streams) == 1 and event.name == "step":
+                raise httpx2.ReadError("connection reset by peer")
+
+    monkeypatch.setattr(remote_client, "parse_events", dropping)
+    served = Served(sd_model, token=TOKEN, step_delay_s=0.05)
+    try:
+        with RemoteEngine(served.url, TOKEN) as engine:
+            assert engine.health()["device"] == "cpu"
+            assert "image" in engine.models()
+            seen = []
+            request = GenerationRequest(prompt="a red boat", model=str(sd_model), seed=5,
+                                        steps=4, width=64, height=64)  # fmt: skip
+            result = engine.run(request, seen.append)
+    finally:
+        served.stop()
+    assert len(streams) == 2  # opened again, and the job went on to its end
+    assert not any(isinstance(e, JobCancelled) for e in served.log.snapshot())
+    assert isinstance(seen[-1], Finished) and any(isinstance(e, Started) for e in seen)
+    steps = [e for e in seen if isinstance(e, Step)]
+    assert steps[-1].step == 4 and steps[-1].total == 4
+    with Image.open(io.BytesIO(steps[-1].preview_png)) as preview:
+        assert preview.format == "PNG"
+    with Image.open(io.BytesIO(result.pngs[0])) as image:
+        assert image.size == (64, 64) and "Seed: 5" in image.info["parameters"]
