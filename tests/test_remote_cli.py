@@ -272,3 +272,37 @@ def test_the_client_on_a_real_server_sees_previews_and_survives_a_dropped_stream
         assert preview.format == "PNG"
     with Image.open(io.BytesIO(result.pngs[0])) as image:
         assert image.size == (64, 64) and "Seed: 5" in image.info["parameters"]
+
+
+@pytest.mark.slow
+def test_ctrl_c_while_queued_drops_the_job_from_the_servers_queue(sd_model, tmp_path,
+                                                                 capsys, monkeypatch):  # fmt: skip
+    from studio.remote.client import RemoteEngine
+    from studio.remote.events import Queued
+
+    real_event = RemoteEngine._event
+
+    def interrupted(self, raw):
+        event = real_event(self, raw)
+        if isinstance(event, Queued) and event.position > 0:
+            raise KeyboardInterrupt  # Ctrl+C while the job waits behind another
+        return event
+
+    monkeypatch.setattr(RemoteEngine, "_event", interrupted)
+    served = Served(sd_model, hold_first_job=True)
+    try:
+        with httpx2.Client(base_url=served.url, timeout=WAIT_S) as http:
+            body = {"prompt": "x", "num_inference_steps": 1, "width": 64, "height": 64}
+            assert http.post("/jobs", json=body).status_code == 202
+            served.log.wait_for(lambda e: any(isinstance(x, JobStarted) for x in e), "a start")
+            code = main([*_args(sd_model, tmp_path / "out.png"), "--server", served.url])
+            served.log.wait_for(
+                lambda e: any(isinstance(x, JobCancelled) for x in e), "the queued job to go"
+            )
+            served.log.release.set()
+    finally:
+        served.stop()
+    assert code == 130
+    assert "was cancelled too." in capsys.readouterr().err
+    started = [e for e in served.log.snapshot() if isinstance(e, JobStarted)]
+    assert len(started) == 1  # the CLI's job never ran
