@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -68,6 +69,47 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+@pytest.mark.cluster
+def test_studio_serve_cluster_ray_answers_the_api_and_stops_on_sigterm(
+    tiny_dir: Path, tmp_path: Path
+) -> None:
+    pytest.importorskip("ray", reason="Ray Serve is not installed: pip install '.[cluster]'")
+    import httpx2
+
+    from studio.engine.tiny import save_tiny_model
+
+    model = str(save_tiny_model(tiny_dir / "cluster-cli"))
+    port = _free_port()
+    command = [sys.executable, "-m", "studio", "serve", "--cluster", "ray", "--replicas", "2",
+               "--port", str(port), "--model", model, "--no-cache"]  # fmt: skip
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    log = tmp_path / "serve.log"  # a file: Ray's workers log a lot, a pipe could fill and block
+    with log.open("w") as sink:
+        server = subprocess.Popen(command, cwd=ROOT, env=env, stderr=sink)
+    try:
+        deadline = time.monotonic() + WAIT_S
+        with httpx2.Client(base_url=f"http://127.0.0.1:{port}", timeout=WAIT_S) as client:
+            while True:
+                assert server.poll() is None, log.read_text()
+                try:
+                    health = client.get("/health", timeout=5)
+                    break
+                except httpx2.TransportError:
+                    assert time.monotonic() < deadline, "studio serve --cluster ray did not answer"
+                    time.sleep(1.0)
+            assert health.json()["device"].startswith("ray serve")
+            body = {"prompt": "a boat", "seed": 1, "num_inference_steps": 2, "width": 64,
+                    "height": 64}  # fmt: skip
+            image = client.post("/generate/image", json=body)
+            assert image.status_code == 200 and image.content.startswith(b"\x89PNG")
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=WAIT_S)
+    err = log.read_text()
+    assert server.returncode == 0, err
+    assert "with Ray Serve (2 engine replica(s)" in err and "stopping" in err
 
 
 class Cluster:
