@@ -207,3 +207,10 @@ def test_a_server_address_without_a_scheme_is_http_and_a_wrong_one_a_sentence():
     for wrong in ("ftp://gpu-box", "http://", "http://[::1"):
         with pytest.raises(RemoteError, match="is not a server address this client can use"):
             RemoteEngine(wrong)
+
+
+def test_an_event_this_client_cannot_read_is_a_sentence():
+    text = "event: step\ndata: {not json\n\n"
+    engine = RemoteEngine(URL, transport=_replying(lambda request: _stream(text)))
+    with pytest.raises(RemoteError, match="sent a 'step' event this client cannot read"):
+        engine.follow("j1")

@@ -201,7 +201,7 @@ class RemoteEngine:
     def _event(self, raw: Any) -> RemoteEvent | None:
         try:
             return event_of(raw)
-        except (KeyError, TypeError, ValueError):
+        except (KeyError, TypeError, ValueError, AttributeError):
             raise RemoteError(
                 f"The server at {self.url} sent a {raw.name!r} event this client cannot read; "
                 "is it a `studio serve` of a matching version?"

@@ -73,7 +73,7 @@ def _preview(data: dict[str, Any]) -> bytes | None:
 
 def event_of(raw: ServerEvent) -> RemoteEvent | None:
     """The event a server event describes; None for a name this client does not
-    know (a newer server may say more). KeyError/TypeError: a malformed event."""
+    know (a newer server may say more). KeyError, TypeError, AttributeError: a malformed one."""
     d = raw.data
     name = raw.name
     if name == "queued":

@@ -12,7 +12,7 @@ from typing import Any
 @dataclass(frozen=True)
 class ServerEvent:
     name: str
-    data: Any  # the data lines, parsed as JSON
+    data: Any  # the data lines, parsed as JSON (None: they were not JSON)
 
 
 def parse_events(lines: Iterable[str]) -> Iterator[ServerEvent]:
@@ -22,7 +22,7 @@ def parse_events(lines: Iterable[str]) -> Iterator[ServerEvent]:
     for line in lines:
         if line == "":
             if data:
-                yield ServerEvent(name, json.loads("\n".join(data)))
+                yield ServerEvent(name, _json("\n".join(data)))
             name, data = "message", []
             continue
         if line.startswith(":"):
@@ -33,3 +33,11 @@ def parse_events(lines: Iterable[str]) -> Iterator[ServerEvent]:
             name = value
         elif field == "data":
             data.append(value)
+
+
+def _json(text: str) -> Any:
+    """The data as JSON; None when it is not (the event's reader says so)."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
