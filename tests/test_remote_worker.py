@@ -16,8 +16,10 @@ from PySide6.QtGui import QImage
 from studio.engine.errors import EngineError, RequestError
 from studio.engine.generate import generate
 from studio.engine.jobs import JobCancelled, JobStarted
+from studio.engine.options import ServiceOptions
 from studio.engine.pngfile import save_png
 from studio.engine.request import GenerationRequest
+from studio.engine.watermark import Watermark
 from studio.engine.worker import EngineWorker
 from studio.remote import client
 from studio.remote.client import RemoteEngine, RemoteError
@@ -276,3 +278,23 @@ def test_a_batch_of_prompts_is_one_server_job_with_an_image_per_prompt(
     assert [text.splitlines()[0] for text in result.infotexts] == ["a red boat", "a blue car"]
     started = [e.request.prompts for e in served.log.snapshot() if isinstance(e, JobStarted)]
     assert started == [("a red boat", "a blue car")]
+
+
+def test_the_windows_prompt_filter_refuses_before_anything_is_sent(qtbot, sd_model):
+    remote = RemoteWorker("http://127.0.0.1:9")  # nothing listens there: nothing is sent
+    remote.queue.set_services(ServiceOptions(cache=False, safety_mode="strict"))
+    with pytest.raises(RequestError, match="nude"):
+        remote.queue.check(_request(sd_model, prompt="a nude figure"))
+    with pytest.raises(RequestError, match="nude"):
+        remote.submit(_request(sd_model, prompt="a nude figure"))
+    assert remote.queue.pending() == [] and remote.shutdown(TIMEOUT_MS)
+
+
+@pytest.mark.slow
+def test_the_windows_watermark_marks_the_servers_image(qtbot, served, worker, sd_model):
+    worker.queue.set_services(ServiceOptions(cache=False, watermark=Watermark("MINE")))
+    with qtbot.waitSignal(worker.job_finished, timeout=TIMEOUT_MS) as finished:
+        worker.submit(_request(sd_model, steps=1))
+    assert "Watermark: " in finished.args[1].infotexts[0]
+    started = next(e for e in served.log.snapshot() if isinstance(e, JobStarted))
+    assert started.request.watermark is not None and started.request.watermark.text == "MINE"

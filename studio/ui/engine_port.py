@@ -13,12 +13,17 @@ from typing import Protocol, runtime_checkable
 
 from PySide6.QtCore import SignalInstance
 
+from ..engine.options import ServiceOptions
 from ..engine.request import GenerationRequest
 
 
 @runtime_checkable
 class JobQueuePort(Protocol):
-    """What the window reads of the engine's queue (job_controller.py)."""
+    """What the window asks of the engine's queue (job_controller.py, main_window.py)."""
+
+    def set_services(self, services: ServiceOptions) -> None:
+        """The preferences' cache, filter and watermark, from the next job on."""
+        ...
 
     def check(self, request: GenerationRequest) -> GenerationRequest:
         """The request validated; raises RequestError when it cannot run."""

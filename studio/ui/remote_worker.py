@@ -26,7 +26,9 @@ from PySide6.QtGui import QImage
 from ..engine.batch import plan_batch
 from ..engine.errors import EngineError, JobCancelledError
 from ..engine.infotext import parse_infotext, request_from_infotext
+from ..engine.options import DIRECT_SERVICES, ServiceOptions
 from ..engine.request import MAX_BATCH, MAX_SIDE, GenerationRequest, GenerationResult
+from ..engine.safety import prompt_filter
 from ..remote.client import RemoteEngine, RemoteError
 from ..remote.events import Finished, Loading, RemoteEvent, Started, Step
 
@@ -68,9 +70,29 @@ class RemoteQueue:
         self._lock = threading.Lock()
         self._jobs: dict[int, _RemoteJob] = {}  # not ended, in the order submitted
         self._running: int | None = None
+        self._services = DIRECT_SERVICES
+
+    def set_services(self, services: ServiceOptions) -> None:
+        """The window's preferences, from the next job on: its prompt filter
+        refuses here, before anything is sent, and its watermark marks requests
+        that name none. The cache, image checker and batch budget are the
+        server's own (`studio serve` options there)."""
+        with self._lock:
+            self._services = services
 
     def check(self, request: GenerationRequest) -> GenerationRequest:
-        return checked(request)[0]
+        return self._prepared(request)[0]
+
+    def _prepared(self, request: GenerationRequest) -> tuple[GenerationRequest, list[str]]:
+        """The request as it is sent, and the notices of its check."""
+        with self._lock:
+            services = self._services
+        request, notices = checked(request)
+        prompt_filter(services).check(request.prompts)
+        if request.watermark is None and services.watermark is not None:
+            # What the local engine's plan does (plan.py): the request then carries it.
+            request = request.replace(watermark=services.watermark.validated())
+        return request, notices
 
     def plan(self, request: GenerationRequest, prompts: list[str]) -> list[GenerationRequest]:
         return plan_batch(request, prompts, _NO_BUDGET_MP)
@@ -147,7 +169,7 @@ class RemoteWorker(QObject):
     def submit(self, request: GenerationRequest) -> int:
         if self._stopping:
             raise EngineError(SHUTTING_DOWN)
-        request, notices = checked(request)
+        request, notices = self.queue._prepared(request)
         job = _RemoteJob(next(self._ids), request, tuple(notices))
         self.queue._add(job)
         self._outbox.put(job)
