@@ -298,3 +298,45 @@ def test_the_windows_watermark_marks_the_servers_image(qtbot, served, worker, sd
     assert "Watermark: " in finished.args[1].infotexts[0]
     started = next(e for e in served.log.snapshot() if isinstance(e, JobStarted))
     assert started.request.watermark is not None and started.request.watermark.text == "MINE"
+
+
+@pytest.mark.slow
+def test_the_windows_job_bookkeeping_runs_on_the_remote_worker(qtbot, served, worker,
+                                                               sd_model, tmp_path):  # fmt: skip
+    """job_controller.py as the window uses it, over a RemoteWorker instead of
+    the local one: the result lands in the history as the server's PNG."""
+    from PySide6.QtWidgets import QProgressBar
+
+    from studio.canvas import CanvasDocument, CanvasView
+    from studio.ui.generation_panel import GenerationPanel
+    from studio.ui.history import HistoryStore, HistoryStrip
+    from studio.ui.job_controller import JobController
+    from studio.ui.message_bar import MessageBar
+    from studio.ui.queue_view import QueueView
+    from studio.ui.status_line import StatusLine
+
+    panel, document = GenerationPanel(), CanvasDocument(64, 64)
+    view, history = CanvasView(document), HistoryStrip(HistoryStore(tmp_path / "outputs"))
+    queue_view, message_bar = QueueView(), MessageBar()
+    status, progress = StatusLine("Ready"), QProgressBar()
+    for widget in (panel, view, history, queue_view, message_bar, status, progress):
+        qtbot.addWidget(widget)
+    panel.model.set_spec(str(sd_model))
+    panel.prompt.setPlainText("a lighthouse")
+    panel.steps.setValue(2)
+    panel.seed.setText("11")
+    panel.width_box.setValue(64)
+    panel.height_box.setValue(64)
+    controller = JobController(
+        panel=panel, document=document, view=view, history=history, queue_view=queue_view,
+        message_bar=message_bar, status=status, progress=progress, place_results=lambda: True,
+    )  # fmt: skip
+    controller.attach(worker)  # type: ignore[arg-type]  # the engine interface, not the class
+    with qtbot.waitSignal(controller.idle, timeout=TIMEOUT_MS):
+        (job,) = controller.submit()
+        assert queue_view.job_ids() == [job]
+    (saved,) = history.paths()
+    with RemoteEngine(served.url, TOKEN) as engine:
+        assert saved.read_bytes() == engine.image(worker.server_job_id(job), 0)
+    assert saved.name.endswith("-11.png") and "seed 11" in status.text()
+    assert not controller.busy() and message_bar.isHidden()
