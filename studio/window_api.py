@@ -14,10 +14,11 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QObject
 
 from .engine.errors import EngineError
+from .ui.remote_worker import RemoteWorker
 
 if TYPE_CHECKING:
-    from .engine.worker import EngineWorker
     from .server.runner import ApiServer
+    from .ui.engine_port import EnginePort
     from .ui.main_window import MainWindow
     from .ui.preferences import Preferences
 
@@ -38,10 +39,19 @@ class WindowApiHost(QObject):
             self.server.stop()
             self.server = None
 
-    def _serve(self, worker: EngineWorker) -> None:
+    def _serve(self, worker: EnginePort) -> None:
         self.stop()
         window = self._window
         if not window.prefs.api.enabled:
+            return
+        if isinstance(worker, RemoteWorker):
+            # Its queue is the server's: serving it here would relay every job
+            # through this window, and the server already serves the same API.
+            window.message_bar.show_message(
+                f"The in-app API stays off while the engine is the server at {worker.url}; "
+                "programs can use that server's API directly.",
+                "info",
+            )
             return
         # Imported only when wanted: the server pulls in FastAPI and uvicorn.
         from .server.runner import ApiServer

@@ -232,8 +232,17 @@ def test_a_lost_server_is_a_sentence_and_the_next_job_runs_once_it_is_back(
         served.stop()
 
 
-def test_a_wrong_token_is_the_servers_refusal_as_a_sentence(qtbot, served, sd_model):
-    worker = RemoteWorker(served.url, "wrong")
+@pytest.mark.parametrize(
+    ("token", "said"),
+    [
+        (lambda: "wrong", "did not accept the token; save the one it was started with"),
+        (None, "needs a token: save the one it was started with"),
+    ],
+)
+def test_a_refused_token_is_a_sentence_that_points_at_settings(qtbot, served, sd_model,
+                                                               token, said):  # fmt: skip
+    """The window's sentence names Settings, where its token lives, not the CLI's --token."""
+    worker = RemoteWorker(served.url, token)
     worker.start()
     try:
         with qtbot.waitSignal(worker.job_failed, timeout=TIMEOUT_MS) as failed:
@@ -242,8 +251,7 @@ def test_a_wrong_token_is_the_servers_refusal_as_a_sentence(qtbot, served, sd_mo
         assert worker.shutdown(TIMEOUT_MS)
     assert failed.args == [
         job,
-        f"The server at {served.url} did not accept the token; give the one it was started "
-        "with (--token or STUDIO_API_TOKEN).",
+        f"The server at {served.url} {said} in Settings → General → Engine server token.",
     ]
     assert served.log.snapshot() == []
 

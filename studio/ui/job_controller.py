@@ -16,7 +16,6 @@ from ..atomicfile import write_problem
 from ..canvas import CanvasDocument, CanvasView
 from ..engine.errors import EngineError
 from ..engine.request import GenerationRequest, GenerationResult
-from ..engine.worker import EngineWorker
 from .canvas_request import (
     model_name,
     native_size_notice,
@@ -24,6 +23,7 @@ from .canvas_request import (
     request_from_canvas,
     split_into_jobs,
 )
+from .engine_port import EnginePort
 from .generation_panel import GenerationPanel
 from .history import HistoryStrip
 from .message_bar import MessageBar
@@ -55,7 +55,7 @@ class JobController(QObject):
         self.history, self.queue_view, self.message_bar = history, queue_view, message_bar
         self.status, self.progress = status, progress
         self._place_results = place_results
-        self.worker: EngineWorker | None = None
+        self.worker: EnginePort | None = None
         # The window's own jobs (API jobs share the queue but not the canvas),
         # with when each started running.
         self.active: dict[int, GenerationRequest] = {}
@@ -63,7 +63,7 @@ class JobController(QObject):
         self.running: int | None = None
         self._noticed: tuple | None = None  # the last size notice, said once
 
-    def attach(self, worker: EngineWorker) -> None:
+    def attach(self, worker: EnginePort) -> None:
         self.worker = worker
         worker.job_started.connect(self._on_started)
         worker.job_loading.connect(self._on_loading)

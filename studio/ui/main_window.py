@@ -26,8 +26,10 @@ from ..engine.image_parameters import ParametersReadError, read_parameters
 from ..engine.infotext import request_from_infotext
 from ..engine.worker import EngineWorker
 from ..mercury.settings import MercurySettings
+from ..remote.client import RemoteError
 from .document_files import DocumentFiles
 from .edge_preview import EdgePreview
+from .engine_port import EnginePort
 from .generation_panel import GenerationPanel
 from .history import HistoryStore, HistoryStrip
 from .job_controller import JobController
@@ -35,6 +37,8 @@ from .message_bar import MessageBar
 from .models_dialog import attach_downloads
 from .preferences import Preferences
 from .queue_view import QueueView
+from .remote_worker import RemoteWorker
+from .server_token import server_token
 from .settings_dialog import SettingsDialog
 from .settings_store import load_preferences, open_store, save_preferences
 from .status_line import StatusLine
@@ -46,7 +50,7 @@ ENGINE_START_DELAY_MS = 300
 
 
 class MainWindow(QMainWindow):
-    engine_started = Signal(object)  # the new EngineWorker, its queue ready for jobs
+    engine_started = Signal(object)  # the new engine (an EnginePort), its queue ready for jobs
     engine_stopping = Signal()  # the worker is about to shut down (restart, closing)
     preferences_applied = Signal(object)  # the Preferences now in force
 
@@ -97,7 +101,7 @@ class MainWindow(QMainWindow):
         self.statusBar().addWidget(self.status_text, 1)
         self.statusBar().addPermanentWidget(self.progress)
 
-        self.worker: EngineWorker | None = None
+        self.worker: EnginePort | None = None
         self.jobs = JobController(
             panel=self.panel,
             document=self.document,
@@ -183,14 +187,28 @@ class MainWindow(QMainWindow):
     # -- engine ----------------------------------------------------------------------
 
     def start_engine(self) -> None:
-        self.worker = EngineWorker(self.prefs.engine, parent=self)
-        w = self.worker
+        self.worker = w = self._make_engine()
         w.queue.set_services(self.prefs.service_options())
         self.jobs.attach(w)
         # Loading torch holds the interpreter lock for about half a second; start
         # after the window has painted so the freeze is not the first impression.
         QTimer.singleShot(ENGINE_START_DELAY_MS, w.start)
         self.engine_started.emit(w)
+
+    def _make_engine(self) -> EnginePort:
+        """The engine on the server the preferences name, else on this computer.
+        An address that cannot be used is said, and this computer generates:
+        the window stays usable until the address is fixed in Settings."""
+        url = self.prefs.remote.server()
+        if url is not None:
+            try:
+                return RemoteWorker(url, lambda: server_token(url), parent=self)
+            except RemoteError as exc:
+                self.message_bar.show_message(
+                    f"{exc} Generating on this computer until the engine server is fixed in "
+                    "Settings."
+                )
+        return EngineWorker(self.prefs.engine, parent=self)
 
     def generate(self, force: bool = False) -> list[int]:
         """Queues the panel's request built from the canvas; returns the job ids.
@@ -318,7 +336,7 @@ class MainWindow(QMainWindow):
             self.apply_preferences(dialog.preferences())
 
     def apply_preferences(self, prefs: Preferences) -> None:
-        engine_changed = prefs.engine != self.prefs.engine
+        engine_changed = (prefs.engine, prefs.remote) != (self.prefs.engine, self.prefs.remote)
         self.prefs = prefs
         save_preferences(prefs, self.store)
         self.set_theme(prefs.window.theme)
@@ -330,7 +348,8 @@ class MainWindow(QMainWindow):
             if self.jobs.busy():
                 self._restart_engine_when_idle = True
                 self.message_bar.show_message(
-                    "The new device and memory settings apply once the queue is idle.", "info"
+                    "The new engine, device and memory settings apply once the queue is idle.",
+                    "info",
                 )
             else:
                 self._restart_engine()

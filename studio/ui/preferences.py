@@ -21,6 +21,7 @@ from ..paths import data_dir
 from .theme import THEMES
 
 LOOK_GROUP = "Output and look"
+ENGINE_GROUP = "Engine: this computer or a server"
 WATERMARK_GROUP = "Visible watermark on every image"
 DEFAULT_WATERMARK_TEXT = "AI-generated"
 
@@ -49,6 +50,22 @@ class WindowOptions:
         group=LOOK_GROUP,
         flag=None,
     )
+
+
+@dataclass(frozen=True)
+class RemoteOptions:
+    """Where the window's engine runs: here, or a `studio serve` elsewhere."""
+
+    server_url: str = option(
+        "",
+        label="Engine server",
+        help="empty: this computer; else the address of a `studio serve` (http://host:8080)",
+        group=ENGINE_GROUP,
+        flag=None,
+    )
+
+    def server(self) -> str | None:
+        return self.server_url.strip() or None
 
 
 @dataclass(frozen=True)
@@ -96,6 +113,8 @@ class Preferences:
         default_factory=WatermarkPreference, metadata=nested("services/")
     )
     window: WindowOptions = field(default_factory=WindowOptions, metadata=nested("ui/"))
+    # Changing it restarts the engine as a device change does (main_window).
+    remote: RemoteOptions = field(default_factory=RemoteOptions, metadata=nested("remote/"))
     api: ApiOptions = field(default_factory=ApiOptions, metadata=nested("api/"))
     mercury: MercurySettings = field(default_factory=MercurySettings, metadata=nested("mercury/"))
 

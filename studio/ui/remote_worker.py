@@ -150,10 +150,19 @@ class RemoteWorker(QObject):
     job_cancelled = Signal(int)
     queue_changed = Signal()
 
-    def __init__(self, url: str, token: str | None = None, parent: QObject | None = None):
+    def __init__(
+        self,
+        url: str,
+        token: str | Callable[[], str | None] | None = None,
+        parent: QObject | None = None,
+    ):
+        """`token` may be a function (the window's reads the keyring, which can
+        block): it is called once, on the first thread that talks to the server."""
         super().__init__(parent)
-        with RemoteEngine(url, token) as engine:  # no network: checks the address
-            self.url, self._token = engine.url, engine.token
+        with RemoteEngine(url) as engine:  # no network: checks the address
+            self.url = engine.url
+        self._token_source = token
+        self._token_lock = threading.Lock()
         self.queue = RemoteQueue()
         self._ids = itertools.count(1)
         self._server_ids: dict[int, str] = {}
@@ -222,7 +231,11 @@ class RemoteWorker(QObject):
     # -- the threads ----------------------------------------------------------------------
 
     def _engine(self) -> RemoteEngine:
-        return RemoteEngine(self.url, self._token)
+        with self._token_lock:
+            if callable(self._token_source):
+                self._token_source = self._token_source()
+            token = self._token_source
+        return RemoteEngine(self.url, token)
 
     def _in_thread(self, target: Callable[..., None], *args: object, name: str) -> None:
         thread = threading.Thread(target=self._forgetting, args=(target, *args), name=name)
@@ -293,13 +306,30 @@ class RemoteWorker(QObject):
         self.queue_changed.emit()
 
     def _failed(self, job: _RemoteJob, exc: Exception) -> None:
-        if isinstance(exc, EngineError):
+        if isinstance(exc, RemoteError) and exc.status == 401:
+            message = self._token_refused()
+        elif isinstance(exc, EngineError):
             message = str(exc)
         else:  # a bug here must not leave the job hanging in the window
             log.exception("remote job %s failed", job.job_id)
             message = f"Unexpected error: {exc}. Details are in the log."
         self.queue._end(job)
         self.job_failed.emit(job.job_id, message)
+
+    def _token_refused(self) -> str:
+        """The server's 401 as the window says it: the token lives in Settings
+        (the client's own sentence names the CLI's --token)."""
+        with self._token_lock:
+            had = bool(self._token_source)
+        if not had:
+            return (
+                f"The server at {self.url} needs a token: save the one it was started with "
+                "in Settings → General → Engine server token."
+            )
+        return (
+            f"The server at {self.url} did not accept the token; save the one it was started "
+            "with in Settings → General → Engine server token."
+        )
 
     def _on_event(self, job: _RemoteJob, event: RemoteEvent) -> None:
         if isinstance(event, Started | Loading | Step) and self.queue._start(job):

@@ -37,11 +37,23 @@ from ..engine.safety import image_checker_status
 from ..option_spec import Declared, declared, value_at, with_value
 from .hub_token_box import HubTokenBox
 from .option_widgets import OptionEditor, editor_for
-from .preferences import LOOK_GROUP, WATERMARK_GROUP, Preferences
+from .preferences import ENGINE_GROUP, LOOK_GROUP, WATERMARK_GROUP, Preferences
+from .server_token import ServerTokenBox
 
 # The tabs and the boxes on each; a box no tab names goes at the end of the first.
 PAGES = (
-    ("General", (FOLDERS_GROUP, HubTokenBox.__name__, DEVICE_GROUP, SPEED_GROUP, LOOK_GROUP)),
+    (
+        "General",
+        (
+            FOLDERS_GROUP,
+            HubTokenBox.__name__,
+            ENGINE_GROUP,
+            ServerTokenBox.__name__,
+            DEVICE_GROUP,
+            SPEED_GROUP,
+            LOOK_GROUP,
+        ),
+    ),
     ("Cache, watermark and safety", (CACHE_GROUP, WATERMARK_GROUP, SAFETY_GROUP, BATCH_GROUP)),
 )
 IMAGE_CHECKER = "services.image_checker"
@@ -82,6 +94,9 @@ class SettingsDialog(QDialog):
         boxes = self._boxes(prefs)
         self._add_image_checker_status(boxes)
         self.hub_token = boxes[HubTokenBox.__name__] = HubTokenBox()
+        server = self.editors["remote.server_url"].control
+        self.server_token = boxes[ServerTokenBox.__name__] = ServerTokenBox(server.text)
+        server.editingFinished.connect(self.server_token.refresh)  # whose token is shown
         self.editors["window.output_dir"].control.setPlaceholderText(str(prefs.outputs_path()))
 
         self.tabs = QTabWidget()
@@ -95,7 +110,8 @@ class SettingsDialog(QDialog):
                     column.addWidget(boxes[group])
             if index == 0:
                 note = QLabel(
-                    "Device and memory changes apply to the next job once the queue is idle."
+                    "Engine server, device and memory changes apply to the next job once the "
+                    "queue is idle."
                 )
                 note.setObjectName("hint")
                 column.addWidget(note)
