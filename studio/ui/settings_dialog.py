@@ -114,6 +114,7 @@ class SettingsDialog(QDialog):
                     "queue is idle."
                 )
                 note.setObjectName("hint")
+                note.setWordWrap(True)  # its own line must not set the page's width
                 column.addWidget(note)
             else:
                 column.addStretch(1)
