@@ -5,6 +5,8 @@ wrong token is a job's sentence, after which the worker still works."""
 
 from __future__ import annotations
 
+import contextlib
+import socket
 import threading
 
 import numpy as np
@@ -348,3 +350,36 @@ def test_the_windows_job_bookkeeping_runs_on_the_remote_worker(qtbot, served, wo
         assert saved.read_bytes() == engine.image(worker.server_job_id(job), 0)
     assert saved.name.endswith("-11.png") and "seed 11" in status.text()
     assert not controller.busy() and message_bar.isHidden()
+
+
+def test_shutdown_does_not_wait_for_a_server_that_does_not_answer(qtbot, sd_model):
+    """Shutdown runs on the GUI thread: by default it returns while the job's
+    POST still waits on a server that accepted the connection and never
+    answers. (The old 30 s wait outlasted the hang, which ends after 10 s, and
+    returned True once the sender had failed the job.)"""
+    listener = socket.create_server(("127.0.0.1", 0))
+    held: list[socket.socket] = []
+
+    def hold() -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                connection, _ = listener.accept()
+                held.append(connection)  # read nothing, answer nothing
+
+    def hang_up() -> None:
+        listener.close()
+        for connection in held:
+            connection.close()
+
+    threading.Thread(target=hold, daemon=True).start()
+    worker = RemoteWorker(f"http://127.0.0.1:{listener.getsockname()[1]}", TOKEN)
+    worker.start()
+    worker.submit(_request(sd_model, steps=1))
+    qtbot.waitUntil(lambda: bool(held), timeout=TIMEOUT_MS)
+    hang_up_later = threading.Timer(10.0, hang_up)
+    hang_up_later.start()
+    try:
+        assert not worker.shutdown()  # the sender still waits on the server
+    finally:
+        hang_up_later.cancel()
+        hang_up()

@@ -38,6 +38,11 @@ log = logging.getLogger(__name__)
 # one POST may ask for; the server splits each job again by its own budget.
 _NO_BUDGET_MP = MAX_BATCH * MAX_SIDE * MAX_SIDE / 1e6
 SHUTTING_DOWN = "The engine is shutting down; the job was not queued."
+# How long shutdown waits for the threads by default: it runs on the GUI thread,
+# and a server that does not answer must not freeze the window. Threads still
+# waiting on it are daemons, and the server cancels a job nobody follows after
+# its grace period.
+SHUTDOWN_WAIT_MS = 2_000
 
 
 @dataclass(eq=False)
@@ -206,14 +211,15 @@ class RemoteWorker(QObject):
         for job in self.queue._all():
             self.cancel(job.job_id)
 
-    def shutdown(self, timeout_ms: int = 30_000) -> bool:
-        """Cancels the jobs on the server and here, and joins the threads."""
+    def shutdown(self, timeout_ms: int = SHUTDOWN_WAIT_MS) -> bool:
+        """Cancels the jobs on the server and here, and joins the threads for at
+        most `timeout_ms`; False when some still wait on the server."""
         self._stopping = True
         self.cancel_all()
         self._outbox.put(None)
         deadline = time.monotonic() + timeout_ms / 1000
         if self._sender.ident is not None:
-            self._sender.join(timeout_ms / 1000)
+            self._sender.join(max(0.0, deadline - time.monotonic()))
         # Followers end once the server says their jobs were cancelled.
         while time.monotonic() < deadline:
             with self._threads_lock:
