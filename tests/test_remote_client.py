@@ -104,6 +104,21 @@ def test_a_lost_stream_is_opened_again_and_the_job_goes_on(monkeypatch):
     assert paths == ["/jobs/j1/events"] * 3
 
 
+def test_the_connection_hook_hears_of_a_loss_once_and_of_the_stream_back(monkeypatch):
+    monkeypatch.setattr(client, "RECONNECT_PAUSES_S", (0.0, 0.0))
+    answers = iter([_broken(), None, _stream(FINISHED)])
+    heard: list[str | None] = []
+
+    def reply(request):
+        if (answer := next(answers)) is None:  # the server is not back yet
+            raise httpx2.ConnectError("connection refused", request=request)
+        return answer
+
+    engine = RemoteEngine(URL, transport=_replying(reply))
+    assert engine.follow("j1", on_connection=heard.append).seeds == (5,)
+    assert len(heard) == 2 and "connection reset by peer" in str(heard[0]) and heard[1] is None
+
+
 def test_a_stream_lost_for_good_is_a_sentence_after_bounded_tries(monkeypatch):
     monkeypatch.setattr(client, "RECONNECT_PAUSES_S", (0.0, 0.0))
     tries = []

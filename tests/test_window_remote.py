@@ -6,8 +6,10 @@ sentences in the message bar, and the window stays usable."""
 
 from __future__ import annotations
 
+import threading
 from dataclasses import replace
 
+import httpx2
 import numpy as np
 import pytest
 from api_harness import WAIT_S, EventLog, ServedQueue
@@ -20,6 +22,7 @@ from studio.keychain import read_secret, store_secret
 from studio.remote.client import RemoteEngine
 from studio.server.runner import ApiServer
 from studio.server.text import TextService
+from studio.ui import remote_worker
 from studio.ui.main_window import MainWindow
 from studio.ui.preferences import RemoteOptions
 from studio.ui.remote_worker import RemoteWorker
@@ -226,3 +229,61 @@ def test_settings_show_the_server_and_keep_its_token_in_the_keyring(qtbot, memor
     qtbot.waitUntil(lambda: box.status.text().startswith("Token removed."), timeout=TIMEOUT_MS)
     assert read_secret("studio-token@gpu-box:8080").value is None
     assert dialog.preferences().remote.server_url == "gpu-box:8080"
+
+
+class _DropsOnce(httpx2.BaseTransport):
+    """Loopback HTTP whose first events stream breaks after its first chunk,
+    as a connection lost mid-job does; the streams after it are whole."""
+
+    def __init__(self, dropped: threading.Event) -> None:
+        self._inner = httpx2.HTTPTransport()
+        self._dropped = dropped
+
+    def handle_request(self, request: httpx2.Request) -> httpx2.Response:
+        response = self._inner.handle_request(request)
+        if request.url.path.endswith("/events") and not self._dropped.is_set():
+            self._dropped.set()
+            return httpx2.Response(
+                response.status_code, headers=response.headers, stream=_Broken(response)
+            )
+        return response
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+class _Broken(httpx2.SyncByteStream):
+    def __init__(self, response: httpx2.Response) -> None:
+        self._response = response
+
+    def __iter__(self):
+        for chunk in self._response.stream:
+            yield chunk
+            break
+        self._response.close()
+        raise httpx2.ReadError("connection reset by peer")
+
+
+@pytest.mark.slow
+def test_a_lost_connection_is_said_once_and_goes_when_the_stream_is_back(
+    qtbot, served, open_window, monkeypatch
+):
+    dropped = threading.Event()
+    monkeypatch.setattr(
+        remote_worker,
+        "RemoteEngine",
+        lambda url, token=None: RemoteEngine(url, token, transport=_DropsOnce(dropped)),
+    )
+    store_secret(token_user(served.url), TOKEN, "the token", "")
+    window = open_window(served.url)
+    said: list[tuple[str, str]] = []  # (the signal, the message bar then)
+    window.worker.connection_changed.connect(
+        lambda sentence: said.append((sentence, window.message_bar.text()))
+    )
+    with qtbot.waitSignal(window.jobs.idle, timeout=TIMEOUT_MS):
+        window.generate()
+    lost = f"Lost the connection to {served.url}; reconnecting…"
+    assert dropped.is_set()
+    assert said == [(lost, lost), ("", "")]
+    assert len(window.history.paths()) == 1  # the job finished after the reconnect
+    assert window.message_bar.isHidden()

@@ -50,6 +50,7 @@ class EngineWorker(QObject):
     job_failed = Signal(int, str)  # job id, a sentence for the user
     job_cancelled = Signal(int)
     queue_changed = Signal()
+    connection_changed = Signal(str)  # never: the engine is in this process (engine_port)
 
     def __init__(self, options: EngineOptions | None = None, parent: QObject | None = None):
         super().__init__(parent)

@@ -67,6 +67,9 @@ class RemoteResult:
 
 
 OnEvent = Callable[[RemoteEvent], None]
+# Told why a job's events stream was lost before it is opened again, and None
+# once a stream is open again after that: the window's connection state.
+OnConnection = Callable[[str | None], None]
 
 
 class RemoteEngine:
@@ -125,14 +128,18 @@ class RemoteEngine:
     # -- a job's events -------------------------------------------------------------------
 
     def follow(self, job_id: str, on_event: OnEvent | None = None,
-               cancel: threading.Event | None = None) -> Finished:  # fmt: skip
+               cancel: threading.Event | None = None,
+               on_connection: OnConnection | None = None) -> Finished:  # fmt: skip
         """Reads the job's events until it ends, handing each to `on_event`; the
         Finished event. A failed job raises RemoteError with the server's sentence,
         a cancelled one JobCancelledError. A lost stream is opened again (the
         server replays the job's state) a few times within its grace period.
-        Ctrl+C (KeyboardInterrupt) cancels the job on the server, then goes on up."""
+        Ctrl+C (KeyboardInterrupt) cancels the job on the server, then goes on up.
+        `on_connection` hears of each loss before the stream is tried again, and
+        of the stream that opened again after it."""
         asked_to_cancel = False
         lost = 0
+        said_lost = False
         try:
             while True:
                 opened = time.monotonic()
@@ -143,6 +150,9 @@ class RemoteEngine:
                         if response.status_code != 200:
                             response.read()
                             raise self._refusal(response)
+                        if said_lost and on_connection is not None:
+                            said_lost = False
+                            on_connection(None)
                         for raw in parse_events(response.iter_lines()):
                             event = self._event(raw)
                             if event is None:
@@ -165,6 +175,9 @@ class RemoteEngine:
                         f"and could not get it back after {lost} tries; the server cancels the "
                         "job once nobody follows it. Check the connection and generate again."
                     )
+                if on_connection is not None and not said_lost:
+                    said_lost = True
+                    on_connection(why)
                 time.sleep(RECONNECT_PAUSES_S[lost])
                 lost += 1
         except KeyboardInterrupt:

@@ -50,6 +50,7 @@ class EnginePort(Protocol):
     job_failed: SignalInstance  # (job id, a sentence)
     job_cancelled: SignalInstance  # (job id)
     queue_changed: SignalInstance
+    connection_changed: SignalInstance  # (a sentence while a server is lost, "" once back)
     queue: JobQueuePort
 
     def start(self) -> None: ...

@@ -61,6 +61,7 @@ class MainWindow(QMainWindow):
         self.prefs = load_preferences(self.store)
         self._restart_engine_when_idle = False
         self._showing_history = False  # a history image is shown over the canvas
+        self._connection_sentence = ""  # the lost server's, while the bar shows it
 
         self.document = CanvasDocument(parent=self)
         self.view = CanvasView(self.document)
@@ -189,6 +190,7 @@ class MainWindow(QMainWindow):
     def start_engine(self) -> None:
         self.worker = w = self._make_engine()
         w.queue.set_services(self.prefs.service_options())
+        w.connection_changed.connect(self._on_connection_changed)
         self.jobs.attach(w)
         # Loading torch holds the interpreter lock for about half a second; start
         # after the window has painted so the freeze is not the first impression.
@@ -209,6 +211,15 @@ class MainWindow(QMainWindow):
                     "Settings."
                 )
         return EngineWorker(self.prefs.engine, parent=self)
+
+    def _on_connection_changed(self, sentence: str) -> None:
+        """A lost server is said once; the sentence goes when it is back, unless
+        something else has been said since."""
+        if sentence:
+            self._connection_sentence = sentence
+            self.message_bar.show_message(sentence, "info")
+        elif self.message_bar.text() == self._connection_sentence:
+            self.message_bar.hide()
 
     def generate(self, force: bool = False) -> list[int]:
         """Queues the panel's request built from the canvas; returns the job ids.

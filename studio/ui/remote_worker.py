@@ -154,6 +154,9 @@ class RemoteWorker(QObject):
     job_failed = Signal(int, str)  # job id, a sentence for the user
     job_cancelled = Signal(int)
     queue_changed = Signal()
+    # A sentence when the server is lost while a job's progress is followed (the
+    # client tries again), "" once the connection is back.
+    connection_changed = Signal(str)
 
     def __init__(
         self,
@@ -176,6 +179,8 @@ class RemoteWorker(QObject):
         self._threads_lock = threading.Lock()
         self._sender = threading.Thread(target=self._send_all, name="remote-send", daemon=True)
         self._stopping = False
+        self._lost: set[int] = set()  # jobs whose events stream is being opened again
+        self._lost_lock = threading.Lock()
 
     def start(self) -> None:
         self._sender.start()
@@ -291,11 +296,40 @@ class RemoteWorker(QObject):
             # The job's stream says how it ended: lost, finished, or failed.
             log.warning("cancelling job %s on %s: %s", server_id, self.url, exc)
 
+    def lost_sentence(self) -> str:
+        return f"Lost the connection to {self.url}; reconnecting…"
+
+    def _on_connection(self, job: _RemoteJob, why: str | None) -> None:
+        """Says the loss once however many jobs notice it, and its end once
+        every job that lost it is back (or ended: its own sentence says how)."""
+        with self._lost_lock:
+            was_lost = bool(self._lost)
+            if why is None:
+                self._lost.discard(job.job_id)
+            else:
+                self._lost.add(job.job_id)
+            lost = bool(self._lost)
+        if lost and not was_lost:
+            log.warning("lost the connection to %s: %s", self.url, why)
+            self.connection_changed.emit(self.lost_sentence())
+        elif was_lost and not lost:
+            self.connection_changed.emit("")
+
     def _follow(self, job: _RemoteJob) -> None:
+        try:
+            self._follow_job(job)
+        finally:
+            self._on_connection(job, None)
+
+    def _follow_job(self, job: _RemoteJob) -> None:
         assert job.server_id is not None
         with self._engine() as engine:
             try:
-                finished = engine.follow(job.server_id, lambda event: self._on_event(job, event))
+                finished = engine.follow(
+                    job.server_id,
+                    lambda event: self._on_event(job, event),
+                    on_connection=lambda why: self._on_connection(job, why),
+                )
                 pngs = [engine.image(job.server_id, n) for n in range(len(finished.images))]
                 result = self._result(job, finished, pngs)
             except JobCancelledError:
