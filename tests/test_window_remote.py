@@ -15,6 +15,7 @@ import pytest
 from api_harness import WAIT_S, EventLog, ServedQueue
 from PIL import Image
 
+from studio.engine.catalog import DEFAULT_IMAGE_MODEL
 from studio.engine.image_parameters import read_parameters
 from studio.engine.infotext import parse_infotext
 from studio.engine.worker import EngineWorker
@@ -287,3 +288,45 @@ def test_a_lost_connection_is_said_once_and_goes_when_the_stream_is_back(
     assert said == [(lost, lost), ("", "")]
     assert len(window.history.paths()) == 1  # the job finished after the reconnect
     assert window.message_bar.isHidden()
+
+
+def test_the_model_picker_lists_the_servers_models_and_the_local_ones_come_back(
+    qtbot, served, open_window, sd_model
+):
+    store_secret(token_user(served.url), TOKEN, "the token", "")
+    window = open_window(served.url)
+    picker = window.panel.model
+    with RemoteEngine(served.url, TOKEN) as engine:
+        models = engine.models()["image"]
+    names = [m["name"] for m in models]
+    qtbot.waitUntil(lambda: names[0] in _items(picker), timeout=TIMEOUT_MS)
+    expected = [
+        f"{m['name']}  (not downloaded)" if m["status"] == "not downloaded" else m["name"]
+        for m in models
+    ]
+    assert _items(picker)[: len(models)] == expected
+    for button in (picker.folder_button, picker.file_button, picker.models_button):
+        assert not button.isEnabled()
+        assert button.toolTip() == f"Models live on the server at {served.url}."
+    # The status is the server's as it reports it.
+    ready = next(m for m in models if m["status"] != "not downloaded")
+    picker.set_spec(ready["name"])
+    assert picker.status.text().replace("\N{NO-BREAK SPACE}", " ") == (
+        f"{ready['title']} · {ready['status']} on {served.url}"
+    )
+    assert picker.current_defaults().steps == ready["default_steps"]
+    missing = next(m for m in models if m["status"] == "not downloaded")
+    picker.set_spec(missing["name"])
+    assert f"is not downloaded on {served.url}; download it there" in picker.status.text()
+    picker.set_spec(str(sd_model))  # a folder the server resolves itself
+    assert picker.status.text() == f"{sd_model.name} on {served.url}"
+
+    with qtbot.waitSignal(window.engine_started, timeout=TIMEOUT_MS):
+        window.apply_preferences(replace(window.prefs, remote=RemoteOptions("")))
+    assert picker.folder_button.isEnabled() and picker.models_button.isEnabled()
+    assert "on http" not in picker.status.text()
+    assert DEFAULT_IMAGE_MODEL in _items(picker)
+
+
+def _items(picker) -> list[str]:
+    return [picker.combo.itemText(i) for i in range(picker.combo.count())]

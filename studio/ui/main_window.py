@@ -38,6 +38,7 @@ from .models_dialog import attach_downloads
 from .preferences import Preferences
 from .queue_view import QueueView
 from .remote_worker import RemoteWorker
+from .server_models import ServerModels
 from .server_token import server_token
 from .settings_dialog import SettingsDialog
 from .settings_store import load_preferences, open_store, save_preferences
@@ -103,6 +104,9 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(self.progress)
 
         self.worker: EnginePort | None = None
+        self.server_models = ServerModels(self)
+        self.server_models.listed.connect(self._on_server_models)
+        self.server_models.failed.connect(self._on_server_models_failed)
         self.jobs = JobController(
             panel=self.panel,
             document=self.document,
@@ -191,6 +195,7 @@ class MainWindow(QMainWindow):
         self.worker = w = self._make_engine()
         w.queue.set_services(self.prefs.service_options())
         w.connection_changed.connect(self._on_connection_changed)
+        self._list_models(w)
         self.jobs.attach(w)
         # Loading torch holds the interpreter lock for about half a second; start
         # after the window has painted so the freeze is not the first impression.
@@ -211,6 +216,24 @@ class MainWindow(QMainWindow):
                     "Settings."
                 )
         return EngineWorker(self.prefs.engine, parent=self)
+
+    def _list_models(self, worker: EnginePort) -> None:
+        """The picker lists the server's models (read on a thread) or this computer's."""
+        if not isinstance(worker, RemoteWorker):
+            self.panel.model.set_server(None)
+            return
+        url = worker.url
+        self.panel.model.set_server(url)  # "Reading the models on …" until they come
+        self.server_models.fetch(url, lambda: server_token(url))
+
+    def _on_server_models(self, url: str, models: object) -> None:
+        if isinstance(self.worker, RemoteWorker) and self.worker.url == url:
+            self.panel.model.set_server(url, list(models))  # type: ignore[call-overload]
+
+    def _on_server_models_failed(self, url: str, sentence: str) -> None:
+        if isinstance(self.worker, RemoteWorker) and self.worker.url == url:
+            self.panel.model.set_server(url, [])
+            self.message_bar.show_message(sentence)
 
     def _on_connection_changed(self, sentence: str) -> None:
         """A lost server is said once; the sentence goes when it is back, unless

@@ -11,6 +11,7 @@ when it arrives.
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from pathlib import Path
 
 from PySide6.QtCore import QPointF, Qt, Signal
@@ -101,6 +102,9 @@ class ModelPicker(QWidget):
         self._recent: list[str] = []
         self._defaults: ModelDefaults | None = None  # the chosen model's, None: unusable
         self._library: list[str] = []
+        self._server: str | None = None  # the engine server whose models are listed
+        self._server_models: dict[str, dict] = {}  # name: what its GET /models says
+        self._reading = False  # the server's list is on its way
         self.folder_button = QToolButton()
         self.folder_button.setIcon(self.style().standardIcon(QStyle.StandardPixmap.SP_DirOpenIcon))
         self.folder_button.setToolTip("Choose a diffusers model folder")
@@ -149,10 +153,38 @@ class ModelPicker(QWidget):
         self.download_button.clicked.connect(self._download_or_cancel)
         self._show_status(self.current_spec())
 
+    def set_server(self, url: str | None, models: list[dict] | None = None) -> None:
+        """Lists the image models of the engine server at `url` (None: this
+        computer's). Model files and downloads then live on the server, so the
+        folder, file and Models… buttons are off; `models` None: still being read."""
+        self._server = url
+        self._server_models = {str(m["name"]): m for m in models or [] if "name" in m}
+        self._reading = url is not None and models is None
+        local = url is None
+        for button, tip in (
+            (self.folder_button, "Choose a diffusers model folder"),
+            (self.file_button, "Choose a single .safetensors checkpoint"),
+            (self.models_button, "Models… (download, resume and remove catalog models)"),
+        ):
+            button.setEnabled(local)
+            button.setToolTip(tip if local else f"Models live on the server at {url}.")
+        self._fill()
+        self._show_status(self.current_spec())
+
     def _fill(self) -> None:
         current = self.current_spec() if self.combo.count() else DEFAULT_IMAGE_MODEL
         self.combo.blockSignals(True)
         self.combo.clear()
+        if self._server is not None:
+            for name, model in self._server_models.items():
+                marker = "  (not downloaded)" if model.get("status") == "not downloaded" else ""
+                self.combo.addItem(f"{name}{marker}", name)
+            for path in self._recent:
+                self.combo.addItem(Path(path).name, path)
+                self.combo.setItemData(self.combo.count() - 1, path, Qt.ItemDataRole.ToolTipRole)
+            self.combo.blockSignals(False)
+            self._select(current)
+            return
         for entry in CATALOG.values():
             if entry.kind is Kind.PIPELINE:
                 marker = ""
@@ -174,7 +206,7 @@ class ModelPicker(QWidget):
         self.combo.setCurrentIndex(max(index, 0))
 
     def _remember(self, spec: str) -> None:
-        if spec in CATALOG or spec in self._library:
+        if spec in CATALOG or spec in self._library or spec in self._server_models:
             return
         self._recent = [spec, *[p for p in self._recent if p != spec][: MAX_RECENT - 1]]
         self._fill()
@@ -209,6 +241,12 @@ class ModelPicker(QWidget):
         self.model_chosen.emit(spec, self._show_status(spec))
 
     def _show_status(self, spec: str) -> ModelDefaults | None:
+        if self._server is not None:
+            defaults, text, warning = self._on_server(spec, self._server)
+            self._defaults = defaults
+            self.download_row.hide()
+            self._say(text, warning=warning)
+            return defaults
         defaults, text = describe(spec)
         self._defaults = defaults
         self.download_row.hide()
@@ -216,6 +254,34 @@ class ModelPicker(QWidget):
         downloading = self._downloads is not None and self._downloads.running(spec)
         self._say(text if offer is None else offer, warning=defaults is None and not downloading)
         return defaults
+
+    def _on_server(self, spec: str, url: str) -> tuple[ModelDefaults | None, str, bool]:
+        """The defaults and status line of a model on the server, as it reports it."""
+        if self._reading:
+            return None, f"Reading the models on {url}…", False
+        model = self._server_models.get(spec)
+        if model is None:  # a folder or file named there: the server resolves it
+            return None, f"{Path(spec).name} on {url}", False
+        title = str(model.get("title") or spec)
+        if model.get("status") == "not downloaded":
+            return (
+                None,
+                (
+                    f"{title} is not downloaded on {url}; download it there "
+                    f"(`studio download {spec}`) or choose another model."
+                ),
+                True,
+            )
+        entry = CATALOG.get(spec)
+        base = entry.defaults if entry is not None else ModelDefaults()
+        try:
+            width, height = (int(v) for v in model.get("default_size") or (base.width, base.height))
+            steps = int(model.get("default_steps") or base.steps)
+        except (TypeError, ValueError):
+            width, height, steps = base.width, base.height, base.steps
+        defaults = replace(base, steps=steps, width=width, height=height)
+        status = str(model.get("status") or "ready")
+        return defaults, f"{title} · {status} on {url}", False
 
     def _say(self, text: str, warning: bool) -> None:
         # A size wraps whole: '229 KB' split over two lines read as a bare number.
