@@ -17,6 +17,8 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import httpx2
+
 from studio.engine.jobs import (
     JobCancelled,
     JobEvent,
@@ -27,6 +29,8 @@ from studio.engine.jobs import (
     JobStep,
 )
 from studio.engine.options import EngineOptions, ServiceOptions
+from studio.server.runner import ApiServer
+from studio.server.text import TextService
 
 WAIT_S = 60.0  # every wait in these tests is bounded by this
 
@@ -154,3 +158,47 @@ class RawClient:
                 break
             data += chunk
         return data.split(b"\r\n", 1)[0].decode()
+
+
+class ServedApi:
+    """An ApiServer on 127.0.0.1 (a free port) over a ServedQueue reporting to
+    `log` (or over `queue`, never served: no engine). `restart` binds the same
+    port again; `state` reads a job's state through the job API."""
+
+    def __init__(self, sd_model, *, token=None, step_delay_s=0.0, hold_first_job=False,
+                 max_queue=16, limits=None, text=None, queue=None) -> None:  # fmt: skip
+        self.token = token
+        self.log = EventLog(step_delay_s=step_delay_s, hold_first_job=hold_first_job)
+        self.engine = ServedQueue(self.log) if queue is None else None
+        self._queue = queue or self.engine.queue
+        self._options = {
+            "token": token,
+            "default_model": str(sd_model),
+            # never called unless a test serves text itself
+            "text": text or TextService("http://127.0.0.1:9/v1", api_key="k"),
+            "max_queue": max_queue,
+            "jobs": limits,
+        }
+        self.server = self._start(port=0)
+
+    def _start(self, port: int):
+        server = ApiServer(self._queue, port=port, **self._options)
+        server.start()
+        return server
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    def restart(self) -> None:
+        self.server = self._start(port=self.server.port)
+
+    def state(self, job_id: str) -> str:
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        with httpx2.Client(base_url=self.url, timeout=WAIT_S, headers=headers) as http:
+            return http.get(f"/jobs/{job_id}").json()["state"]
+
+    def stop(self) -> None:
+        self.server.stop()
+        if self.engine is not None:
+            self.engine.stop()

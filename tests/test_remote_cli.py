@@ -12,43 +12,20 @@ from pathlib import Path
 
 import httpx2
 import pytest
-from api_harness import WAIT_S, EventLog, ServedQueue
+from api_harness import WAIT_S, ServedApi
 from PIL import Image
 
 from studio import cli
 from studio.app import main
 from studio.engine.jobs import JobCancelled, JobStarted, JobStep
 from studio.remote import client
-from studio.server.runner import ApiServer
-from studio.server.text import TextService
 
 TOKEN = "remote-token"
 
 
-class Served:
-    def __init__(self, sd_model, *, token=None, step_delay_s=0.0, hold_first_job=False,
-                 max_queue=16) -> None:  # fmt: skip
-        self.log = EventLog(step_delay_s=step_delay_s, hold_first_job=hold_first_job)
-        self.engine = ServedQueue(self.log)
-        self.server = ApiServer(
-            self.engine.queue,
-            port=0,
-            token=token,
-            default_model=str(sd_model),
-            text=TextService("http://127.0.0.1:9/v1", api_key="k"),  # never called here
-            max_queue=max_queue,
-        )
-        self.server.start()
-        self.url = self.server.url
-
-    def stop(self) -> None:
-        self.server.stop()
-        self.engine.stop()
-
-
 @pytest.fixture
 def served(sd_model):
-    running = Served(sd_model, token=TOKEN)
+    running = ServedApi(sd_model, token=TOKEN)
     yield running
     running.stop()
 
@@ -60,7 +37,7 @@ def _args(sd_model, out: Path, *more: str) -> list[str]:
     ]  # fmt: skip
 
 
-def _remote(served: Served, sd_model, out: Path, *more: str) -> int:
+def _remote(served: ServedApi, sd_model, out: Path, *more: str) -> int:
     return main([*_args(sd_model, out, *more), "--server", served.url, "--token", TOKEN])
 
 
@@ -99,7 +76,7 @@ def test_img2img_uploads_the_init_image_and_a_jpeg_is_written_from_the_servers_p
 
 @pytest.mark.slow
 def test_ctrl_c_cancels_the_job_on_the_server(sd_model, tmp_path, capsys, monkeypatch):
-    served = Served(sd_model, step_delay_s=0.05)
+    served = ServedApi(sd_model, step_delay_s=0.05)
     try:
 
         def interrupted(quiet):
@@ -171,7 +148,7 @@ def test_options_of_this_machines_engine_are_refused_with_a_server(sd_model, tmp
 @pytest.mark.slow
 def test_a_full_server_is_a_busy_sentence(sd_model, tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(client, "BUSY_WAIT_MAX_S", 0.0)  # no wait for its Retry-After
-    served = Served(sd_model, hold_first_job=True, max_queue=1)
+    served = ServedApi(sd_model, hold_first_job=True, max_queue=1)
     try:
         with httpx2.Client(base_url=served.url, timeout=WAIT_S) as http:
             body = {"prompt": "x", "num_inference_steps": 1, "width": 64, "height": 64}
@@ -252,7 +229,7 @@ def test_the_client_on_a_real_server_sees_previews_and_survives_a_dropped_stream
                 raise httpx2.ReadError("connection reset by peer")
 
     monkeypatch.setattr(remote_client, "parse_events", dropping)
-    served = Served(sd_model, token=TOKEN, step_delay_s=0.05)
+    served = ServedApi(sd_model, token=TOKEN, step_delay_s=0.05)
     try:
         with RemoteEngine(served.url, TOKEN) as engine:
             assert engine.health()["device"] == "cpu"
@@ -289,7 +266,7 @@ def test_ctrl_c_while_queued_drops_the_job_from_the_servers_queue(sd_model, tmp_
         return event
 
     monkeypatch.setattr(RemoteEngine, "_event", interrupted)
-    served = Served(sd_model, hold_first_job=True)
+    served = ServedApi(sd_model, hold_first_job=True)
     try:
         with httpx2.Client(base_url=served.url, timeout=WAIT_S) as http:
             body = {"prompt": "x", "num_inference_steps": 1, "width": 64, "height": 64}

@@ -18,7 +18,7 @@ from types import SimpleNamespace
 import httpx2
 import numpy as np
 import pytest
-from api_harness import WAIT_S, EventLog, ServedQueue
+from api_harness import WAIT_S, ServedApi
 from PIL import Image
 
 from studio.engine.jobs import JobCancelled, JobQueue, JobStarted
@@ -30,8 +30,6 @@ from studio.server.limits import (
     JobLimits,
     too_large_sentence,
 )
-from studio.server.runner import ApiServer
-from studio.server.text import TextService
 
 TOKEN = "jobs-token"
 LONG_STEPS = 150  # far more steps than a test waits for
@@ -48,23 +46,11 @@ def _body(seed: int, steps: int = 2) -> dict:
     }
 
 
-class Served:
-    def __init__(self, sd_model, *, step_delay_s=0.0, hold_first_job=False, max_queue=16,
-                 token=None, limits=None, queue=None) -> None:  # fmt: skip
-        self.log = EventLog(step_delay_s=step_delay_s, hold_first_job=hold_first_job)
-        self.engine = ServedQueue(self.log) if queue is None else None
-        self.server = ApiServer(
-            queue or self.engine.queue,
-            port=0,
-            token=token,
-            default_model=str(sd_model),
-            text=TextService("http://127.0.0.1:9/v1", api_key="k"),  # never called here
-            max_queue=max_queue,
-            jobs=limits,
-        )
-        self.server.start()
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        self.http = httpx2.Client(base_url=self.server.url, timeout=WAIT_S, headers=headers)
+class Served(ServedApi):
+    def __init__(self, sd_model, **options) -> None:
+        super().__init__(sd_model, **options)
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        self.http = httpx2.Client(base_url=self.url, timeout=WAIT_S, headers=headers)
 
     def submit(self, body: dict) -> str:
         reply = self.http.post("/jobs", json=body)
@@ -88,9 +74,7 @@ class Served:
 
     def stop(self) -> None:
         self.http.close()
-        self.server.stop()
-        if self.engine is not None:
-            self.engine.stop()
+        super().stop()
 
 
 @pytest.fixture

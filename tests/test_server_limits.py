@@ -15,7 +15,7 @@ import zlib
 
 import numpy as np
 import pytest
-from api_harness import WAIT_S, Client, EventLog, Reply, ServedQueue
+from api_harness import WAIT_S, Client, Reply, ServedApi
 from openai_server import MalformedReply, OpenAIServer
 from PIL import Image, ImageFile
 
@@ -32,30 +32,24 @@ from studio.server.limits import (
     QUEUE_RETRY_AFTER_S,
     too_large_sentence,
 )
-from studio.server.runner import ApiServer
 from studio.server.text import TextService
 
 TOO_LARGE = too_large_sentence("/generate/image")
 
 
-class Served:
+class Served(ServedApi):
     def __init__(self, sd_model, max_queue: int = 16, hold_first_job: bool = False) -> None:
-        self.log = EventLog(hold_first_job=hold_first_job)
-        self.engine = ServedQueue(self.log)
         self.llm = OpenAIServer().start()
         text = TextService(self.llm.base_url, api_key="k", timeout_s=10)
-        self.server = ApiServer(self.engine.queue, port=0, default_model=str(sd_model),
-                                text=text, max_queue=max_queue)  # fmt: skip
-        self.server.start()
+        super().__init__(sd_model, text=text, max_queue=max_queue, hold_first_job=hold_first_job)
         self.client = Client(self.server.url)
 
     def post(self, payload=None, path="/generate/image", **kwargs) -> Reply:
         return self.client.call("POST", path, payload, **kwargs)
 
     def stop(self) -> None:
-        self.server.stop()
+        super().stop()
         self.llm.stop()
-        self.engine.stop()
 
 
 @pytest.fixture

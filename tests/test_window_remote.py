@@ -12,7 +12,7 @@ from dataclasses import replace
 import httpx2
 import numpy as np
 import pytest
-from api_harness import WAIT_S, EventLog, ServedQueue
+from api_harness import WAIT_S, ServedApi
 from PIL import Image
 
 from studio.engine.catalog import DEFAULT_IMAGE_MODEL
@@ -21,8 +21,6 @@ from studio.engine.infotext import parse_infotext
 from studio.engine.worker import EngineWorker
 from studio.keychain import read_secret, store_secret
 from studio.remote.client import RemoteEngine
-from studio.server.runner import ApiServer
-from studio.server.text import TextService
 from studio.ui import remote_worker
 from studio.ui.main_window import MainWindow
 from studio.ui.preferences import RemoteOptions
@@ -36,32 +34,9 @@ NOBODY = "http://127.0.0.1:9"  # the discard port: nothing listens on loopback
 SETTINGS_SENTENCE = "in Settings → General → Engine server token."
 
 
-class Served:
-    def __init__(self, sd_model) -> None:
-        self.log = EventLog(step_delay_s=0.02)
-        self.engine = ServedQueue(self.log)
-        self.server = ApiServer(
-            self.engine.queue,
-            port=0,
-            token=TOKEN,
-            default_model=str(sd_model),
-            text=TextService("http://127.0.0.1:9/v1", api_key="k"),  # never called here
-        )
-        self.server.start()
-        self.url = self.server.url
-
-    def state(self, server_id: str) -> str:
-        with RemoteEngine(self.url, TOKEN) as engine:
-            return engine._call("GET", f"/jobs/{server_id}").json()["state"]
-
-    def stop(self) -> None:
-        self.server.stop()
-        self.engine.stop()
-
-
 @pytest.fixture
 def served(sd_model):
-    running = Served(sd_model)
+    running = ServedApi(sd_model, token=TOKEN, step_delay_s=0.02)
     yield running
     running.stop()
 
