@@ -11,7 +11,7 @@ import threading
 
 import numpy as np
 import pytest
-from api_harness import WAIT_S, EventLog, ServedQueue
+from api_harness import WAIT_S, ServedApi
 from PySide6.QtCore import QMetaMethod, QObject
 from PySide6.QtGui import QImage
 
@@ -25,8 +25,6 @@ from studio.engine.watermark import Watermark
 from studio.engine.worker import EngineWorker
 from studio.remote import client
 from studio.remote.client import RemoteEngine, RemoteError
-from studio.server.runner import ApiServer
-from studio.server.text import TextService
 from studio.ui.engine_port import EnginePort, JobQueuePort
 from studio.ui.remote_worker import RemoteWorker
 
@@ -35,42 +33,9 @@ TIMEOUT_MS = int(WAIT_S * 1000)
 LONG_STEPS = 150  # far more steps than a test waits for
 
 
-class Served:
-    """An ApiServer over a served JobQueue; `restart` binds the same port again."""
-
-    def __init__(self, sd_model, *, token=TOKEN, step_delay_s=0.0) -> None:
-        self.sd_model, self.token = sd_model, token
-        self.log = EventLog(step_delay_s=step_delay_s)
-        self.engine = ServedQueue(self.log)
-        self.server = self._server(port=0)
-        self.url = self.server.url
-
-    def _server(self, port: int) -> ApiServer:
-        server = ApiServer(
-            self.engine.queue,
-            port=port,
-            token=self.token,
-            default_model=str(self.sd_model),
-            text=TextService("http://127.0.0.1:9/v1", api_key="k"),  # never called here
-        )
-        server.start()
-        return server
-
-    def restart(self) -> None:
-        self.server = self._server(port=self.server.port)
-
-    def state(self, server_id: str) -> str:
-        with RemoteEngine(self.url, self.token) as engine:
-            return engine._call("GET", f"/jobs/{server_id}").json()["state"]
-
-    def stop(self) -> None:
-        self.server.stop()
-        self.engine.stop()
-
-
 @pytest.fixture
 def served(sd_model):
-    running = Served(sd_model, step_delay_s=0.02)
+    running = ServedApi(sd_model, token=TOKEN, step_delay_s=0.02)
     yield running
     running.stop()
 
@@ -89,10 +54,11 @@ def _request(sd_model, steps=3, seed=5, prompt="a red boat") -> GenerationReques
 
 
 def _signals(obj: QObject) -> set[str]:
+    """Every signal beyond QObject's own, declared in the class or a base."""
     meta = obj.metaObject()
     return {
         bytes(meta.method(i).methodSignature().data()).decode()
-        for i in range(meta.methodOffset(), meta.methodCount())
+        for i in range(QObject.staticMetaObject.methodCount(), meta.methodCount())
         if meta.method(i).methodType() == QMetaMethod.MethodType.Signal
     }
 
@@ -206,7 +172,7 @@ def test_a_lost_server_is_a_sentence_and_the_next_job_runs_once_it_is_back(
     qtbot, sd_model, monkeypatch
 ):
     monkeypatch.setattr(client, "RECONNECT_PAUSES_S", (0.0,))
-    served = Served(sd_model, step_delay_s=0.02)
+    served = ServedApi(sd_model, token=TOKEN, step_delay_s=0.02)
     worker = RemoteWorker(served.url, TOKEN)
     worker.start()
     try:

@@ -40,8 +40,9 @@ class _ServeThread(QThread):
         self._queue.serve()
 
 
-class EngineWorker(QObject):
-    """Submit requests from the GUI thread; listen to the signals."""
+class EngineSignals(QObject):
+    """What every engine the window drives sends: this process's (EngineWorker)
+    and a server's (ui/remote_worker.py), declared once for both."""
 
     job_started = Signal(int, object)  # job id, GenerationRequest
     job_loading = Signal(int, str)  # job id, the label of the model being read from disk
@@ -50,7 +51,14 @@ class EngineWorker(QObject):
     job_failed = Signal(int, str)  # job id, a sentence for the user
     job_cancelled = Signal(int)
     queue_changed = Signal()
-    connection_changed = Signal(str)  # never: the engine is in this process (engine_port)
+    # A sentence when a remote engine's server is lost while a job's progress is
+    # followed (its client tries again), "" once the connection is back; never
+    # sent by the engine in this process.
+    connection_changed = Signal(str)
+
+
+class EngineWorker(EngineSignals):
+    """Submit requests from the GUI thread; listen to the signals."""
 
     def __init__(self, options: EngineOptions | None = None, parent: QObject | None = None):
         super().__init__(parent)

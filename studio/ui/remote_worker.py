@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from PIL import Image
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject
 from PySide6.QtGui import QImage
 
 from ..engine.batch import plan_batch
@@ -29,6 +29,7 @@ from ..engine.infotext import parse_infotext, request_from_infotext
 from ..engine.options import DIRECT_SERVICES, ServiceOptions
 from ..engine.request import MAX_BATCH, MAX_SIDE, GenerationRequest, GenerationResult
 from ..engine.safety import prompt_filter
+from ..engine.worker import EngineSignals
 from ..remote.client import RemoteEngine, RemoteError
 from ..remote.events import Finished, Loading, RemoteEvent, Started, Step
 
@@ -143,20 +144,9 @@ class RemoteQueue:
                 self._running = None
 
 
-class RemoteWorker(QObject):
+class RemoteWorker(EngineSignals):
     """EngineWorker's interface over a `studio serve` at `url`. A bad address
     raises RemoteError here; everything else is a job's failure sentence."""
-
-    job_started = Signal(int, object)  # job id, GenerationRequest
-    job_loading = Signal(int, str)  # job id, the label of the model being read from disk
-    job_step = Signal(int, int, int, QImage, object)  # id, step, total, preview, region|None
-    job_finished = Signal(int, object)  # job id, GenerationResult
-    job_failed = Signal(int, str)  # job id, a sentence for the user
-    job_cancelled = Signal(int)
-    queue_changed = Signal()
-    # A sentence when the server is lost while a job's progress is followed (the
-    # client tries again), "" once the connection is back.
-    connection_changed = Signal(str)
 
     def __init__(
         self,
